@@ -1,0 +1,203 @@
+import type { KeyInput } from './crypto/aes.js';
+import { constantTimeEqual } from './crypto/constant-time.js';
+import { dataMic10, downlinkMic11, uplinkMic11 } from './crypto/data-mic.js';
+import { encryptFOpts, encryptFrmPayload } from './crypto/frm-payload.js';
+import { LorawanError } from './errors.js';
+import type { FCtrl } from './fctrl.js';
+import { type DataMType, isUplinkMType } from './mhdr.js';
+import { type DataFrame, encodeMicInput } from './phy-payload.js';
+
+/**
+ * Session keys as a data frame needs them. `appSKey` is optional: the network role never holds
+ * it, and then an FRMPayload on FPort > 0 is taken as already encrypted by the application role.
+ */
+export type DataSessionKeys =
+  | { lorawan: '1.0'; nwkSKey: KeyInput; appSKey?: KeyInput }
+  | {
+      lorawan: '1.1';
+      fNwkSIntKey: KeyInput;
+      sNwkSIntKey: KeyInput;
+      nwkSEncKey: KeyInput;
+      appSKey?: KeyInput;
+    };
+
+/** The per-frame inputs of 1.1 MICs and FOpts encryption; all default to 0/false. */
+export interface FrameMicContext {
+  /** Uplink: FCntDown of the acknowledged confirmed downlink; downlink: FCntUp acknowledged. */
+  confFCnt?: number;
+  txDr?: number;
+  txCh?: number;
+  /** 1.1 downlink on FPort > 0: the frame counts with AFCntDown. */
+  aFCntDown?: boolean;
+}
+
+export interface DataFrameToBuild {
+  mType: DataMType;
+  devAddr: number;
+  fCtrl: FCtrl;
+  /** The full 32-bit counter; its low 16 bits go on the wire. */
+  fCnt: number;
+  /** Plaintext MAC commands to piggy-back (encrypted for 1.1). */
+  fOpts?: Uint8Array;
+  fPort?: number;
+  /** Plaintext, except on FPort > 0 when `keys.appSKey` is absent (already encrypted). */
+  frmPayload?: Uint8Array;
+}
+
+function direction(mType: DataMType): 'uplink' | 'downlink' {
+  return isUplinkMType(mType) ? 'uplink' : 'downlink';
+}
+
+function frmPayloadKey(keys: DataSessionKeys, fPort: number): KeyInput | undefined {
+  if (fPort > 0) return keys.appSKey;
+  return keys.lorawan === '1.0' ? keys.nwkSKey : keys.nwkSEncKey;
+}
+
+/** Encrypts, computes the MIC and encodes a data frame. */
+export function buildDataFrame(
+  frame: DataFrameToBuild,
+  keys: DataSessionKeys,
+  context: FrameMicContext = {},
+): Uint8Array {
+  const dir = direction(frame.mType);
+  let fOpts = frame.fOpts ?? new Uint8Array(0);
+  if (keys.lorawan === '1.1' && fOpts.length > 0) {
+    fOpts = encryptFOpts(
+      keys.nwkSEncKey,
+      dir,
+      frame.devAddr,
+      frame.fCnt,
+      fOpts,
+      context.aFCntDown === true,
+    );
+  }
+  let frmPayload = frame.frmPayload ?? new Uint8Array(0);
+  if (frame.fPort === undefined && frmPayload.length > 0) {
+    throw new LorawanError('INVALID_FIELD', 'a frame with FRMPayload needs an FPort');
+  }
+  if (frame.fPort !== undefined && frmPayload.length > 0) {
+    const key = frmPayloadKey(keys, frame.fPort);
+    if (key !== undefined)
+      frmPayload = encryptFrmPayload(key, dir, frame.devAddr, frame.fCnt, frmPayload);
+  }
+  const wire: DataFrame = {
+    mType: frame.mType,
+    devAddr: frame.devAddr,
+    fCtrl: frame.fCtrl,
+    fCnt: frame.fCnt & 0xffff,
+    fOpts,
+    fPort: frame.fPort,
+    frmPayload,
+    mic: new Uint8Array(4),
+  };
+  const micInput = encodeMicInput(wire);
+  const mic = computeDataMic(keys, dir, frame.devAddr, frame.fCnt, micInput, context);
+  const out = new Uint8Array(micInput.length + 4);
+  out.set(micInput, 0);
+  out.set(mic, micInput.length);
+  return out;
+}
+
+/** The MIC of a data frame given its bytes up to the MIC and the full 32-bit counter. */
+export function computeDataMic(
+  keys: DataSessionKeys,
+  dir: 'uplink' | 'downlink',
+  devAddr: number,
+  fCnt: number,
+  micInput: Uint8Array,
+  context: FrameMicContext = {},
+  out: Uint8Array = new Uint8Array(4),
+): Uint8Array {
+  if (keys.lorawan === '1.0') return dataMic10(keys.nwkSKey, dir, devAddr, fCnt, micInput, out);
+  if (dir === 'downlink') {
+    return downlinkMic11(keys.sNwkSIntKey, devAddr, fCnt, context.confFCnt ?? 0, micInput, out);
+  }
+  return uplinkMic11(
+    {
+      fNwkSIntKey: keys.fNwkSIntKey,
+      sNwkSIntKey: keys.sNwkSIntKey,
+      devAddr,
+      fCnt,
+      confFCnt: context.confFCnt ?? 0,
+      txDr: context.txDr ?? 0,
+      txCh: context.txCh ?? 0,
+    },
+    micInput,
+    out,
+  );
+}
+
+const expectedMic = new Uint8Array(4);
+
+/** Checks a decoded frame's MIC in constant time. */
+export function verifyDataMic(
+  frame: DataFrame,
+  micInput: Uint8Array,
+  keys: DataSessionKeys,
+  fCnt: number,
+  context: FrameMicContext = {},
+): boolean {
+  const expected = computeDataMic(
+    keys,
+    direction(frame.mType),
+    frame.devAddr,
+    fCnt,
+    micInput,
+    context,
+    expectedMic,
+  );
+  return constantTimeEqual(expected, frame.mic);
+}
+
+/**
+ * LoRaWAN 1.1 uplinks: only the FNwkSIntKey half of the MIC can be checked by a forwarding
+ * network server (§4.4). Exposed so that a roaming or split deployment can use it.
+ */
+export function verifyUplinkMicFNwkHalf(
+  frame: DataFrame,
+  micInput: Uint8Array,
+  keys: Extract<DataSessionKeys, { lorawan: '1.1' }>,
+  fCnt: number,
+): boolean {
+  const mic = uplinkMic11(
+    { ...keys, devAddr: frame.devAddr, fCnt, confFCnt: 0, txDr: 0, txCh: 0 },
+    micInput,
+  );
+  return constantTimeEqual(mic.subarray(2), frame.mic.subarray(2));
+}
+
+export interface DecryptedDataFrame {
+  fOpts: Uint8Array;
+  /** undefined when the key for this FPort was not given. */
+  frmPayload: Uint8Array | undefined;
+}
+
+/** Decrypts FOpts (1.1) and FRMPayload with whatever keys are given. */
+export function decryptDataFrame(
+  frame: DataFrame,
+  keys: DataSessionKeys,
+  fCnt: number,
+  context: FrameMicContext = {},
+): DecryptedDataFrame {
+  const dir = direction(frame.mType);
+  const fOpts =
+    keys.lorawan === '1.1' && frame.fOpts.length > 0
+      ? encryptFOpts(
+          keys.nwkSEncKey,
+          dir,
+          frame.devAddr,
+          fCnt,
+          frame.fOpts,
+          context.aFCntDown === true,
+        )
+      : frame.fOpts;
+  if (frame.fPort === undefined) return { fOpts, frmPayload: new Uint8Array(0) };
+  const key = frmPayloadKey(keys, frame.fPort);
+  return {
+    fOpts,
+    frmPayload:
+      key === undefined
+        ? undefined
+        : encryptFrmPayload(key, dir, frame.devAddr, fCnt, frame.frmPayload),
+  };
+}
