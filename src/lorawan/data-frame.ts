@@ -1,3 +1,4 @@
+import { assertUint } from './bytes.js';
 import type { KeyInput } from './crypto/aes.js';
 import { constantTimeEqual } from './crypto/constant-time.js';
 import { dataMic10, downlinkMic11, uplinkMic11 } from './crypto/data-mic.js';
@@ -21,14 +22,30 @@ export type DataSessionKeys =
       appSKey?: KeyInput;
     };
 
-/** The per-frame inputs of 1.1 MICs and FOpts encryption; all default to 0/false. */
+/**
+ * The per-frame inputs of 1.1 MICs; all default to 0. ConfFCnt only enters the MIC when the
+ * frame's ACK bit is set (LoRaWAN 1.1 §4.4): otherwise 0 is used, whatever is given here.
+ */
 export interface FrameMicContext {
   /** Uplink: FCntDown of the acknowledged confirmed downlink; downlink: FCntUp acknowledged. */
   confFCnt?: number;
   txDr?: number;
   txCh?: number;
-  /** 1.1 downlink on FPort > 0: the frame counts with AFCntDown. */
-  aFCntDown?: boolean;
+}
+
+/**
+ * LoRaWAN 1.1 (errata): a downlink with FPort > 0 counts with AFCntDown, and its FOpts are
+ * encrypted with the block type that says so.
+ */
+export function countsWithAFCntDown(mType: DataMType, fPort: number | undefined): boolean {
+  return !isUplinkMType(mType) && fPort !== undefined && fPort > 0;
+}
+
+function checkMicContext(fCnt: number, context: FrameMicContext): void {
+  assertUint(fCnt, 32, 'FCnt (32-bit)');
+  if (context.confFCnt !== undefined) assertUint(context.confFCnt, 32, 'ConfFCnt');
+  if (context.txDr !== undefined) assertUint(context.txDr, 8, 'TxDr');
+  if (context.txCh !== undefined) assertUint(context.txCh, 8, 'TxCh');
 }
 
 export interface DataFrameToBuild {
@@ -59,6 +76,7 @@ export function buildDataFrame(
   keys: DataSessionKeys,
   context: FrameMicContext = {},
 ): Uint8Array {
+  checkMicContext(frame.fCnt, context);
   const dir = direction(frame.mType);
   let fOpts = frame.fOpts ?? new Uint8Array(0);
   if (keys.lorawan === '1.1' && fOpts.length > 0) {
@@ -68,7 +86,7 @@ export function buildDataFrame(
       frame.devAddr,
       frame.fCnt,
       fOpts,
-      context.aFCntDown === true,
+      countsWithAFCntDown(frame.mType, frame.fPort),
     );
   }
   let frmPayload = frame.frmPayload ?? new Uint8Array(0);
@@ -108,9 +126,12 @@ export function computeDataMic(
   context: FrameMicContext = {},
   out: Uint8Array = new Uint8Array(4),
 ): Uint8Array {
+  checkMicContext(fCnt, context);
   if (keys.lorawan === '1.0') return dataMic10(keys.nwkSKey, dir, devAddr, fCnt, micInput, out);
+  // FCtrl is byte 5 of every data frame; bit 5 is ACK.
+  const confFCnt = (micInput[5]! & 0x20) !== 0 ? (context.confFCnt ?? 0) : 0;
   if (dir === 'downlink') {
-    return downlinkMic11(keys.sNwkSIntKey, devAddr, fCnt, context.confFCnt ?? 0, micInput, out);
+    return downlinkMic11(keys.sNwkSIntKey, devAddr, fCnt, confFCnt, micInput, out);
   }
   return uplinkMic11(
     {
@@ -118,7 +139,7 @@ export function computeDataMic(
       sNwkSIntKey: keys.sNwkSIntKey,
       devAddr,
       fCnt,
-      confFCnt: context.confFCnt ?? 0,
+      confFCnt,
       txDr: context.txDr ?? 0,
       txCh: context.txCh ?? 0,
     },
@@ -177,8 +198,8 @@ export function decryptDataFrame(
   frame: DataFrame,
   keys: DataSessionKeys,
   fCnt: number,
-  context: FrameMicContext = {},
 ): DecryptedDataFrame {
+  assertUint(fCnt, 32, 'FCnt (32-bit)');
   const dir = direction(frame.mType);
   const fOpts =
     keys.lorawan === '1.1' && frame.fOpts.length > 0
@@ -188,7 +209,7 @@ export function decryptDataFrame(
           frame.devAddr,
           fCnt,
           frame.fOpts,
-          context.aFCntDown === true,
+          countsWithAFCntDown(frame.mType, frame.fPort),
         )
       : frame.fOpts;
   if (frame.fPort === undefined) return { fOpts, frmPayload: new Uint8Array(0) };

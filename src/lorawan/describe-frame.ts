@@ -5,7 +5,7 @@ import { constantTimeEqual } from './crypto/constant-time.js';
 import { joinRequestMic } from './crypto/join.js';
 import { deriveJoinServerKeys } from './crypto/session-keys.js';
 import { type DataSessionKeys, decryptDataFrame, verifyDataMic } from './data-frame.js';
-import { isLorawanError } from './errors.js';
+import { isLorawanError, LorawanError } from './errors.js';
 import {
   type JoinAcceptMicKeys,
   type OpenedJoinAccept,
@@ -109,7 +109,6 @@ function describeDataFrame(
     confFCnt: inputs.confFCnt ?? 0,
     txDr: inputs.txDr ?? 0,
     txCh: inputs.txCh ?? 0,
-    aFCntDown: !uplink && frame.fPort !== undefined && frame.fPort > 0,
   };
   const is11 =
     inputs.fNwkSIntKey !== undefined ||
@@ -130,7 +129,7 @@ function describeDataFrame(
   if (is11 && frame.fOpts.length > 0) {
     fOpts =
       inputs.nwkSEncKey !== undefined && keys !== undefined
-        ? decryptDataFrame(frame, keys, fCnt32, context).fOpts
+        ? decryptDataFrame(frame, keys, fCnt32).fOpts
         : undefined;
   }
 
@@ -151,7 +150,7 @@ function describeDataFrame(
         nwkSKey: new Uint8Array(16),
         ...(inputs.appSKey === undefined ? {} : { appSKey: inputs.appSKey }),
       };
-      frmPayload = decryptDataFrame(frame, decryptKeys, fCnt32, context).frmPayload;
+      frmPayload = decryptDataFrame(frame, decryptKeys, fCnt32).frmPayload;
       frmPayloadDecrypted = frmPayload !== undefined;
     }
     if (!frmPayloadDecrypted) frmPayload = frame.frmPayload;
@@ -198,6 +197,12 @@ function macCommandToJson(command: MacCommand): { [key: string]: JsonValue } {
 
 function fullFCnt(wire16: number, fCnt32: number | undefined): number {
   if (fCnt32 === undefined) return wire16;
+  if ((fCnt32 & 0xffff) !== wire16) {
+    throw new LorawanError(
+      'INVALID_FIELD',
+      `the 32-bit FCnt ${fCnt32} does not end with the frame's 16-bit FCnt ${wire16}`,
+    );
+  }
   return fCnt32;
 }
 
