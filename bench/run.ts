@@ -1,0 +1,13 @@
+// Entry point of `npm run bench -- <suite> [...]`: runs the named benchmark suites in turn.
+import { runLorawanBench } from './lorawan.js';
+
+const SUITES: Record<string, () => Promise<void>> = {
+  lorawan: runLorawanBench,
+};
+
+const requested = process.argv.slice(2);
+if (requested.length === 0 || requested.some((name) => !(name in SUITES))) {
+  console.error(`usage: npm run bench -- <suite> [...]; suites: ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+for (const name of requested) await SUITES[name]!();
