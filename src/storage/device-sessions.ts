@@ -1,0 +1,339 @@
+import type { Selectable } from 'kysely';
+import type { GaletDatabase } from './database.js';
+import { MAC_VERSIONS } from './devices.js';
+import { constraintViolation, StorageError } from './errors.js';
+import type { DeviceSessionsTable, IsoTimestamp, MacVersion } from './schema.js';
+import type { SecretBox } from './secret-box.js';
+import {
+  assertInteger,
+  assertKey,
+  clock,
+  oneOf,
+  type RepositoryOptions,
+  toDbBytes,
+  toEui,
+  toIsoTimestamp,
+  UINT32_MAX,
+} from './values.js';
+
+/** LoRaWAN 1.0.x session keys. */
+export interface SessionKeys10 {
+  lorawan: '1.0';
+  nwkSKey: Uint8Array;
+  appSKey: Uint8Array;
+}
+
+/** LoRaWAN 1.1 session keys (§6.1.2, §6.1.3). */
+export interface SessionKeys11 {
+  lorawan: '1.1';
+  fNwkSIntKey: Uint8Array;
+  sNwkSIntKey: Uint8Array;
+  nwkSEncKey: Uint8Array;
+  appSKey: Uint8Array;
+}
+
+export type SessionKeys = SessionKeys10 | SessionKeys11;
+
+export interface DeviceSession {
+  devEui: string;
+  devAddr: number;
+  macVersion: MacVersion;
+  keys: SessionKeys;
+  /** Last accepted 32-bit uplink counter; null before the session's first uplink. */
+  fCntUp: number | null;
+  /** Next NFCntDown (1.1) or FCntDown (1.0) to use. */
+  nFCntDown: number;
+  /** Next AFCntDown to use (1.1). */
+  aFCntDown: number;
+  rx1DelaySeconds: number;
+  rx1DrOffset: number;
+  rx2Dr: number;
+  rx2FrequencyHz: number;
+  createdAt: IsoTimestamp;
+  updatedAt: IsoTimestamp;
+}
+
+/**
+ * What `upsert` stores. `createdAt` is optional: a new row gets now, an existing row keeps its
+ * own unless one is given. Passing a whole `DeviceSession` back is fine.
+ */
+export type DeviceSessionInput = Omit<DeviceSession, 'createdAt' | 'updatedAt'> & {
+  createdAt?: IsoTimestamp;
+};
+
+/** Which downlink counter `takeFCntDown` takes: NFCntDown ('n', also 1.0's FCntDown) or AFCntDown ('a'). */
+export type DownlinkCounter = 'n' | 'a';
+
+/** Associated data of sealed session keys: binds them to their device. */
+export function sessionKeysAssociatedData(devEui: string): string {
+  return `device_session:${devEui}:keys`;
+}
+
+// Serialised keys: a layout byte, then the 16-byte keys in the order of the interfaces above.
+const KEYS_LAYOUT_10 = 0x10;
+const KEYS_LAYOUT_11 = 0x11;
+
+export class DeviceSessionRepository {
+  readonly #db: GaletDatabase['db'];
+  readonly #secrets: SecretBox;
+  readonly #now: () => IsoTimestamp;
+
+  constructor(database: GaletDatabase, secrets: SecretBox, options?: RepositoryOptions) {
+    this.#db = database.db;
+    this.#secrets = secrets;
+    this.#now = clock(options);
+  }
+
+  /**
+   * Creates or replaces the device's session (there is one per device). Errors:
+   * `INVALID_INPUT`, `MISSING_REFERENCE` (unknown device).
+   */
+  async upsert(session: DeviceSessionInput): Promise<DeviceSession> {
+    const devEui = toEui(session.devEui, 'DevEUI');
+    validate(session);
+    const now = this.#now();
+    const createdAt =
+      session.createdAt !== undefined ? toIsoTimestamp(session.createdAt, 'createdAt') : undefined;
+    const plaintext = serialiseKeys(session.keys);
+    const sealed = this.#secrets.seal(plaintext, sessionKeysAssociatedData(devEui));
+    plaintext.fill(0);
+    const values = {
+      dev_addr: session.devAddr,
+      mac_version: session.macVersion,
+      keys_enc: toDbBytes(sealed),
+      f_cnt_up: session.fCntUp,
+      n_f_cnt_down: session.nFCntDown,
+      a_f_cnt_down: session.aFCntDown,
+      rx1_delay_s: session.rx1DelaySeconds,
+      rx1_dr_offset: session.rx1DrOffset,
+      rx2_dr: session.rx2Dr,
+      rx2_frequency_hz: session.rx2FrequencyHz,
+      updated_at: now,
+    };
+    let row: { created_at: IsoTimestamp } | undefined;
+    try {
+      row = await this.#db
+        .insertInto('device_sessions')
+        .values({ dev_eui: devEui, ...values, created_at: createdAt ?? now })
+        .onConflict((oc) =>
+          oc.column('dev_eui').doUpdateSet((eb) => ({
+            ...values,
+            created_at: createdAt ?? eb.ref('device_sessions.created_at'),
+          })),
+        )
+        .returning('created_at')
+        .executeTakeFirst();
+    } catch (error) {
+      if (constraintViolation(error) === 'foreign-key') {
+        throw new StorageError('MISSING_REFERENCE', `device ${devEui} does not exist`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return {
+      devEui,
+      devAddr: session.devAddr,
+      macVersion: session.macVersion,
+      keys: copyKeys(session.keys),
+      fCntUp: session.fCntUp,
+      nFCntDown: session.nFCntDown,
+      aFCntDown: session.aFCntDown,
+      rx1DelaySeconds: session.rx1DelaySeconds,
+      rx1DrOffset: session.rx1DrOffset,
+      rx2Dr: session.rx2Dr,
+      rx2FrequencyHz: session.rx2FrequencyHz,
+      createdAt: row?.created_at ?? now,
+      updatedAt: now,
+    };
+  }
+
+  async get(devEui: string): Promise<DeviceSession | undefined> {
+    const row = await this.#db
+      .selectFrom('device_sessions')
+      .selectAll()
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return row && this.#toSession(row);
+  }
+
+  /** Every session holding this DevAddr (the uplink path then checks MICs). One indexed query. */
+  async listByDevAddr(devAddr: number): Promise<DeviceSession[]> {
+    assertInteger(devAddr, 0, UINT32_MAX, 'DevAddr');
+    const rows = await this.#db
+      .selectFrom('device_sessions')
+      .selectAll()
+      .where('dev_addr', '=', devAddr)
+      .execute();
+    return rows.map((row) => this.#toSession(row));
+  }
+
+  /** Every session, ordered by DevEUI: for warming a cache at start-up. */
+  async listAll(): Promise<DeviceSession[]> {
+    const rows = await this.#db
+      .selectFrom('device_sessions')
+      .selectAll()
+      .orderBy('dev_eui')
+      .execute();
+    return rows.map((row) => this.#toSession(row));
+  }
+
+  /**
+   * Sets the uplink counter to `next` only if it still is `expected` (null: no uplink yet), in
+   * one UPDATE: of two network-server instances accepting the same frame, exactly one wins.
+   * False when the counter moved meanwhile or the session does not exist.
+   */
+  async compareAndSetFCntUp(
+    devEui: string,
+    expected: number | null,
+    next: number,
+  ): Promise<boolean> {
+    const eui = toEui(devEui, 'DevEUI');
+    if (expected !== null) assertInteger(expected, 0, UINT32_MAX, 'expected FCntUp');
+    assertInteger(next, 0, UINT32_MAX, 'FCntUp');
+    const result = await this.#db
+      .updateTable('device_sessions')
+      .set({ f_cnt_up: next, updated_at: this.#now() })
+      .where('dev_eui', '=', eui)
+      .where((eb) =>
+        expected === null ? eb('f_cnt_up', 'is', null) : eb('f_cnt_up', '=', expected),
+      )
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Returns the counter's current value and increments it, atomically (one UPDATE ...
+   * RETURNING): concurrent callers get distinct values. `COUNTER_EXHAUSTED` once 2^32 - 1 has
+   * been used (the device must rejoin), `NOT_FOUND` without a session.
+   */
+  async takeFCntDown(devEui: string, counter: DownlinkCounter): Promise<number> {
+    const eui = toEui(devEui, 'DevEUI');
+    oneOf(counter, ['n', 'a'], 'downlink counter');
+    const query = this.#db.updateTable('device_sessions').where('dev_eui', '=', eui);
+    const row =
+      counter === 'n'
+        ? await query
+            .set((eb) => ({ n_f_cnt_down: eb('n_f_cnt_down', '+', 1) }))
+            .where('n_f_cnt_down', '<=', UINT32_MAX)
+            .returning('n_f_cnt_down as next')
+            .executeTakeFirst()
+        : await query
+            .set((eb) => ({ a_f_cnt_down: eb('a_f_cnt_down', '+', 1) }))
+            .where('a_f_cnt_down', '<=', UINT32_MAX)
+            .returning('a_f_cnt_down as next')
+            .executeTakeFirst();
+    if (row) return row.next - 1;
+    const exists = await this.#db
+      .selectFrom('device_sessions')
+      .select('dev_eui')
+      .where('dev_eui', '=', eui)
+      .executeTakeFirst();
+    if (!exists) throw new StorageError('NOT_FOUND', `device ${eui} has no session`);
+    throw new StorageError(
+      'COUNTER_EXHAUSTED',
+      `device ${eui}: ${counter === 'n' ? 'NFCntDown' : 'AFCntDown'} has reached 2^32 - 1; the device must rejoin`,
+    );
+  }
+
+  /** False when there was no session. */
+  async delete(devEui: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('device_sessions')
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  #toSession(row: Selectable<DeviceSessionsTable>): DeviceSession {
+    const keys = parseKeys(
+      this.#secrets.open(row.keys_enc, sessionKeysAssociatedData(row.dev_eui)),
+      row.dev_eui,
+    );
+    return {
+      devEui: row.dev_eui,
+      devAddr: row.dev_addr,
+      macVersion: row.mac_version,
+      keys,
+      fCntUp: row.f_cnt_up,
+      nFCntDown: row.n_f_cnt_down,
+      aFCntDown: row.a_f_cnt_down,
+      rx1DelaySeconds: row.rx1_delay_s,
+      rx1DrOffset: row.rx1_dr_offset,
+      rx2Dr: row.rx2_dr,
+      rx2FrequencyHz: row.rx2_frequency_hz,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
+
+function validate(session: DeviceSessionInput): void {
+  assertInteger(session.devAddr, 0, UINT32_MAX, 'DevAddr');
+  oneOf(session.macVersion, MAC_VERSIONS, 'MAC version');
+  const expected = session.macVersion === '1.1.0' ? '1.1' : '1.0';
+  if (session.keys?.lorawan !== expected) {
+    throw new StorageError(
+      'INVALID_INPUT',
+      `a LoRaWAN ${session.macVersion} session needs ${expected} session keys, got ${String(session.keys?.lorawan)}`,
+    );
+  }
+  if (session.fCntUp !== null) assertInteger(session.fCntUp, 0, UINT32_MAX, 'FCntUp');
+  // "Next to use": 2^32 means every value has been used.
+  assertInteger(session.nFCntDown, 0, UINT32_MAX + 1, 'NFCntDown');
+  assertInteger(session.aFCntDown, 0, UINT32_MAX + 1, 'AFCntDown');
+  assertInteger(session.rx1DelaySeconds, 1, 15, 'RX1 delay (s)');
+  assertInteger(session.rx1DrOffset, 0, 7, 'RX1 DR offset');
+  assertInteger(session.rx2Dr, 0, 15, 'RX2 data rate');
+  assertInteger(session.rx2FrequencyHz, 1, 10_000_000_000, 'RX2 frequency (Hz)');
+}
+
+function serialiseKeys(keys: SessionKeys): Uint8Array {
+  const list =
+    keys.lorawan === '1.0'
+      ? [keys.nwkSKey, keys.appSKey]
+      : [keys.fNwkSIntKey, keys.sNwkSIntKey, keys.nwkSEncKey, keys.appSKey];
+  const names =
+    keys.lorawan === '1.0'
+      ? ['NwkSKey', 'AppSKey']
+      : ['FNwkSIntKey', 'SNwkSIntKey', 'NwkSEncKey', 'AppSKey'];
+  const bytes = new Uint8Array(1 + 16 * list.length);
+  bytes[0] = keys.lorawan === '1.0' ? KEYS_LAYOUT_10 : KEYS_LAYOUT_11;
+  list.forEach((key, index) => {
+    assertKey(key, names[index]!);
+    bytes.set(key, 1 + 16 * index);
+  });
+  return bytes;
+}
+
+function parseKeys(bytes: Uint8Array, devEui: string): SessionKeys {
+  const key = (index: number) => bytes.slice(1 + 16 * index, 17 + 16 * index);
+  if (bytes[0] === KEYS_LAYOUT_10 && bytes.length === 33) {
+    return { lorawan: '1.0', nwkSKey: key(0), appSKey: key(1) };
+  }
+  if (bytes[0] === KEYS_LAYOUT_11 && bytes.length === 65) {
+    return {
+      lorawan: '1.1',
+      fNwkSIntKey: key(0),
+      sNwkSIntKey: key(1),
+      nwkSEncKey: key(2),
+      appSKey: key(3),
+    };
+  }
+  throw new StorageError(
+    'SECRET_OPEN_FAILED',
+    `session keys of device ${devEui} have an unknown layout (${bytes.length} bytes)`,
+  );
+}
+
+function copyKeys(keys: SessionKeys): SessionKeys {
+  return keys.lorawan === '1.0'
+    ? { lorawan: '1.0', nwkSKey: keys.nwkSKey.slice(), appSKey: keys.appSKey.slice() }
+    : {
+        lorawan: '1.1',
+        fNwkSIntKey: keys.fNwkSIntKey.slice(),
+        sNwkSIntKey: keys.sNwkSIntKey.slice(),
+        nwkSEncKey: keys.nwkSEncKey.slice(),
+        appSKey: keys.appSKey.slice(),
+      };
+}

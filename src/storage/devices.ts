@@ -1,0 +1,265 @@
+import type { Selectable } from 'kysely';
+import type { GaletDatabase } from './database.js';
+import { constraintViolation, StorageError } from './errors.js';
+import type { Activation, DeviceClass, DevicesTable, IsoTimestamp, MacVersion } from './schema.js';
+import type { SecretBox } from './secret-box.js';
+import {
+  assertKey,
+  clock,
+  type ListOptions,
+  oneOf,
+  page,
+  type RepositoryOptions,
+  toDbBytes,
+  toEui,
+  toIsoTimestamp,
+  toName,
+} from './values.js';
+
+export const MAC_VERSIONS: readonly MacVersion[] = ['1.0.2', '1.0.3', '1.0.4', '1.1.0'];
+export const DEVICE_CLASSES: readonly DeviceClass[] = ['A', 'C'];
+export const ACTIVATIONS: readonly Activation[] = ['otaa', 'abp'];
+
+/** JoinNonce is a 24-bit field (LoRaWAN 1.1 §6.2.4.3) that must never repeat for a device. */
+export const MAX_JOIN_NONCE = 0xff_ffff;
+
+/** A device as everyone but the join server sees it: no key material. */
+export interface Device {
+  devEui: string;
+  joinEui: string;
+  name: string;
+  applicationId: string;
+  macVersion: MacVersion;
+  deviceClass: DeviceClass;
+  activation: Activation;
+  lastSeenAt: IsoTimestamp | null;
+  createdAt: IsoTimestamp;
+  updatedAt: IsoTimestamp;
+}
+
+export interface NewDevice {
+  devEui: string;
+  joinEui: string;
+  name: string;
+  applicationId: string;
+  macVersion: MacVersion;
+  deviceClass: DeviceClass;
+  activation: Activation;
+  /** Required for OTAA. The only root key of LoRaWAN 1.0.x. */
+  appKey?: Uint8Array;
+  /** LoRaWAN 1.1 only; required for 1.1 OTAA. */
+  nwkKey?: Uint8Array;
+}
+
+export interface RootKeys {
+  appKey: Uint8Array;
+  nwkKey?: Uint8Array;
+}
+
+export interface DeviceListOptions extends ListOptions {
+  applicationId?: string;
+}
+
+/** Associated data of a sealed root key: binds it to its device and column. */
+export function rootKeyAssociatedData(devEui: string, key: 'app_key' | 'nwk_key'): string {
+  return `device:${devEui}:${key}`;
+}
+
+export class DeviceRepository {
+  readonly #db: GaletDatabase['db'];
+  readonly #secrets: SecretBox;
+  readonly #now: () => IsoTimestamp;
+
+  constructor(database: GaletDatabase, secrets: SecretBox, options?: RepositoryOptions) {
+    this.#db = database.db;
+    this.#secrets = secrets;
+    this.#now = clock(options);
+  }
+
+  /** Errors: `INVALID_INPUT`, `ALREADY_EXISTS`, `MISSING_REFERENCE` (unknown application). */
+  async create(input: NewDevice): Promise<Device> {
+    const devEui = toEui(input.devEui, 'DevEUI');
+    const joinEui = toEui(input.joinEui, 'JoinEUI');
+    oneOf(input.macVersion, MAC_VERSIONS, 'MAC version');
+    oneOf(input.deviceClass, DEVICE_CLASSES, 'device class');
+    oneOf(input.activation, ACTIVATIONS, 'activation');
+    if (input.appKey !== undefined) assertKey(input.appKey, 'AppKey');
+    if (input.nwkKey !== undefined) assertKey(input.nwkKey, 'NwkKey');
+    if (input.nwkKey !== undefined && input.macVersion !== '1.1.0') {
+      throw new StorageError(
+        'INVALID_INPUT',
+        `NwkKey exists only in LoRaWAN 1.1; a ${input.macVersion} device has an AppKey only`,
+      );
+    }
+    if (input.activation === 'otaa' && input.appKey === undefined) {
+      throw new StorageError('INVALID_INPUT', `OTAA device ${devEui} needs an AppKey`);
+    }
+    if (input.activation === 'otaa' && input.macVersion === '1.1.0' && !input.nwkKey) {
+      throw new StorageError('INVALID_INPUT', `LoRaWAN 1.1 OTAA device ${devEui} needs a NwkKey`);
+    }
+    const now = this.#now();
+    const row: Selectable<DevicesTable> = {
+      dev_eui: devEui,
+      join_eui: joinEui,
+      name: toName(input.name, 'device name'),
+      application_id: input.applicationId,
+      mac_version: input.macVersion,
+      device_class: input.deviceClass,
+      activation: input.activation,
+      app_key_enc: input.appKey
+        ? toDbBytes(this.#secrets.seal(input.appKey, rootKeyAssociatedData(devEui, 'app_key')))
+        : null,
+      nwk_key_enc: input.nwkKey
+        ? toDbBytes(this.#secrets.seal(input.nwkKey, rootKeyAssociatedData(devEui, 'nwk_key')))
+        : null,
+      join_nonce: 0,
+      last_seen_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.#db.insertInto('devices').values(row).execute();
+    } catch (error) {
+      switch (constraintViolation(error)) {
+        case 'unique':
+          throw new StorageError('ALREADY_EXISTS', `device ${devEui} exists already`, {
+            cause: error,
+          });
+        case 'foreign-key':
+          throw new StorageError(
+            'MISSING_REFERENCE',
+            `device ${devEui}: application ${input.applicationId} does not exist`,
+            { cause: error },
+          );
+        default:
+          throw error;
+      }
+    }
+    return toDevice(row);
+  }
+
+  async get(devEui: string): Promise<Device | undefined> {
+    const row = await this.#db
+      .selectFrom('devices')
+      .select(DEVICE_COLUMNS)
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return row && toDevice(row);
+  }
+
+  /**
+   * The root keys, decrypted: for the join server only. Undefined when the device does not
+   * exist or has no root keys (ABP). `SECRET_OPEN_FAILED` if a stored key does not authenticate.
+   */
+  async getRootKeys(devEui: string): Promise<RootKeys | undefined> {
+    const eui = toEui(devEui, 'DevEUI');
+    const row = await this.#db
+      .selectFrom('devices')
+      .select(['app_key_enc', 'nwk_key_enc'])
+      .where('dev_eui', '=', eui)
+      .executeTakeFirst();
+    if (!row?.app_key_enc) return undefined;
+    const keys: RootKeys = {
+      appKey: this.#secrets.open(row.app_key_enc, rootKeyAssociatedData(eui, 'app_key')),
+    };
+    if (row.nwk_key_enc) {
+      keys.nwkKey = this.#secrets.open(row.nwk_key_enc, rootKeyAssociatedData(eui, 'nwk_key'));
+    }
+    return keys;
+  }
+
+  /** Ordered by DevEUI. */
+  async list(options?: DeviceListOptions): Promise<Device[]> {
+    const { limit, offset } = page(options);
+    let query = this.#db.selectFrom('devices').select(DEVICE_COLUMNS);
+    if (options?.applicationId !== undefined) {
+      query = query.where('application_id', '=', options.applicationId);
+    }
+    const rows = await query.orderBy('dev_eui').limit(limit).offset(offset).execute();
+    return rows.map(toDevice);
+  }
+
+  /** Deletes the device with its session, DevNonces and downlink queue. False if unknown. */
+  async delete(devEui: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('devices')
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /** Moves last_seen_at forward (never back). False when the device is unknown. */
+  async touch(devEui: string, seenAt: IsoTimestamp): Promise<boolean> {
+    const seen = toIsoTimestamp(seenAt, 'seenAt');
+    const result = await this.#db
+      .updateTable('devices')
+      .set((eb) => ({
+        last_seen_at: eb
+          .case()
+          .when(eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', seen)]))
+          .then(eb.val<string | null>(seen))
+          .else(eb.ref('last_seen_at'))
+          .end(),
+      }))
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Issues the next JoinNonce (1, 2, ...): one atomic UPDATE ... RETURNING, so concurrent joins
+   * never get the same value. `COUNTER_EXHAUSTED` after 2^24 - 1 (the device must be
+   * re-provisioned), `NOT_FOUND` for an unknown device.
+   */
+  async nextJoinNonce(devEui: string): Promise<number> {
+    const eui = toEui(devEui, 'DevEUI');
+    const row = await this.#db
+      .updateTable('devices')
+      .set((eb) => ({ join_nonce: eb('join_nonce', '+', 1), updated_at: this.#now() }))
+      .where('dev_eui', '=', eui)
+      .where('join_nonce', '<', MAX_JOIN_NONCE)
+      .returning('join_nonce')
+      .executeTakeFirst();
+    if (row) return row.join_nonce;
+    const exists = await this.#db
+      .selectFrom('devices')
+      .select('dev_eui')
+      .where('dev_eui', '=', eui)
+      .executeTakeFirst();
+    if (!exists) throw new StorageError('NOT_FOUND', `device ${eui} does not exist`);
+    throw new StorageError(
+      'COUNTER_EXHAUSTED',
+      `device ${eui} has used every JoinNonce (2^24 - 1): it must be re-provisioned`,
+    );
+  }
+}
+
+const DEVICE_COLUMNS = [
+  'dev_eui',
+  'join_eui',
+  'name',
+  'application_id',
+  'mac_version',
+  'device_class',
+  'activation',
+  'last_seen_at',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof DevicesTable)[];
+
+type DeviceRow = Pick<Selectable<DevicesTable>, (typeof DEVICE_COLUMNS)[number]>;
+
+function toDevice(row: DeviceRow): Device {
+  return {
+    devEui: row.dev_eui,
+    joinEui: row.join_eui,
+    name: row.name,
+    applicationId: row.application_id,
+    macVersion: row.mac_version,
+    deviceClass: row.device_class,
+    activation: row.activation,
+    lastSeenAt: row.last_seen_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,18 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { DatabaseDialect } from '../schema.js';
+import { initialMigration } from './0001_initial.js';
+
+/**
+ * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
+ * refuses to start if the database holds a migration this list does not know (a newer Galet
+ * migrated it). To add one, see README.md.
+ */
+export function migrations(dialect: DatabaseDialect): Record<string, Migration> {
+  return {
+    '0001_initial': initialMigration(dialect),
+  };
+}
+
+export function migrationProvider(dialect: DatabaseDialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}
