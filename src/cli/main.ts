@@ -5,6 +5,8 @@ import { registerAirtimeCommand } from './airtime-command.js';
 import { userErrorMessage } from './fail.js';
 import { registerFrameCommands } from './frame-command.js';
 import { registerKeysCommands } from './keys-command.js';
+import { registerResourceCommands } from './resource-commands.js';
+import { registerStartCommand } from './start-command.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerStartCommand(program);
+  registerResourceCommands(program);
   registerFrameCommands(program);
   registerKeysCommands(program);
   registerAirtimeCommand(program);

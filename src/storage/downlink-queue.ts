@@ -173,6 +173,17 @@ export class DownlinkQueueRepository {
     return this.#transition(id, ['pending', 'sent'], 'pending', () => ({ last_error: lastError }));
   }
 
+  /** The devices that have at least one pending downlink (to warm a cache at start). */
+  async devicesWithPending(): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('downlink_queue')
+      .select('dev_eui')
+      .distinct()
+      .where('status', '=', 'pending')
+      .execute();
+    return rows.map((row) => row.dev_eui);
+  }
+
   /** Acknowledged by the device: from sent. */
   async markAcked(id: string): Promise<DownlinkQueueItem> {
     return this.#transition(id, ['sent'], 'acked', () => ({}));

@@ -49,7 +49,7 @@ export class EventRepository {
   async append(event: NewEvent): Promise<number> {
     const row = await this.#db
       .insertInto('events')
-      .values(toRow(event))
+      .values(eventRow(event))
       .returning('id')
       .executeTakeFirstOrThrow();
     return row.id;
@@ -61,7 +61,7 @@ export class EventRepository {
    */
   async appendMany(events: readonly NewEvent[]): Promise<number[]> {
     if (events.length === 0) return [];
-    const rows = events.map(toRow);
+    const rows = events.map(eventRow);
     const insert = async (db: GaletDatabase['db']): Promise<number[]> => {
       const ids: number[] = [];
       for (let start = 0; start < rows.length; start += APPEND_BATCH_ROWS) {
@@ -103,7 +103,7 @@ export class EventRepository {
   }
 }
 
-function toRow(event: NewEvent) {
+export function eventRow(event: NewEvent) {
   if (typeof event.type !== 'string' || event.type === '' || event.type.length > 64) {
     throw new StorageError(
       'INVALID_INPUT',

@@ -11,6 +11,7 @@ import { DownlinkQueueRepository } from './downlink-queue.js';
 import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
 import type { SecretBox } from './secret-box.js';
+import { UplinkCommitRepository } from './uplink-commits.js';
 import type { RepositoryOptions } from './values.js';
 
 export * from './applications.js';
@@ -32,6 +33,7 @@ export type {
   MacVersion,
 } from './schema.js';
 export * from './secret-box.js';
+export * from './uplink-commits.js';
 export type { ListOptions, RepositoryOptions } from './values.js';
 
 export interface Storage {
@@ -43,6 +45,7 @@ export interface Storage {
   readonly devNonces: DevNonceRepository;
   readonly downlinkQueue: DownlinkQueueRepository;
   readonly events: EventRepository;
+  readonly uplinkCommits: UplinkCommitRepository;
 }
 
 export function createStorage(
@@ -59,5 +62,6 @@ export function createStorage(
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),
     events: new EventRepository(database, secrets, options),
+    uplinkCommits: new UplinkCommitRepository(database, secrets, options),
   };
 }

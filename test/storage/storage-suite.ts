@@ -636,6 +636,37 @@ export function storageSuite(target: StorageTestTarget): void {
       );
     });
 
+    it('commits a batch of uplinks: counters and events together, only for the winners', async (t) => {
+      const { storage } = await setup(target, t);
+      const a = await newDevice(storage);
+      const b = await newDevice(storage, { applicationId: a.applicationId });
+      await storage.deviceSessions.upsert(session10(a.devEui, { fCntUp: 9 }));
+      await storage.deviceSessions.upsert(session10(b.devEui));
+      const event = (devEui: string, fCnt: number) => ({
+        devEui,
+        applicationId: a.applicationId,
+        type: 'up',
+        time: `2026-11-29T12:00:0${fCnt % 10}.000Z`,
+        body: { fCnt },
+      });
+      const won = await storage.uplinkCommits.commit([
+        { devEui: a.devEui, expectedFCntUp: 9, nextFCntUp: 10, event: event(a.devEui, 10) },
+        // Same expected value again: the first one moved the counter, this one loses.
+        { devEui: a.devEui, expectedFCntUp: 9, nextFCntUp: 11, event: event(a.devEui, 11) },
+        { devEui: b.devEui, expectedFCntUp: null, nextFCntUp: 3, event: event(b.devEui, 3) },
+      ]);
+      assert.deepEqual(won, [true, false, true]);
+      assert.equal((await storage.deviceSessions.get(a.devEui))?.fCntUp, 10);
+      assert.equal((await storage.deviceSessions.get(b.devEui))?.fCntUp, 3);
+      const eventsA = await storage.events.listForDevice(a.devEui);
+      assert.deepEqual(
+        eventsA.map((e) => e.body),
+        [{ fCnt: 10 }],
+      );
+      assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, '2026-11-29T12:00:03.000Z');
+      assert.deepEqual(await storage.uplinkCommits.commit([]), []);
+    });
+
     it('lets exactly one of two concurrent compare-and-sets with the same expected value win', async (t) => {
       const { storage } = await setup(target, t);
       const { devEui } = await newDevice(storage);
@@ -854,6 +885,27 @@ export function storageSuite(target: StorageTestTarget): void {
       await storage.downlinkQueue.markSent(first.id, 4);
       await storage.downlinkQueue.markAcked(first.id);
       await rejectsWith(storage.downlinkQueue.requeue(first.id, 'x'), 'INVALID_STATE');
+    });
+
+    it('lists the devices that have pending downlinks', async (t) => {
+      const { storage } = await setup(target, t);
+      const { devEui } = await newDevice(storage);
+      assert.deepEqual(await storage.downlinkQueue.devicesWithPending(), []);
+      const item = await storage.downlinkQueue.enqueue({
+        devEui,
+        fPort: 2,
+        data: new Uint8Array([1]),
+        confirmed: false,
+      });
+      await storage.downlinkQueue.enqueue({
+        devEui,
+        fPort: 2,
+        data: new Uint8Array([2]),
+        confirmed: false,
+      });
+      assert.deepEqual(await storage.downlinkQueue.devicesWithPending(), [devEui]);
+      await storage.downlinkQueue.markSent(item.id, 1);
+      assert.deepEqual(await storage.downlinkQueue.devicesWithPending(), [devEui]);
     });
 
     it('refuses bad downlinks and unknown devices', async (t) => {

@@ -1,0 +1,255 @@
+import type { FastifyInstance } from 'fastify';
+import { hexToBytes, parseHexUint, uint32ToHex } from '../../lorawan/bytes.js';
+import type { DeviceSession } from '../../network/store.js';
+import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../storage/index.js';
+import { badRequest, notFound } from '../errors.js';
+import type { ApiContext } from '../server.js';
+import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, listQuerySchema } from './schemas.js';
+
+interface AbpBody {
+  devAddr: string;
+  nwkSKey?: string;
+  appSKey: string;
+  fNwkSIntKey?: string;
+  sNwkSIntKey?: string;
+  nwkSEncKey?: string;
+}
+
+interface NewDeviceBody {
+  devEui: string;
+  joinEui?: string;
+  name: string;
+  applicationId: string;
+  macVersion: MacVersion;
+  deviceClass?: 'A' | 'C';
+  appKey?: string;
+  nwkKey?: string;
+  abp?: AbpBody;
+}
+
+const key = { type: 'string', pattern: KEY_PATTERN } as const;
+
+const newDeviceSchema = {
+  type: 'object',
+  required: ['devEui', 'name', 'applicationId', 'macVersion'],
+  additionalProperties: false,
+  properties: {
+    devEui: { type: 'string', pattern: EUI_PATTERN },
+    joinEui: { type: 'string', pattern: EUI_PATTERN },
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    applicationId: { type: 'string', minLength: 1, maxLength: 100 },
+    macVersion: { type: 'string', enum: ['1.0.2', '1.0.3', '1.0.4', '1.1.0'] },
+    deviceClass: { type: 'string', enum: ['A', 'C'] },
+    appKey: key,
+    nwkKey: key,
+    abp: {
+      type: 'object',
+      required: ['devAddr', 'appSKey'],
+      additionalProperties: false,
+      properties: {
+        devAddr: { type: 'string', pattern: DEVADDR_PATTERN },
+        nwkSKey: key,
+        appSKey: key,
+        fNwkSIntKey: key,
+        sNwkSIntKey: key,
+        nwkSEncKey: key,
+      },
+    },
+  },
+} as const;
+
+const queueItemSchema = {
+  type: 'object',
+  required: ['fPort', 'data'],
+  additionalProperties: false,
+  properties: {
+    fPort: { type: 'integer', minimum: 1, maximum: 223 },
+    data: { type: 'string', maxLength: 1024 },
+    confirmed: { type: 'boolean' },
+  },
+} as const;
+
+function sessionKeysFromAbp(macVersion: MacVersion, abp: AbpBody): DeviceSession['keys'] {
+  const appSKey = hexToBytes(abp.appSKey);
+  if (macVersion === '1.1.0') {
+    if (
+      abp.fNwkSIntKey === undefined ||
+      abp.sNwkSIntKey === undefined ||
+      abp.nwkSEncKey === undefined
+    ) {
+      throw badRequest(
+        'a LoRaWAN 1.1 ABP device needs abp.fNwkSIntKey, abp.sNwkSIntKey and abp.nwkSEncKey',
+      );
+    }
+    return {
+      lorawan: '1.1',
+      fNwkSIntKey: hexToBytes(abp.fNwkSIntKey),
+      sNwkSIntKey: hexToBytes(abp.sNwkSIntKey),
+      nwkSEncKey: hexToBytes(abp.nwkSEncKey),
+      appSKey,
+    };
+  }
+  if (abp.nwkSKey === undefined)
+    throw badRequest(`a LoRaWAN ${macVersion} ABP device needs abp.nwkSKey`);
+  return { lorawan: '1.0', nwkSKey: hexToBytes(abp.nwkSKey), appSKey };
+}
+
+function decodeBase64(data: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 === 1) {
+    throw badRequest('data must be base64');
+  }
+  return new Uint8Array(Buffer.from(data, 'base64'));
+}
+
+/** A device as the API shows it: no keys, with its session state when it has one. */
+function deviceView(device: Device, session: DeviceSession | undefined): Record<string, unknown> {
+  return {
+    ...device,
+    devAddr: session === undefined ? null : uint32ToHex(session.devAddr),
+    fCntUp: session?.fCntUp ?? null,
+    fCntDown: session?.nFCntDown ?? null,
+    ...(session?.keys.lorawan === '1.1' ? { aFCntDown: session.aFCntDown } : {}),
+    activated: session !== undefined,
+  };
+}
+
+export function registerDeviceRoutes(api: FastifyInstance, { storage, network }: ApiContext): void {
+  api.post<{ Body: NewDeviceBody }>(
+    '/devices',
+    { schema: { body: newDeviceSchema } },
+    async (request, reply) => {
+      const body = request.body;
+      const devEui = body.devEui.toLowerCase();
+      const is11 = body.macVersion === '1.1.0';
+      if (body.abp === undefined) {
+        if (body.appKey === undefined)
+          throw badRequest('an OTAA device needs appKey (or give abp for ABP)');
+        if (is11 && body.nwkKey === undefined)
+          throw badRequest('a LoRaWAN 1.1 OTAA device needs nwkKey');
+        if (body.joinEui === undefined) throw badRequest('an OTAA device needs joinEui');
+      }
+      const abpKeys =
+        body.abp === undefined ? undefined : sessionKeysFromAbp(body.macVersion, body.abp);
+      const device = await storage.devices.create({
+        devEui,
+        joinEui: (body.joinEui ?? '0000000000000000').toLowerCase(),
+        name: body.name,
+        applicationId: body.applicationId,
+        macVersion: body.macVersion,
+        deviceClass: body.deviceClass ?? 'A',
+        activation: body.abp === undefined ? 'otaa' : 'abp',
+        ...(body.appKey === undefined ? {} : { appKey: hexToBytes(body.appKey) }),
+        ...(body.nwkKey === undefined ? {} : { nwkKey: hexToBytes(body.nwkKey) }),
+      });
+      let session: DeviceSession | undefined;
+      if (body.abp !== undefined && abpKeys !== undefined) {
+        const config = network.config;
+        session = await storage.deviceSessions.upsert({
+          devEui,
+          devAddr: parseHexUint(body.abp.devAddr, 4, 'abp.devAddr'),
+          macVersion: body.macVersion,
+          keys: abpKeys,
+          fCntUp: null,
+          nFCntDown: 0,
+          aFCntDown: 0,
+          rx1DelaySeconds: config.rx1DelaySeconds,
+          rx1DrOffset: config.rx1DrOffset,
+          rx2Dr: config.rx2Dr,
+          rx2FrequencyHz: config.rx2FrequencyHz,
+        });
+        network.sessionChanged(session);
+      }
+      return reply.status(201).send(deviceView(device, session));
+    },
+  );
+
+  api.get<{ Querystring: { limit?: number; offset?: number; applicationId?: string } }>(
+    '/devices',
+    {
+      schema: {
+        querystring: {
+          ...listQuerySchema,
+          properties: {
+            ...listQuerySchema.properties,
+            applicationId: { type: 'string', maxLength: 100 },
+          },
+        },
+      },
+    },
+    async (request) => ({ devices: await storage.devices.list(request.query) }),
+  );
+
+  api.get<{ Params: { devEui: string } }>('/devices/:devEui', async (request) => {
+    const devEui = request.params.devEui.toLowerCase();
+    const device = await storage.devices.get(devEui);
+    if (device === undefined) throw notFound(`device ${request.params.devEui}`);
+    return deviceView(device, await storage.deviceSessions.get(devEui));
+  });
+
+  api.delete<{ Params: { devEui: string } }>('/devices/:devEui', async (request, reply) => {
+    const devEui = request.params.devEui.toLowerCase();
+    if (!(await storage.devices.delete(devEui))) throw notFound(`device ${request.params.devEui}`);
+    network.sessionRemoved(devEui);
+    return reply.status(204).send();
+  });
+
+  api.post<{
+    Params: { devEui: string };
+    Body: { fPort: number; data: string; confirmed?: boolean };
+  }>('/devices/:devEui/queue', { schema: { body: queueItemSchema } }, async (request, reply) => {
+    const devEui = request.params.devEui.toLowerCase();
+    if ((await storage.devices.get(devEui)) === undefined)
+      throw notFound(`device ${request.params.devEui}`);
+    const data = decodeBase64(request.body.data);
+    if (data.length > MAX_DOWNLINK_PAYLOAD_BYTES) {
+      throw badRequest(
+        `payload of ${data.length} bytes can never fit a downlink (at most ${MAX_DOWNLINK_PAYLOAD_BYTES} bytes at the fastest data rate)`,
+      );
+    }
+    const item = await storage.downlinkQueue.enqueue({
+      devEui,
+      fPort: request.body.fPort,
+      data,
+      confirmed: request.body.confirmed ?? false,
+    });
+    return reply.status(201).send({ id: item.id });
+  });
+
+  api.get<{ Params: { devEui: string } }>('/devices/:devEui/queue', async (request) => {
+    const devEui = request.params.devEui.toLowerCase();
+    if ((await storage.devices.get(devEui)) === undefined)
+      throw notFound(`device ${request.params.devEui}`);
+    const items = await storage.downlinkQueue.listPending(devEui);
+    return {
+      items: items.map((item) => ({ ...item, data: Buffer.from(item.data).toString('base64') })),
+    };
+  });
+
+  api.get<{ Params: { devEui: string }; Querystring: { limit?: number } }>(
+    '/devices/:devEui/events',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+        },
+      },
+    },
+    async (request) => {
+      const devEui = request.params.devEui.toLowerCase();
+      if ((await storage.devices.get(devEui)) === undefined)
+        throw notFound(`device ${request.params.devEui}`);
+      const events = await storage.events.listForDevice(devEui, {
+        limit: request.query.limit ?? 20,
+      });
+      return {
+        events: events.map((event) => ({
+          id: event.id,
+          event: event.type,
+          ...(event.body as object),
+        })),
+      };
+    },
+  );
+}

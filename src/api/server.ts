@@ -1,0 +1,120 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logger.js';
+import type { Region } from '../lorawan/regions/index.js';
+import type { NetworkServer } from '../network/network-server.js';
+import { type Storage, StorageError } from '../storage/index.js';
+import { bearerToken, TokenVerifier } from './auth.js';
+import { ApiError } from './errors.js';
+import { registerApplicationRoutes } from './routes/applications.js';
+import { registerDeviceRoutes } from './routes/devices.js';
+import { registerGatewayRoutes } from './routes/gateways.js';
+
+export interface ApiOptions {
+  /** Prometheus registry served at /metrics (behind the token). */
+  metrics?: Registry;
+  storage: Storage;
+  network: NetworkServer;
+  region: Region;
+  adminToken: string;
+  logger?: Logger;
+  /** Largest request body accepted, bytes. */
+  bodyLimit?: number;
+}
+
+/** Shared by the route modules. */
+export interface ApiContext {
+  storage: Storage;
+  network: NetworkServer;
+  region: Region;
+}
+
+const STORAGE_ERROR_STATUS: Partial<Record<StorageError['code'], [number, string]>> = {
+  NOT_FOUND: [404, 'NOT_FOUND'],
+  ALREADY_EXISTS: [409, 'ALREADY_EXISTS'],
+  MISSING_REFERENCE: [400, 'UNKNOWN_REFERENCE'],
+  STILL_REFERENCED: [409, 'STILL_REFERENCED'],
+  INVALID_INPUT: [400, 'BAD_REQUEST'],
+  INVALID_STATE: [409, 'INVALID_STATE'],
+  COUNTER_EXHAUSTED: [409, 'COUNTER_EXHAUSTED'],
+};
+
+/**
+ * The HTTP API under /api/v1: JSON in and out, bearer-token auth on everything but /health,
+ * errors as `{error, message, details?}` with a 4xx status; a body over the limit gets 413.
+ */
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    logger: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  const verifier = new TokenVerifier(options.adminToken);
+  const logger = options.logger;
+
+  app.setErrorHandler((error: FastifyError | ApiError | StorageError | Error, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.status(error.statusCode).send({
+        error: error.error,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: error.details }),
+      });
+    }
+    if (error instanceof StorageError) {
+      const mapped = STORAGE_ERROR_STATUS[error.code];
+      if (mapped !== undefined) {
+        return reply.status(mapped[0]).send({ error: mapped[1], message: error.message });
+      }
+    }
+    const fastifyError = error as FastifyError;
+    if (fastifyError.validation !== undefined) {
+      return reply.status(400).send({
+        error: 'BAD_REQUEST',
+        message: fastifyError.message,
+        details: fastifyError.validation,
+      });
+    }
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+      return reply.status(fastifyError.statusCode).send({
+        error: fastifyError.code ?? 'BAD_REQUEST',
+        message: fastifyError.message,
+      });
+    }
+    logger?.error({ err: error, url: request.url, method: request.method }, 'API request failed');
+    return reply.status(500).send({ error: 'INTERNAL', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
+  );
+
+  app.get('/api/v1/health', async () => ({ status: 'ok' }));
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', async (request) => {
+        if (!verifier.verify(bearerToken(request.headers.authorization))) {
+          throw new ApiError(401, 'UNAUTHORIZED', 'missing or invalid bearer token');
+        }
+      });
+      const metrics = options.metrics;
+      if (metrics !== undefined) {
+        api.get('/metrics', async (_request, reply) =>
+          reply.header('content-type', metrics.contentType).send(await metrics.metrics()),
+        );
+      }
+      const context: ApiContext = {
+        storage: options.storage,
+        network: options.network,
+        region: options.region,
+      };
+      registerApplicationRoutes(api, context);
+      registerGatewayRoutes(api, context);
+      registerDeviceRoutes(api, context);
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

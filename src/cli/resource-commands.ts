@@ -1,0 +1,173 @@
+import type { Command } from 'commander';
+import { hexToBytes } from '../lorawan/bytes.js';
+import { ApiClient } from './api-client.js';
+import { CliInputError } from './fail.js';
+import { readInteger } from './frame-inputs.js';
+
+function withConnection(command: Command): Command {
+  return command
+    .option('--url <url>', 'Galet HTTP API base URL (default $GALET_URL or http://127.0.0.1:8080)')
+    .option('--token <token>', 'API token (default $GALET_TOKEN, or <data-dir>/admin.token)')
+    .option('--data-dir <path>', 'where to find admin.token (default ./data)');
+}
+
+function client(options: Record<string, unknown>): ApiClient {
+  return new ApiClient({
+    ...(typeof options['url'] === 'string' ? { url: options['url'] } : {}),
+    ...(typeof options['token'] === 'string' ? { token: options['token'] } : {}),
+    ...(typeof options['dataDir'] === 'string' ? { dataDir: options['dataDir'] } : {}),
+  });
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function number(value: unknown, what: string): number {
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n)) {
+    throw new CliInputError(`${what} must be a number, got ${String(value)}`);
+  }
+  return n;
+}
+
+export function registerResourceCommands(program: Command): void {
+  const application = program.command('application').description('manage applications');
+  withConnection(application.command('add').description('create an application'))
+    .requiredOption('--name <name>', 'application name')
+    .action(async (o: Record<string, unknown>) =>
+      print(await client(o).request('POST', '/applications', { name: o['name'] })),
+    );
+  withConnection(application.command('list').description('list applications')).action(
+    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/applications')),
+  );
+
+  const gateway = program.command('gateway').description('manage gateways');
+  withConnection(gateway.command('add').description('register a gateway'))
+    .requiredOption('--id <eui>', 'gateway EUI (16 hex digits)')
+    .requiredOption('--name <name>', 'gateway name')
+    .option('--latitude <deg>', 'latitude')
+    .option('--longitude <deg>', 'longitude')
+    .option('--altitude <m>', 'altitude in metres')
+    .action(async (o: Record<string, unknown>) => {
+      const hasLocation = o['latitude'] !== undefined || o['longitude'] !== undefined;
+      const body = {
+        gatewayId: o['id'],
+        name: o['name'],
+        ...(hasLocation
+          ? {
+              location: {
+                latitude: number(o['latitude'], '--latitude'),
+                longitude: number(o['longitude'], '--longitude'),
+                ...(o['altitude'] === undefined
+                  ? {}
+                  : { altitude: number(o['altitude'], '--altitude') }),
+              },
+            }
+          : {}),
+      };
+      print(await client(o).request('POST', '/gateways', body));
+    });
+  withConnection(gateway.command('list').description('list gateways')).action(
+    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/gateways')),
+  );
+
+  const device = program.command('device').description('manage devices');
+  withConnection(
+    device
+      .command('add')
+      .description(
+        'register an OTAA device (root keys) or an ABP device (--dev-addr and session keys)',
+      ),
+  )
+    .requiredOption('--dev-eui <eui>', 'DevEUI')
+    .requiredOption('--name <name>', 'device name')
+    .requiredOption('--application <id>', 'application id')
+    .option('--join-eui <eui>', 'JoinEUI (OTAA)')
+    .option('--mac-version <v>', '1.0.2, 1.0.3, 1.0.4 or 1.1.0', '1.0.3')
+    .option('--class <A|C>', 'device class', 'A')
+    .option('--app-key <hex>', 'AppKey (OTAA)')
+    .option('--nwk-key <hex>', 'NwkKey (OTAA, LoRaWAN 1.1)')
+    .option('--dev-addr <hex>', 'DevAddr (ABP)')
+    .option('--nwk-s-key <hex>', 'NwkSKey (ABP 1.0)')
+    .option('--app-s-key <hex>', 'AppSKey (ABP)')
+    .option('--f-nwk-s-int-key <hex>', 'FNwkSIntKey (ABP 1.1)')
+    .option('--s-nwk-s-int-key <hex>', 'SNwkSIntKey (ABP 1.1)')
+    .option('--nwk-s-enc-key <hex>', 'NwkSEncKey (ABP 1.1)')
+    .action(async (o: Record<string, unknown>) => {
+      const optional = (name: string, value: unknown) =>
+        value === undefined ? {} : { [name]: value };
+      const abp =
+        o['devAddr'] === undefined
+          ? undefined
+          : {
+              devAddr: o['devAddr'],
+              ...optional('nwkSKey', o['nwkSKey']),
+              ...optional('appSKey', o['appSKey']),
+              ...optional('fNwkSIntKey', o['fNwkSIntKey']),
+              ...optional('sNwkSIntKey', o['sNwkSIntKey']),
+              ...optional('nwkSEncKey', o['nwkSEncKey']),
+            };
+      const body = {
+        devEui: o['devEui'],
+        name: o['name'],
+        applicationId: o['application'],
+        macVersion: o['macVersion'],
+        deviceClass: o['class'],
+        ...optional('joinEui', o['joinEui']),
+        ...optional('appKey', o['appKey']),
+        ...optional('nwkKey', o['nwkKey']),
+        ...optional('abp', abp),
+      };
+      print(await client(o).request('POST', '/devices', body));
+    });
+  withConnection(device.command('list').description('list devices'))
+    .option('--application <id>', 'only this application')
+    .action(async (o: Record<string, unknown>) => {
+      const query =
+        typeof o['application'] === 'string'
+          ? `?applicationId=${encodeURIComponent(o['application'])}`
+          : '';
+      print(await client(o).request('GET', `/devices${query}`));
+    });
+  withConnection(
+    device.command('show').description('show a device and its session').argument('<devEui>'),
+  ).action(async (devEui: string, o: Record<string, unknown>) =>
+    print(await client(o).request('GET', `/devices/${encodeURIComponent(devEui)}`)),
+  );
+  withConnection(device.command('rm').description('delete a device').argument('<devEui>')).action(
+    async (devEui: string, o: Record<string, unknown>) => {
+      await client(o).request('DELETE', `/devices/${encodeURIComponent(devEui)}`);
+      print({ deleted: devEui });
+    },
+  );
+  withConnection(
+    device.command('events').description("a device's latest events").argument('<devEui>'),
+  )
+    .option('--limit <n>', 'how many', '20')
+    .action(async (devEui: string, o: Record<string, unknown>) => {
+      const limit = readInteger(o['limit'], 10, '--limit');
+      print(
+        await client(o).request(
+          'GET',
+          `/devices/${encodeURIComponent(devEui)}/events?limit=${limit}`,
+        ),
+      );
+    });
+
+  withConnection(
+    program.command('downlink').description('queue a downlink for a device').argument('<devEui>'),
+  )
+    .requiredOption('--fport <n>', 'FPort, 1-223')
+    .requiredOption('--hex <bytes>', 'payload in hex')
+    .option('--confirmed', 'ask the device to acknowledge')
+    .action(async (devEui: string, o: Record<string, unknown>) => {
+      const data = Buffer.from(hexToBytes(String(o['hex']), '--hex')).toString('base64');
+      const body = {
+        fPort: readInteger(o['fport'], 8, '--fport'),
+        data,
+        confirmed: o['confirmed'] === true,
+      };
+      print(await client(o).request('POST', `/devices/${encodeURIComponent(devEui)}/queue`, body));
+    });
+}

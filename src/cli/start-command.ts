@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { createLogger } from '../logger.js';
+import { DEFAULT_OPTIONS, type GaletOptions, startGalet } from '../server/galet.js';
+import { CliInputError } from './fail.js';
+import { readInteger } from './frame-inputs.js';
+
+/** Settings `galet start` takes, with the flag, environment variable and config-file key of each. */
+const SETTINGS = [
+  { key: 'dataDir', flag: 'dataDir', env: 'GALET_DATA_DIR', kind: 'string' },
+  { key: 'databaseUrl', flag: 'databaseUrl', env: 'GALET_DATABASE_URL', kind: 'string' },
+  { key: 'host', flag: 'host', env: 'GALET_HOST', kind: 'string' },
+  { key: 'udpPort', flag: 'udpPort', env: 'GALET_UDP_PORT', kind: 'port' },
+  { key: 'httpPort', flag: 'httpPort', env: 'GALET_HTTP_PORT', kind: 'port' },
+  { key: 'region', flag: 'region', env: 'GALET_REGION', kind: 'string' },
+  { key: 'netId', flag: 'netId', env: 'GALET_NET_ID', kind: 'netId' },
+  { key: 'deduplicationWindowMs', flag: 'dedupWindowMs', env: 'GALET_DEDUP_WINDOW_MS', kind: 'ms' },
+  {
+    key: 'allowUnknownGateways',
+    flag: 'allowUnknownGateways',
+    env: 'GALET_ALLOW_UNKNOWN_GATEWAYS',
+    kind: 'boolean',
+  },
+] as const;
+
+type SettingKey = (typeof SETTINGS)[number]['key'];
+
+function parseSetting(kind: string, value: unknown, what: string): string | number | boolean {
+  switch (kind) {
+    case 'port': {
+      const port = readInteger(value, 16, what);
+      return port;
+    }
+    case 'ms':
+      return readInteger(value, 31, what);
+    case 'netId': {
+      const text = String(value);
+      if (!/^[0-9a-fA-F]{6}$/.test(text))
+        throw new CliInputError(`${what} must be 6 hex digits, got ${text}`);
+      return Number.parseInt(text, 16);
+    }
+    case 'boolean':
+      if (value === true || value === 'true' || value === '1') return true;
+      if (value === false || value === 'false' || value === '0') return false;
+      throw new CliInputError(`${what} must be true or false, got ${String(value)}`);
+    default:
+      if (typeof value !== 'string' || value === '')
+        throw new CliInputError(`${what} must be a non-empty string`);
+      return value;
+  }
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliInputError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new CliInputError(`config file ${path} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CliInputError(`config file ${path} must hold a JSON object`);
+  }
+  const known = new Set<string>(SETTINGS.map((s) => s.key));
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) throw new CliInputError(`config file ${path}: unknown setting "${key}"`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Flags, then GALET_* variables, then the config file, then the defaults. */
+export function resolveStartOptions(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Omit<GaletOptions, 'logger' | 'env'> {
+  const configPath = (flags['config'] as string | undefined) ?? env['GALET_CONFIG'];
+  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  const resolved: Record<string, unknown> = { ...DEFAULT_OPTIONS };
+  for (const setting of SETTINGS) {
+    const fromFlag = flags[setting.flag];
+    const fromEnv = env[setting.env];
+    const fromFile = file[setting.key];
+    if (fromFlag !== undefined)
+      resolved[setting.key] = parseSetting(setting.kind, fromFlag, `--${kebab(setting.flag)}`);
+    else if (fromEnv !== undefined && fromEnv !== '')
+      resolved[setting.key] = parseSetting(setting.kind, fromEnv, setting.env);
+    else if (fromFile !== undefined)
+      resolved[setting.key] = parseSetting(setting.kind, fromFile, `config "${setting.key}"`);
+  }
+  return resolved as Omit<GaletOptions, 'logger' | 'env'> & Record<SettingKey, unknown>;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('start Galet: network, join and application roles in one process')
+    .option('--data-dir <path>', `data directory (default ${DEFAULT_OPTIONS.dataDir})`)
+    .option('--database-url <url>', 'postgres://… (default: SQLite file in the data directory)')
+    .option('--host <address>', `address to listen on (default ${DEFAULT_OPTIONS.host})`)
+    .option(
+      '--udp-port <port>',
+      `Semtech UDP port for gateways (default ${DEFAULT_OPTIONS.udpPort})`,
+    )
+    .option('--http-port <port>', `HTTP API port (default ${DEFAULT_OPTIONS.httpPort})`)
+    .option('--region <name>', `regional parameters (default ${DEFAULT_OPTIONS.region})`)
+    .option('--net-id <hex>', 'NetID, 6 hex digits (default 000000)')
+    .option(
+      '--dedup-window-ms <ms>',
+      `deduplication window (default ${DEFAULT_OPTIONS.deduplicationWindowMs})`,
+    )
+    .option('--allow-unknown-gateways', 'accept traffic from gateways that are not registered')
+    .option('--config <file>', 'JSON config file with the same settings in camel case')
+    .option(
+      '--demo',
+      'provision a demo commune and run simulated gateways and sensors against this server',
+    )
+    .action(async (flags: Record<string, unknown>) => {
+      const options = resolveStartOptions(flags, process.env);
+      const logger = createLogger();
+      const galet = await startGalet({ ...options, logger });
+      const { token, created, source } = galet.adminToken;
+      if (created) {
+        process.stdout.write(
+          `\nAdmin API token (shown once; kept in ${options.dataDir}/admin.token, mode 0600):\n  ${token}\n\n`,
+        );
+      } else {
+        process.stdout.write(
+          `Admin API token: from ${source === 'environment' ? 'GALET_ADMIN_TOKEN' : `${options.dataDir}/admin.token`}\n`,
+        );
+      }
+      process.stdout.write(
+        `Galet is running: HTTP API http://127.0.0.1:${galet.httpPort}/api/v1, gateways on UDP port ${galet.udpPort}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.stdout.write(
+            `\n${signal} received: stopping (finishing accepted uplinks, closing sockets and database)\n`,
+          );
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await galet.close();
+      process.stdout.write('Galet stopped.\n');
+    });
+}

@@ -1,0 +1,120 @@
+/**
+ * Gateway traffic as the network server sees it, whatever protocol carried it (Semtech UDP now,
+ * Basics Station later). Field names follow ChirpStack v4's rxInfo/txInfo so that events can
+ * carry them as they are.
+ */
+
+/** LoRa or FSK modulation of a frame. */
+export type Modulation =
+  | {
+      lora: {
+        bandwidthHz: number;
+        spreadingFactor: number;
+        /** e.g. 'CR_4_5' */
+        codeRate: string;
+        /** true for downlinks to devices (inverted IQ). */
+        polarizationInversion?: boolean;
+      };
+    }
+  | { fsk: { datarate: number; frequencyDeviationHz?: number } };
+
+export interface UplinkTxInfo {
+  frequencyHz: number;
+  modulation: Modulation;
+}
+
+export interface UplinkRxInfo {
+  /** Gateway EUI, lower-case hex. */
+  gatewayId: string;
+  /** Identifies this reception for downlink scheduling (unique per gateway frame). */
+  uplinkId: number;
+  /** The gateway's 32-bit microsecond counter at the end of reception (Semtech `tmst`). */
+  timestampUs: number;
+  /** GPS or gateway time of reception, when the gateway has it (ISO 8601). */
+  gwTime?: string;
+  /** Time since the GPS epoch in ms, when the gateway has it (Semtech `tmms`). */
+  timeSinceGpsEpochMs?: number;
+  rssi: number;
+  snr: number;
+  channel: number;
+  rfChain: number;
+  /** CRC status as the gateway reported it: only 'ok' frames reach the network server. */
+  crcStatus: 'ok' | 'bad' | 'none';
+  /** Server time when the datagram carrying this copy arrived (ms since the Unix epoch). */
+  receivedAtMs: number;
+  location?: GatewayLocation;
+}
+
+export interface GatewayLocation {
+  latitude: number;
+  longitude: number;
+  altitude: number;
+}
+
+/** One copy of a frame received by one gateway. */
+export interface GatewayUplink {
+  phyPayload: Uint8Array;
+  txInfo: UplinkTxInfo;
+  rxInfo: UplinkRxInfo;
+}
+
+/** When a gateway must transmit. */
+export type DownlinkTiming =
+  /** At the gateway's counter value (Class A: uplink timestampUs + RX delay), modulo 2^32. */
+  | { kind: 'counter'; timestampUs: number }
+  /** As soon as possible (Class C). */
+  | { kind: 'immediately' };
+
+export interface GatewayDownlink {
+  gatewayId: string;
+  /** Chosen by the network server; the TX acknowledgement refers to it. */
+  downlinkId: number;
+  phyPayload: Uint8Array;
+  frequencyHz: number;
+  powerDbm: number;
+  modulation: Modulation;
+  timing: DownlinkTiming;
+  rfChain?: number;
+}
+
+/** Semtech TX_ACK error names; 'NONE' means the gateway accepted the frame for transmission. */
+export type TxAckStatus =
+  | 'NONE'
+  | 'TOO_LATE'
+  | 'TOO_EARLY'
+  | 'COLLISION_PACKET'
+  | 'COLLISION_BEACON'
+  | 'TX_FREQ'
+  | 'TX_POWER'
+  | 'GPS_UNLOCKED'
+  | 'UNKNOWN';
+
+export interface GatewayTxAck {
+  gatewayId: string;
+  downlinkId: number;
+  status: TxAckStatus;
+}
+
+/** Statistics a gateway reports periodically (Semtech `stat`). */
+export interface GatewayStats {
+  gatewayId: string;
+  time?: string;
+  location?: GatewayLocation;
+  rxReceived: number;
+  rxReceivedOk: number;
+  rxForwarded: number;
+  ackRatio?: number;
+  txReceived: number;
+  txEmitted: number;
+  receivedAtMs: number;
+}
+
+/** What the network server needs from a gateway protocol backend. */
+export interface GatewayBackend {
+  onUplink(handler: (uplink: GatewayUplink) => void): void;
+  onStats(handler: (stats: GatewayStats) => void): void;
+  onTxAck(handler: (ack: GatewayTxAck) => void): void;
+  /** Sends a downlink; resolves false when the gateway is unknown or has no downlink path. */
+  sendDownlink(downlink: GatewayDownlink): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  GatewayBackend,
+  GatewayStats,
+  GatewayTxAck,
+  GatewayUplink,
+} from '../gateway/types.js';
+import type { JoinServer } from '../join/join-server.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { isLorawanError } from '../lorawan/errors.js';
+import { decodePhyPayloadWithMicInput } from '../lorawan/phy-payload.js';
+import type { Channel, ChannelPlan, Region } from '../lorawan/regions/index.js';
+import type { NetworkConfig, NetworkContext } from './context.js';
+import { createNetworkCounters, type NetworkCounters } from './counters.js';
+import { DeviceCache } from './device-cache.js';
+import { ClassAScheduler } from './downlink/class-a.js';
+import { uplinkDataRate } from './downlink/rx-windows.js';
+import { EventBus, type GaletEvent } from './events.js';
+import { LatencyHistogram } from './latency.js';
+import { SessionCache } from './session-cache.js';
+import type { DeviceSession, NetworkStore } from './store.js';
+import { handleDataUplink } from './uplink/data-uplink.js';
+import { type DeduplicatedUplink, Deduplicator } from './uplink/deduplicator.js';
+import { handleJoinRequest } from './uplink/join-request.js';
+
+/** EU868 channels 3-7 that an 8-channel gateway listens on, sent to devices in the CFList. */
+export const EU868_EXTRA_CHANNELS_HZ = [
+  867_100_000, 867_300_000, 867_500_000, 867_700_000, 867_900_000,
+];
+
+export interface NetworkServerOptions {
+  region: Region;
+  store: NetworkStore;
+  gateways: GatewayBackend;
+  joinServer: JoinServer;
+  config?: Partial<NetworkConfig> & { extraChannelsHz?: number[] };
+  logger?: Logger;
+  now?: () => number;
+  bus?: EventBus;
+}
+
+export function defaultNetworkConfig(region: Region): NetworkConfig {
+  return {
+    netId: 0x000000,
+    deduplicationWindowMs: 200,
+    downlinkLeadMs: 50,
+    rx1DelaySeconds: 1,
+    rx1DrOffset: 0,
+    rx2Dr: region.rx2Default.dataRate,
+    rx2FrequencyHz: region.rx2Default.frequencyHz,
+    allowUnknownGateways: false,
+  };
+}
+
+/**
+ * The network server role: gateway copies in, deduplicated uplinks through session matching,
+ * counters, MAC commands and events, Class A answers out. Every stage is guarded: a bad frame
+ * is counted and logged, never thrown out of the gateway callback.
+ */
+export class NetworkServer {
+  readonly counters: NetworkCounters = createNetworkCounters();
+  readonly bus: EventBus;
+  /** Time from reception to the stored `up` event: after the last copy, and beyond the dedup window. */
+  readonly latency = {
+    sinceLastCopy: new LatencyHistogram(),
+    beyondWindow: new LatencyHistogram(),
+  };
+  readonly #ctx: NetworkContext;
+  readonly #deduplicator: Deduplicator;
+  readonly #scheduler: ClassAScheduler;
+  readonly #knownGateways = new Set<string>();
+  readonly #unknownGatewayCheckedAt = new Map<string, number>();
+  readonly #inProgress = new Set<Promise<void>>();
+
+  constructor(options: NetworkServerOptions) {
+    const { region } = options;
+    const config = { ...defaultNetworkConfig(region), ...options.config };
+    this.bus = options.bus ?? new EventBus();
+    const store = options.store;
+    const bus = this.bus;
+    this.#ctx = {
+      config,
+      region,
+      channelPlan: channelPlan(region, options.config?.extraChannelsHz ?? EU868_EXTRA_CHANNELS_HZ),
+      store,
+      gateways: options.gateways,
+      joinServer: options.joinServer,
+      sessions: new SessionCache(),
+      devices: new DeviceCache(store),
+      pendingDownlinks: new Set<string>(),
+      observeUplinkLatency: (uplink, storedAtMs) => {
+        this.latency.sinceLastCopy.observe(storedAtMs - uplink.lastReceivedAtMs);
+        this.latency.beyondWindow.observe(
+          storedAtMs - uplink.firstReceivedAtMs - config.deduplicationWindowMs,
+        );
+      },
+      counters: this.counters,
+      logger: options.logger ?? silentLogger,
+      now: options.now ?? Date.now,
+      bus,
+      emit: async (event: GaletEvent) => {
+        await store.appendEvent(event);
+        bus.publish(event);
+      },
+    };
+    this.#scheduler = new ClassAScheduler(this.#ctx);
+    this.#deduplicator = new Deduplicator({
+      windowMs: config.deduplicationWindowMs,
+      onUplink: (uplink) => this.#track(this.#handleUplink(uplink)),
+    });
+  }
+
+  get config(): NetworkConfig {
+    return this.#ctx.config;
+  }
+
+  /** Loads sessions and wires the gateway backend. */
+  async start(): Promise<void> {
+    this.#ctx.sessions.load(await this.#ctx.store.listSessions());
+    for (const devEui of await this.#ctx.store.devicesWithPendingDownlinks())
+      this.#ctx.pendingDownlinks.add(devEui);
+    this.#ctx.gateways.onUplink((copy) => this.#track(this.#acceptCopy(copy)));
+    this.#ctx.gateways.onTxAck((ack) => this.#track(this.#handleTxAck(ack)));
+    this.#ctx.gateways.onStats((stats) => this.#track(this.#handleStats(stats)));
+  }
+
+  /** Gateway allow-list check for the gateway backend (cached; a miss asks the store). */
+  async isGatewayAllowed(gatewayId: string): Promise<boolean> {
+    if (this.#ctx.config.allowUnknownGateways || this.#knownGateways.has(gatewayId)) return true;
+    const checkedAt = this.#unknownGatewayCheckedAt.get(gatewayId);
+    const now = this.#ctx.now();
+    if (checkedAt !== undefined && now - checkedAt < 5_000) return false;
+    if (await this.#ctx.store.isGatewayKnown(gatewayId)) {
+      this.#knownGateways.add(gatewayId);
+      this.#unknownGatewayCheckedAt.delete(gatewayId);
+      return true;
+    }
+    if (this.#unknownGatewayCheckedAt.size > 10_000) this.#unknownGatewayCheckedAt.clear();
+    this.#unknownGatewayCheckedAt.set(gatewayId, now);
+    return false;
+  }
+
+  /** A session was created or changed outside the uplink path (ABP device, API). */
+  sessionChanged(session: DeviceSession): void {
+    this.#ctx.sessions.set(session);
+  }
+
+  sessionRemoved(devEui: string): void {
+    this.#ctx.sessions.delete(devEui);
+    this.#ctx.devices.forget(devEui);
+    this.#ctx.pendingDownlinks.delete(devEui);
+  }
+
+  /** The API queued a downlink for this device. */
+  downlinkQueued(devEui: string): void {
+    this.#ctx.pendingDownlinks.add(devEui);
+  }
+
+  gatewayAdded(gatewayId: string): void {
+    this.#knownGateways.add(gatewayId);
+    this.#unknownGatewayCheckedAt.delete(gatewayId);
+  }
+
+  get activeSessions(): number {
+    return this.#ctx.sessions.size;
+  }
+
+  /** Processes what is open (dedup windows, uplinks under way) and stops taking more. */
+  async close(): Promise<void> {
+    this.#deduplicator.close();
+    while (this.#inProgress.size > 0) await Promise.allSettled([...this.#inProgress]);
+  }
+
+  #track(work: Promise<void>): void {
+    this.#inProgress.add(work);
+    void work.finally(() => this.#inProgress.delete(work));
+  }
+
+  async #acceptCopy(copy: GatewayUplink): Promise<void> {
+    this.counters.increment('uplinkCopies');
+    if (!(await this.isGatewayAllowed(copy.rxInfo.gatewayId))) {
+      this.counters.increment('uplinksFromUnknownGateway');
+      return;
+    }
+    this.#deduplicator.add(copy);
+  }
+
+  async #handleUplink(uplink: DeduplicatedUplink): Promise<void> {
+    this.counters.increment('uplinksDeduplicated');
+    const ctx = this.#ctx;
+    const deduplicationId = randomUUID();
+    try {
+      const { payload, micInput } = decodePhyPayloadWithMicInput(uplink.phyPayload);
+      const uplinkDr = uplinkDataRate(ctx.region, uplink.txInfo.modulation);
+      switch (payload.mType) {
+        case 'JoinRequest':
+          await handleJoinRequest(ctx, this.#scheduler, uplink, uplinkDr, payload, deduplicationId);
+          return;
+        case 'UnconfirmedDataUp':
+        case 'ConfirmedDataUp':
+          await handleDataUplink(
+            ctx,
+            this.#scheduler,
+            uplink,
+            uplinkDr,
+            payload,
+            micInput,
+            deduplicationId,
+          );
+          return;
+        default:
+          this.counters.increment('uplinksMalformed');
+          ctx.logger.info({ mType: payload.mType }, 'frame type not handled on the uplink path');
+      }
+    } catch (error) {
+      if (isLorawanError(error)) {
+        this.counters.increment('uplinksMalformed');
+        ctx.logger.info(
+          { code: error.code, gateways: uplink.rxInfo.length },
+          `malformed uplink: ${error.message}`,
+        );
+        return;
+      }
+      ctx.logger.error({ err: error }, 'uplink processing failed');
+    }
+  }
+
+  async #handleTxAck(ack: GatewayTxAck): Promise<void> {
+    try {
+      await this.#scheduler.handleTxAck(ack);
+    } catch (error) {
+      this.#ctx.logger.error({ err: error }, 'TX acknowledgement processing failed');
+    }
+  }
+
+  async #handleStats(stats: GatewayStats): Promise<void> {
+    try {
+      if (await this.isGatewayAllowed(stats.gatewayId))
+        await this.#ctx.store.recordGatewayStats(stats);
+    } catch (error) {
+      this.#ctx.logger.error({ err: error }, 'gateway statistics processing failed');
+    }
+  }
+}
+
+/** The region's default channels followed by the extra channels the CFList announces. */
+export function channelPlan(region: Region, extraChannelsHz: readonly number[]): ChannelPlan {
+  const plan: Channel[] = region.defaultChannels.map((channel) => ({ ...channel }));
+  for (const frequencyHz of extraChannelsHz)
+    plan.push({ frequencyHz, minDr: 0, maxDr: 5, enabled: true });
+  return plan;
+}

@@ -1,0 +1,74 @@
+import type { GatewayStats } from '../gateway/types.js';
+import type { GaletEvent } from './events.js';
+import type { MacVersion, SessionKeys } from './session.js';
+
+/** An activated device's network session as the network server keeps it. */
+export interface DeviceSession {
+  devEui: string;
+  devAddr: number;
+  macVersion: MacVersion;
+  keys: SessionKeys;
+  /** Last accepted 32-bit uplink counter; null before the first uplink. */
+  fCntUp: number | null;
+  /** Next downlink counters to use (1.0 uses nFCntDown only). */
+  nFCntDown: number;
+  aFCntDown: number;
+  rx1DelaySeconds: number;
+  rx1DrOffset: number;
+  rx2Dr: number;
+  rx2FrequencyHz: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NetworkDevice {
+  devEui: string;
+  name: string;
+  applicationId: string;
+  macVersion: MacVersion;
+  deviceClass: 'A' | 'C';
+}
+
+export interface QueuedDownlink {
+  id: string;
+  devEui: string;
+  fPort: number;
+  data: Uint8Array;
+  confirmed: boolean;
+}
+
+/**
+ * What the network server reads and writes. The storage layer implements it; tests may use it
+ * directly against SQLite. Kept small so the network role can later run on its own store.
+ */
+export interface NetworkStore {
+  listSessions(): Promise<DeviceSession[]>;
+  getSession(devEui: string): Promise<DeviceSession | undefined>;
+  saveSession(session: DeviceSession): Promise<void>;
+  /**
+   * Accepts an uplink: compare-and-set of its counter and its `up` event, stored together.
+   * False when another writer moved the counter first (then nothing is stored).
+   */
+  commitUplink(
+    devEui: string,
+    expected: number | null,
+    next: number,
+    event: GaletEvent,
+  ): Promise<boolean>;
+  /** Returns the downlink counter to use now and persists the next one. */
+  takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number>;
+  getDevice(devEui: string): Promise<NetworkDevice | undefined>;
+  touchDevice(devEui: string, seenAt: string): Promise<void>;
+  nextPendingDownlink(devEui: string): Promise<QueuedDownlink | undefined>;
+  countPendingDownlinks(devEui: string): Promise<number>;
+  /** Devices with at least one pending downlink (read once at start). */
+  devicesWithPendingDownlinks(): Promise<string[]>;
+  markDownlinkSent(id: string, fCntDown: number): Promise<void>;
+  markDownlinkAcked(id: string): Promise<void>;
+  /** Puts an item back in the queue (it was never transmitted), keeping the reason. */
+  requeueDownlink(id: string, reason: string): Promise<void>;
+  markDownlinkFailed(id: string, reason: string): Promise<void>;
+  appendEvent(event: GaletEvent): Promise<void>;
+  isGatewayKnown(gatewayId: string): Promise<boolean>;
+  recordGatewayStats(stats: GatewayStats): Promise<void>;
+}

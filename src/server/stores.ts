@@ -1,0 +1,141 @@
+import type { GatewayStats } from '../gateway/types.js';
+import type { JoinServerStore } from '../join/join-server.js';
+import type { GaletEvent } from '../network/events.js';
+import type { DeviceSession, NetworkStore, QueuedDownlink } from '../network/store.js';
+import type { Storage, UplinkCommit } from '../storage/index.js';
+import { GroupCommit } from './group-commit.js';
+
+/** The network role's view of the shared storage (all-in-one mode). */
+export class StorageNetworkStore implements NetworkStore {
+  readonly #uplinkCommits: GroupCommit<UplinkCommit, boolean>;
+
+  constructor(private readonly storage: Storage) {
+    this.#uplinkCommits = new GroupCommit((items) => storage.uplinkCommits.commit(items));
+  }
+
+  listSessions(): Promise<DeviceSession[]> {
+    return this.storage.deviceSessions.listAll();
+  }
+
+  getSession(devEui: string): Promise<DeviceSession | undefined> {
+    return this.storage.deviceSessions.get(devEui);
+  }
+
+  async saveSession(session: DeviceSession): Promise<void> {
+    await this.storage.deviceSessions.upsert(session);
+  }
+
+  commitUplink(
+    devEui: string,
+    expected: number | null,
+    next: number,
+    event: GaletEvent,
+  ): Promise<boolean> {
+    return this.#uplinkCommits.add({ devEui, expectedFCntUp: expected, nextFCntUp: next, event });
+  }
+
+  devicesWithPendingDownlinks(): Promise<string[]> {
+    return this.storage.downlinkQueue.devicesWithPending();
+  }
+
+  takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number> {
+    return this.storage.deviceSessions.takeFCntDown(devEui, counter);
+  }
+
+  async getDevice(devEui: string) {
+    const device = await this.storage.devices.get(devEui);
+    if (device === undefined) return undefined;
+    return {
+      devEui: device.devEui,
+      name: device.name,
+      applicationId: device.applicationId,
+      macVersion: device.macVersion,
+      deviceClass: device.deviceClass,
+    };
+  }
+
+  async touchDevice(devEui: string, seenAt: string): Promise<void> {
+    await this.storage.devices.touch(devEui, seenAt);
+  }
+
+  async nextPendingDownlink(devEui: string): Promise<QueuedDownlink | undefined> {
+    const item = await this.storage.downlinkQueue.nextPending(devEui);
+    if (item === undefined) return undefined;
+    return {
+      id: item.id,
+      devEui: item.devEui,
+      fPort: item.fPort,
+      data: item.data,
+      confirmed: item.confirmed,
+    };
+  }
+
+  async countPendingDownlinks(devEui: string): Promise<number> {
+    return (await this.storage.downlinkQueue.listPending(devEui)).length;
+  }
+
+  async markDownlinkSent(id: string, fCntDown: number): Promise<void> {
+    await this.storage.downlinkQueue.markSent(id, fCntDown);
+  }
+
+  async markDownlinkAcked(id: string): Promise<void> {
+    await this.storage.downlinkQueue.markAcked(id);
+  }
+
+  async requeueDownlink(id: string, reason: string): Promise<void> {
+    await this.storage.downlinkQueue.requeue(id, reason);
+  }
+
+  async markDownlinkFailed(id: string, reason: string): Promise<void> {
+    await this.storage.downlinkQueue.markFailed(id, reason);
+  }
+
+  async appendEvent(event: GaletEvent): Promise<void> {
+    await this.storage.events.append(event);
+  }
+
+  async isGatewayKnown(gatewayId: string): Promise<boolean> {
+    return (await this.storage.gateways.get(gatewayId)) !== undefined;
+  }
+
+  async recordGatewayStats(stats: GatewayStats): Promise<void> {
+    await this.storage.gateways.recordStats(stats.gatewayId, {
+      receivedAt: new Date(stats.receivedAtMs).toISOString(),
+      ...(stats.location === undefined ? {} : { location: stats.location }),
+      rxReceived: stats.rxReceived,
+      rxReceivedOk: stats.rxReceivedOk,
+      rxForwarded: stats.rxForwarded,
+      txReceived: stats.txReceived,
+      txEmitted: stats.txEmitted,
+    });
+  }
+}
+
+/** The join role's view of the shared storage (all-in-one mode): root keys and nonces. */
+export class StorageJoinServerStore implements JoinServerStore {
+  constructor(private readonly storage: Storage) {}
+
+  async getDevice(devEui: string) {
+    const device = await this.storage.devices.get(devEui);
+    if (device === undefined || device.activation !== 'otaa') return undefined;
+    return { devEui: device.devEui, joinEui: device.joinEui, macVersion: device.macVersion };
+  }
+
+  async getRootKeys(devEui: string) {
+    const keys = await this.storage.devices.getRootKeys(devEui);
+    if (keys === undefined) throw new Error(`device ${devEui} has no root keys`);
+    return keys;
+  }
+
+  nextJoinNonce(devEui: string): Promise<number> {
+    return this.storage.devices.nextJoinNonce(devEui);
+  }
+
+  recordDevNonce(devEui: string, devNonce: number): Promise<'new' | 'replayed'> {
+    return this.storage.devNonces.record(devEui, devNonce);
+  }
+
+  maxDevNonce(devEui: string): Promise<number | null> {
+    return this.storage.devNonces.maxFor(devEui);
+  }
+}
