@@ -1,8 +1,10 @@
 // Entry point of `npm run bench -- <suite> [...]`: runs the named benchmark suites in turn.
 import { runLorawanBench } from './lorawan.js';
+import { runUplinkBench } from './uplink.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
   lorawan: runLorawanBench,
+  uplink: runUplinkBench,
 };
 
 const requested = process.argv.slice(2);

@@ -4,8 +4,8 @@
  * width, which the bucket bounds keep small where it matters: 0-50 ms).
  */
 export const LATENCY_BUCKETS_MS = [
-  0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 500, 750, 1000,
-  2000, 5000, 10_000,
+  0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, 175, 190, 195, 200, 202,
+  205, 210, 220, 230, 250, 300, 400, 500, 750, 1000, 2000, 5000, 10_000,
 ] as const;
 
 export class LatencyHistogram {

@@ -16,6 +16,7 @@ import { DeviceCache } from './device-cache.js';
 import { ClassAScheduler } from './downlink/class-a.js';
 import { uplinkDataRate } from './downlink/rx-windows.js';
 import { EventBus, type GaletEvent } from './events.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { LatencyHistogram } from './latency.js';
 import { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
@@ -71,6 +72,7 @@ export class NetworkServer {
   readonly #knownGateways = new Set<string>();
   readonly #unknownGatewayCheckedAt = new Map<string, number>();
   readonly #inProgress = new Set<Promise<void>>();
+  readonly #perDevice = new KeyedQueue<string>();
 
   constructor(options: NetworkServerOptions) {
     const { region } = options;
@@ -194,18 +196,22 @@ export class NetworkServer {
       const uplinkDr = uplinkDataRate(ctx.region, uplink.txInfo.modulation);
       switch (payload.mType) {
         case 'JoinRequest':
-          await handleJoinRequest(ctx, this.#scheduler, uplink, uplinkDr, payload, deduplicationId);
+          await this.#perDevice.run(`join:${payload.devEui}`, () =>
+            handleJoinRequest(ctx, this.#scheduler, uplink, uplinkDr, payload, deduplicationId),
+          );
           return;
         case 'UnconfirmedDataUp':
         case 'ConfirmedDataUp':
-          await handleDataUplink(
-            ctx,
-            this.#scheduler,
-            uplink,
-            uplinkDr,
-            payload,
-            micInput,
-            deduplicationId,
+          await this.#perDevice.run(`addr:${payload.devAddr}`, () =>
+            handleDataUplink(
+              ctx,
+              this.#scheduler,
+              uplink,
+              uplinkDr,
+              payload,
+              micInput,
+              deduplicationId,
+            ),
           );
           return;
         default:

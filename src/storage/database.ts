@@ -47,6 +47,11 @@ export interface GaletDatabase {
   readonly dialect: DatabaseDialect;
   /** Where the data lives, safe to log: a file path, `:memory:` or `user@host:port/database`. */
   readonly location: string;
+  /**
+   * SQLite only: the better-sqlite3 handle under Kysely, for the few hot paths that run prepared
+   * statements directly (see uplink-commits.ts). Everything else goes through `db`.
+   */
+  readonly sqlite?: SqliteDatabase.Database;
   /** Closes the SQLite file or ends the PostgreSQL pool. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -197,6 +202,7 @@ async function openSqlite(path: string, options: OpenDatabaseOptions): Promise<G
     db,
     dialect: 'sqlite',
     location,
+    sqlite,
     close: () => {
       closing ??= (async () => {
         // Recommended before closing a connection that ran queries (sqlite.org/lang_analyze.html).

@@ -1,3 +1,4 @@
+import type SqliteDatabase from 'better-sqlite3';
 import type { GaletDatabase } from './database.js';
 import { eventRow, type NewEvent } from './events.js';
 import type { SecretBox } from './secret-box.js';
@@ -13,32 +14,96 @@ export interface UplinkCommit {
 
 const EVENT_ROWS_PER_INSERT = 500;
 
+interface PreparedCommit {
+  devEui: string;
+  expectedFCntUp: number | null;
+  nextFCntUp: number;
+  row: ReturnType<typeof eventRow>;
+}
+
+/** The statements of the SQLite fast path, prepared once (all parameterised). */
+class SqliteUplinkStatements {
+  readonly casFromNull: SqliteDatabase.Statement;
+  readonly casFromValue: SqliteDatabase.Statement;
+  readonly insertEvent: SqliteDatabase.Statement;
+  readonly touchDevice: SqliteDatabase.Statement;
+  readonly commitBatch: (items: PreparedCommit[], now: string) => boolean[];
+
+  constructor(sqlite: SqliteDatabase.Database) {
+    this.casFromNull = sqlite.prepare(
+      'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up is null',
+    );
+    this.casFromValue = sqlite.prepare(
+      'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up = ?',
+    );
+    this.insertEvent = sqlite.prepare(
+      'insert into events (dev_eui, application_id, type, time, body) values (?, ?, ?, ?, ?)',
+    );
+    this.touchDevice = sqlite.prepare(
+      'update devices set last_seen_at = ? where dev_eui = ? and (last_seen_at is null or last_seen_at < ?)',
+    );
+    this.commitBatch = sqlite.transaction((items: PreparedCommit[], now: string) => {
+      const won = items.map((item) => {
+        const result =
+          item.expectedFCntUp === null
+            ? this.casFromNull.run(item.nextFCntUp, now, item.devEui)
+            : this.casFromValue.run(item.nextFCntUp, now, item.devEui, item.expectedFCntUp);
+        if (result.changes === 0) return false;
+        const { row } = item;
+        this.insertEvent.run(row.dev_eui, row.application_id, row.type, row.time, row.body);
+        this.touchDevice.run(row.time, item.devEui, row.time);
+        return true;
+      });
+      return won;
+    });
+  }
+}
+
 /**
  * The uplink path's write, as a group commit: for a batch of uplinks, in one transaction, each
- * FCnt compare-and-set, then one multi-row INSERT of the events of those that won, then their
- * devices' last_seen_at. An uplink's counter never moves without its event being stored, and a
- * batch costs one commit instead of one per uplink.
+ * FCnt compare-and-set, the events of those that won, and their devices' last_seen_at. An
+ * uplink's counter never moves without its event being stored, and a batch costs one commit
+ * instead of one per uplink. On SQLite it runs prepared statements on the driver directly (this
+ * is the hottest write of the server); on PostgreSQL it goes through Kysely.
  */
 export class UplinkCommitRepository {
-  readonly #db: GaletDatabase['db'];
+  readonly #database: GaletDatabase;
   readonly #now: () => string;
+  #sqliteStatements: SqliteUplinkStatements | undefined;
 
   constructor(database: GaletDatabase, _secrets: SecretBox, options?: RepositoryOptions) {
-    this.#db = database.db;
+    this.#database = database;
     this.#now = clock(options);
   }
 
   /** Returns, per item in order, whether its compare-and-set won (and so its event was stored). */
   async commit(items: readonly UplinkCommit[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const prepared = items.map((item) => {
-      if (item.expectedFCntUp !== null)
+    const prepared: PreparedCommit[] = items.map((item) => {
+      if (item.expectedFCntUp !== null) {
         assertInteger(item.expectedFCntUp, 0, UINT32_MAX, 'expected FCntUp');
+      }
       assertInteger(item.nextFCntUp, 0, UINT32_MAX, 'FCntUp');
-      return { ...item, devEui: toEui(item.devEui, 'DevEUI'), row: eventRow(item.event) };
+      return {
+        devEui: toEui(item.devEui, 'DevEUI'),
+        expectedFCntUp: item.expectedFCntUp,
+        nextFCntUp: item.nextFCntUp,
+        row: eventRow(item.event),
+      };
     });
     const now = this.#now();
-    return this.#db.transaction().execute(async (trx) => {
+    const sqlite = this.#database.sqlite;
+    // Kysely may hold the connection inside a transaction of its own (awaiting its next
+    // statement); then this batch waits its turn through Kysely instead.
+    if (sqlite !== undefined && !sqlite.inTransaction) {
+      this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
+      return this.#sqliteStatements.commitBatch(prepared, now);
+    }
+    return this.#commitWithKysely(prepared, now);
+  }
+
+  async #commitWithKysely(prepared: PreparedCommit[], now: string): Promise<boolean[]> {
+    return this.#database.db.transaction().execute(async (trx) => {
       const won: boolean[] = [];
       for (const item of prepared) {
         const result = await trx
@@ -53,24 +118,20 @@ export class UplinkCommitRepository {
           .executeTakeFirst();
         won.push(result.numUpdatedRows > 0n);
       }
-      const rows = prepared.filter((_, i) => won[i]).map((item) => item.row);
+      const winners = prepared.filter((_, i) => won[i]);
+      const rows = winners.map((item) => item.row);
       for (let start = 0; start < rows.length; start += EVENT_ROWS_PER_INSERT) {
         await trx
           .insertInto('events')
           .values(rows.slice(start, start + EVENT_ROWS_PER_INSERT))
           .execute();
       }
-      const lastSeen = new Map<string, string>();
-      for (const item of prepared.filter((_, i) => won[i])) {
-        const previous = lastSeen.get(item.devEui);
-        if (previous === undefined || previous < item.row.time)
-          lastSeen.set(item.devEui, item.row.time);
-      }
-      for (const [devEui, seen] of lastSeen) {
+      for (const item of winners) {
+        const seen = item.row.time;
         await trx
           .updateTable('devices')
           .set({ last_seen_at: seen })
-          .where('dev_eui', '=', devEui)
+          .where('dev_eui', '=', item.devEui)
           .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', seen)]))
           .execute();
       }

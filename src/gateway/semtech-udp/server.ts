@@ -46,7 +46,12 @@ const SILENT_LOGGER: GatewayLogger = {
   error: () => {},
 };
 
+/** 8 MiB; Linux grants at most net.core.rmem_max (raise it for large networks). */
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
+
 export interface SemtechUdpBackendOptions {
+  /** Socket receive buffer (SO_RCVBUF) asked for; default DEFAULT_RECEIVE_BUFFER_BYTES. */
+  receiveBufferBytes?: number;
   /** Default '0.0.0.0'; an IPv6 address binds an IPv6 socket. */
   host?: string;
   /** Default 1700; 0 picks a free port (see `address()`). */
@@ -195,7 +200,12 @@ export class SemtechUdpBackend implements GatewayBackend {
   /** Binds the socket; resolves once it listens. */
   static async listen(options: SemtechUdpBackendOptions = {}): Promise<SemtechUdpBackend> {
     const host = options.host ?? '0.0.0.0';
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    // A large receive buffer absorbs bursts (many gateways forwarding the same frames) while the
+    // event loop is busy; the kernel caps it at net.core.rmem_max.
+    const socket = createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      recvBufferSize: options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);

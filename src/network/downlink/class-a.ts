@@ -1,9 +1,10 @@
 import type { GatewayTxAck, UplinkRxInfo } from '../../gateway/types.js';
-import { buildDataFrame, type DataSessionKeys } from '../../lorawan/data-frame.js';
+import { buildDataFrame } from '../../lorawan/data-frame.js';
 import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
+import { dataSessionKeys } from '../uplink/data-uplink.js';
 import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
 import { isBetter } from '../uplink/deduplicator.js';
 import { classAWindows, downlinkModulation, type ReceiveWindow } from './rx-windows.js';
@@ -287,16 +288,7 @@ export class ClassAScheduler {
       fPort = item.fPort;
       frmPayload = item.data;
     }
-    const keys: DataSessionKeys =
-      session.keys.lorawan === '1.0'
-        ? { lorawan: '1.0', nwkSKey: session.keys.nwkSKey, appSKey: session.keys.appSKey }
-        : {
-            lorawan: '1.1',
-            fNwkSIntKey: session.keys.fNwkSIntKey,
-            sNwkSIntKey: session.keys.sNwkSIntKey,
-            nwkSEncKey: session.keys.nwkSEncKey,
-            appSKey: session.keys.appSKey,
-          };
+    const keys = dataSessionKeys(session);
     const phyPayload = buildDataFrame(
       {
         mType: item?.confirmed === true ? 'ConfirmedDataDown' : 'UnconfirmedDataDown',

@@ -1,3 +1,4 @@
+import { AesKey } from '../../lorawan/crypto/aes.js';
 import { type DataSessionKeys, decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
 import { isLorawanError } from '../../lorawan/errors.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
@@ -12,17 +13,28 @@ import { linkCheckAnswer } from '../mac/link-check.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
+const preparedKeys = new WeakMap<DeviceSession['keys'], DataSessionKeys>();
+
+/**
+ * A session's keys as prepared AES keys, made once per session: sessions are copied on each
+ * uplink but share their `keys` object, which is what the cache is keyed on.
+ */
 export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
   const keys = session.keys;
-  return keys.lorawan === '1.0'
-    ? { lorawan: '1.0', nwkSKey: keys.nwkSKey, appSKey: keys.appSKey }
-    : {
-        lorawan: '1.1',
-        fNwkSIntKey: keys.fNwkSIntKey,
-        sNwkSIntKey: keys.sNwkSIntKey,
-        nwkSEncKey: keys.nwkSEncKey,
-        appSKey: keys.appSKey,
-      };
+  const cached = preparedKeys.get(keys);
+  if (cached !== undefined) return cached;
+  const prepared: DataSessionKeys =
+    keys.lorawan === '1.0'
+      ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
+      : {
+          lorawan: '1.1',
+          fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
+          sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
+          nwkSEncKey: new AesKey(keys.nwkSEncKey),
+          appSKey: new AesKey(keys.appSKey),
+        };
+  preparedKeys.set(keys, prepared);
+  return prepared;
 }
 
 interface Match {

@@ -1,0 +1,260 @@
+// `npm run bench -- uplink`: a UDP load generator (its own process) drives G gateways x D devices
+// against `galet start` (its own process, SQLite, on loopback), each uplink heard by 3 gateways,
+// with 100,000 registered devices. For each offered rate: uplinks sent and stored (loss), latency
+// from the last copy's arrival and beyond the dedup window to the stored event, memory and CPU.
+//
+// Settings (environment): GALET_BENCH_DEVICES (100000), GALET_BENCH_GATEWAYS (10),
+// GALET_BENCH_RATES ("2500,5000,10000,15000" uplinks/s), GALET_BENCH_SECONDS (10 per rate).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import {
+  createStorage,
+  loadOrCreateMasterKey,
+  openDatabase,
+  SecretBox,
+} from '../src/storage/index.js';
+import { benchDevice, benchGatewayId } from './uplink-devices.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const TOKEN = 'bench-admin-token-0123456789';
+const DEDUP_WINDOW_MS = 200;
+
+function setting(name: string, fallback: string): string {
+  return process.env[`GALET_BENCH_${name}`] ?? fallback;
+}
+
+async function provision(dir: string, devices: number, gateways: number): Promise<void> {
+  const started = Date.now();
+  const env = { ...process.env, GALET_MASTER_KEY: undefined };
+  const secrets = SecretBox.fromKey(await loadOrCreateMasterKey({ dataDir: dir, env }));
+  const database = await openDatabase({ dataDir: dir });
+  const storage = createStorage(database, secrets);
+  try {
+    const application = await storage.applications.create({ name: 'bench' });
+    for (let g = 0; g < gateways; g++) {
+      await storage.gateways.create({ gatewayId: benchGatewayId(g), name: `bench-gw-${g}` });
+    }
+    for (let i = 0; i < devices; i++) {
+      const device = benchDevice(i);
+      await storage.devices.create({
+        devEui: device.devEui,
+        joinEui: '0000000000000000',
+        name: `bench-${i}`,
+        applicationId: application.id,
+        macVersion: '1.0.4',
+        deviceClass: 'A',
+        activation: 'abp',
+      });
+      await storage.deviceSessions.upsert({
+        devEui: device.devEui,
+        devAddr: device.devAddr,
+        macVersion: '1.0.4',
+        keys: { lorawan: '1.0', nwkSKey: device.nwkSKey, appSKey: device.appSKey },
+        fCntUp: null,
+        nFCntDown: 0,
+        aFCntDown: 0,
+        rx1DelaySeconds: 1,
+        rx1DrOffset: 0,
+        rx2Dr: 0,
+        rx2FrequencyHz: 869_525_000,
+      });
+      if ((i + 1) % 20_000 === 0) console.log(`  provisioned ${i + 1}/${devices} devices`);
+    }
+  } finally {
+    await database.close();
+  }
+  console.log(`  provisioning took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function metrics(httpPort: number): Promise<Map<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/api/v1/metrics`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^([a-z0-9_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (match) values.set(match[1]!, (values.get(match[1]!) ?? 0) + Number(match[2]));
+  }
+  return values;
+}
+
+function freePort(base: number, offset: number): number {
+  return base + (process.pid % 500) * 4 + offset;
+}
+
+async function startGalet(
+  dataDir: string,
+  udpPort: number,
+  httpPort: number,
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(setting('PROFILE', '') === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', setting('PROFILE', '')]),
+      join(ROOT, 'dist/cli/main.js'),
+      'start',
+      '--data-dir',
+      dataDir,
+      '--host',
+      '127.0.0.1',
+      '--udp-port',
+      String(udpPort),
+      '--http-port',
+      String(httpPort),
+      '--dedup-window-ms',
+      String(DEDUP_WINDOW_MS),
+    ],
+    {
+      env: { ...process.env, GALET_ADMIN_TOKEN: TOKEN, GALET_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${httpPort}/api/v1/health`);
+      if (response.ok) return child;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null) throw new Error(`galet exited with ${child.exitCode}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('galet did not start within 60 s');
+}
+
+async function runGenerator(
+  args: object,
+): Promise<{ uplinks: number; achievedRate: number; prepareMs: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/uplink-load-generator.ts'), JSON.stringify(args)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let prepareMs = 0;
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const message = JSON.parse(line) as { phase: string; [key: string]: unknown };
+    if (message.phase === 'prepared') prepareMs = message['prepareMs'] as number;
+    if (message.phase === 'error') throw new Error(`load generator: ${String(message['message'])}`);
+    if (message.phase === 'sent') {
+      return {
+        uplinks: message['uplinks'] as number,
+        achievedRate: message['achievedRate'] as number,
+        prepareMs,
+      };
+    }
+  }
+  throw new Error('load generator ended without a result');
+}
+
+export async function runUplinkBench(): Promise<void> {
+  const devices = Number(setting('DEVICES', '100000'));
+  const gateways = Number(setting('GATEWAYS', '10'));
+  const rates = setting('RATES', '2500,5000,10000,15000').split(',').map(Number);
+  const seconds = Number(setting('SECONDS', '10'));
+  console.log(
+    `uplink: ${devices} devices, ${gateways} gateways, 3 copies per uplink, ${seconds} s per rate, SQLite`,
+  );
+  if (setting('SKIP_BUILD', '0') !== '1') {
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('build failed');
+  }
+
+  const template = await mkdtemp(join(tmpdir(), 'galet-bench-template-'));
+  console.log(`provisioning ${devices} ABP devices and ${gateways} gateways in ${template}`);
+  await provision(template, devices, gateways);
+
+  const rows: Array<Record<string, string | number>> = [];
+  for (const [step, rate] of rates.entries()) {
+    const dataDir = await mkdtemp(join(tmpdir(), 'galet-bench-run-'));
+    await cp(template, dataDir, { recursive: true });
+    const udpPort = freePort(20_000, step * 2);
+    const httpPort = freePort(20_000, step * 2 + 1);
+    const galet = await startGalet(dataDir, udpPort, httpPort);
+    try {
+      const sent = await runGenerator({
+        port: udpPort,
+        gateways,
+        copies: 3,
+        deviceCount: devices,
+        ratePerSecond: rate,
+        durationSeconds: seconds,
+        fCntStart: 0,
+      });
+      // Wait until every accepted uplink is stored, or nothing moves for 3 s.
+      let accepted = 0;
+      let still = Date.now();
+      while (Date.now() - still < 3000) {
+        const now = (await metrics(httpPort)).get('galet_network_uplinks_accepted_total') ?? 0;
+        if (now !== accepted) still = Date.now();
+        accepted = now;
+        if (accepted >= sent.uplinks) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const m = await metrics(httpPort);
+      rows.push({
+        'offered/s': rate,
+        'sent/s': Math.round(sent.achievedRate),
+        sent: sent.uplinks,
+        stored: accepted,
+        lost: sent.uplinks - accepted,
+        'p50 after last copy ms': round(
+          m.get('galet_network_uplink_latency_since_last_copy_p50_ms'),
+        ),
+        'p99 after last copy ms': round(
+          m.get('galet_network_uplink_latency_since_last_copy_p99_ms'),
+        ),
+        'p50 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p50_ms')),
+        'p99 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p99_ms')),
+        'max beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_max_ms')),
+        'RSS MiB': Math.round((m.get('galet_process_resident_memory_bytes') ?? 0) / 2 ** 20),
+        'galet CPU s': round(m.get('galet_process_cpu_seconds_total')),
+        'datagrams lost':
+          sent.uplinks * 3 + gateways - (m.get('galet_semtech_udp_datagrams_received_total') ?? 0),
+        'dropped by NS': [
+          'uplinks_mic_failed',
+          'uplinks_f_cnt_race',
+          'uplinks_replayed',
+          'uplinks_f_cnt_gap_too_large',
+          'uplinks_unknown_dev_addr',
+          'uplinks_from_unknown_gateway',
+        ]
+          .map((name) => m.get(`galet_network_${name}_total`) ?? 0)
+          .reduce((a, b) => a + b, 0),
+        malformed:
+          (m.get('galet_semtech_udp_malformed_datagrams_total') ?? 0) +
+          (m.get('galet_network_uplinks_malformed_total') ?? 0),
+      });
+    } finally {
+      galet.kill('SIGTERM');
+      await new Promise((resolve) => galet.once('exit', resolve));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    console.table([rows.at(-1)]);
+  }
+  await rm(template, { recursive: true, force: true });
+  console.log(
+    '\nsummary (dedup window 200 ms; goal: 10,000 uplinks/s with no loss and p99 < 50 ms beyond the window)',
+  );
+  console.table(rows);
+  const passing = rows.filter(
+    (row) => row['lost'] === 0 && Number(row['p99 beyond window ms']) < 50,
+  );
+  const best = passing.at(-1);
+  console.log(
+    best === undefined
+      ? 'no rate met the goal'
+      : `highest offered rate with zero loss and p99 < 50 ms beyond the window: ${best['offered/s']} uplinks/s`,
+  );
+}
+
+function round(value: number | undefined): number {
+  return Math.round((value ?? 0) * 10) / 10;
+}
