@@ -258,6 +258,14 @@ async function answerMacCommands(
         answers.push(deviceTimeAnswer(gps ?? unixMsToGpsMs(uplink.firstReceivedAtMs)));
         break;
       }
+      // LoRaWAN 1.1 §5.10 / §5.1: a 1.1 device repeats RekeyInd (after OTAA) or ResetInd (ABP)
+      // until the network confirms with the minor version both speak (1 = LoRaWAN 1.1).
+      case 'RekeyInd':
+        answers.push({ cid: 'RekeyConf', minorVersion: Math.min(command.minorVersion, 1) });
+        break;
+      case 'ResetInd':
+        answers.push({ cid: 'ResetConf', minorVersion: Math.min(command.minorVersion, 1) });
+        break;
       default:
         ctx.logger.debug(
           { devEui: device.devEui, cid: command.cid },
