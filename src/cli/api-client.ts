@@ -36,6 +36,20 @@ export class ApiClient {
   }
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const { status, body: json } = await this.requestRaw(method, path, body);
+    if (status < 200 || status >= 300) {
+      const message = (json as { message?: string } | undefined)?.message ?? `HTTP ${status}`;
+      throw new CliInputError(`${message} (HTTP ${status})`);
+    }
+    return json;
+  }
+
+  /** The status and parsed body, whatever the status (connection failures still throw). */
+  async requestRaw(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }> {
     let response: Response;
     try {
       response = await fetch(`${this.#baseUrl}/api/v1${path}`, {
@@ -52,12 +66,7 @@ export class ApiClient {
       throw new CliInputError(`cannot reach Galet at ${this.#baseUrl}: ${cause}`);
     }
     const text = await response.text();
-    const json: unknown = text === '' ? undefined : safeJson(text);
-    if (!response.ok) {
-      const message = (json as { message?: string } | undefined)?.message ?? response.statusText;
-      throw new CliInputError(`${message} (HTTP ${response.status})`);
-    }
-    return json;
+    return { status: response.status, body: text === '' ? undefined : safeJson(text) };
   }
 }
 

@@ -6,6 +6,7 @@ import { userErrorMessage } from './fail.js';
 import { registerFrameCommands } from './frame-command.js';
 import { registerKeysCommands } from './keys-command.js';
 import { registerResourceCommands } from './resource-commands.js';
+import { registerSimulateCommand } from './simulate-command.js';
 import { registerStartCommand } from './start-command.js';
 
 function packageVersion(): string {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStartCommand(program);
   registerResourceCommands(program);
+  registerSimulateCommand(program);
   registerFrameCommands(program);
   registerKeysCommands(program);
   registerAirtimeCommand(program);

@@ -121,7 +121,7 @@ export function registerStartCommand(program: Command): void {
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',
-      'provision a demo commune and run simulated gateways and sensors against this server',
+      'register a demo commune and run simulated gateways and sensors against this server',
     )
     .action(async (flags: Record<string, unknown>) => {
       const options = resolveStartOptions(flags, process.env);
@@ -140,6 +140,11 @@ export function registerStartCommand(program: Command): void {
       process.stdout.write(
         `Galet is running: HTTP API http://127.0.0.1:${galet.httpPort}/api/v1, gateways on UDP port ${galet.udpPort}\n`,
       );
+      let stopDemo: (() => Promise<void>) | undefined;
+      if (flags['demo'] === true) {
+        const { runDemo } = await import('../server/demo.js');
+        stopDemo = await runDemo(galet, { out: process.stdout });
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           process.stdout.write(
@@ -150,6 +155,7 @@ export function registerStartCommand(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      await stopDemo?.();
       await galet.close();
       process.stdout.write('Galet stopped.\n');
     });
