@@ -56,8 +56,12 @@ describe('HTTP API', () => {
     assert.equal(got.json.name, 'Mairie');
     assert.equal(got.json.lastSeenAt, null);
     assert.equal(
-      (await galet.request('POST', '/api/v1/gateways', { gatewayId: 'aa555a0000000001', name: 'x' }))
-        .status,
+      (
+        await galet.request('POST', '/api/v1/gateways', {
+          gatewayId: 'aa555a0000000001',
+          name: 'x',
+        })
+      ).status,
       409,
     );
   });
@@ -156,13 +160,21 @@ describe('HTTP API', () => {
     });
     assert.equal(tooBig.status, 400);
     assert.equal(
-      (await galet.request('POST', '/api/v1/devices/70b3d57ed0000009/queue', { fPort: 1, data: '' }))
-        .status,
+      (
+        await galet.request('POST', '/api/v1/devices/70b3d57ed0000009/queue', {
+          fPort: 1,
+          data: '',
+        })
+      ).status,
       404,
     );
     assert.equal(
-      (await galet.request('POST', '/api/v1/devices/70b3d57ed0000002/queue', { fPort: 0, data: '' }))
-        .status,
+      (
+        await galet.request('POST', '/api/v1/devices/70b3d57ed0000002/queue', {
+          fPort: 0,
+          data: '',
+        })
+      ).status,
       400,
     );
   });

@@ -212,6 +212,8 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
       data,
       confirmed: request.body.confirmed ?? false,
     });
+    // The network reads the queue only for devices it knows have pending items.
+    network.downlinkQueued(devEui);
     return reply.status(201).send({ id: item.id });
   });
 

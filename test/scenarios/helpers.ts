@@ -1,0 +1,372 @@
+/**
+ * Scenario harness: a real Galet (startTestGalet) and simulated devices and Semtech UDP gateways
+ * on 127.0.0.1. The harness only uses the public surface: the HTTP API (devices, queue, events,
+ * metrics) and UDP datagrams. Everything random is seeded; waits poll with a deadline.
+ */
+import { createSocket } from 'node:dgram';
+import type { TxAckStatus } from '../../src/gateway/types.js';
+import { bytesToHex } from '../../src/lorawan/index.js';
+import {
+  type DeviceActivation,
+  type DeviceLorawanVersion,
+  type DeviceTransmission,
+  type DownlinkOutcome,
+  type ReceiveWindow,
+  SimulatedDevice,
+} from '../../src/sim/device.js';
+import {
+  type LinkQuality,
+  type ReceivedPullResp,
+  SimulatedGateway,
+} from '../../src/sim/gateway.js';
+import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
+
+export const APP_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0x2b + i);
+export const NWK_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0x7e - i);
+export const JOIN_EUI = '70b3d57ed0000000';
+
+/** Galet's spelling of a simulated device's LoRaWAN version. */
+export function macVersionOf(version: DeviceLorawanVersion): '1.0.2' | '1.0.3' | '1.0.4' | '1.1.0' {
+  return version === '1.1' ? '1.1.0' : version;
+}
+
+export interface GatewaySpec {
+  gatewayId: string;
+  /** Counter value at start (default: seeded from the gateway EUI). */
+  counterStartUs?: number;
+  /** TX_ACK policy (default: the simulator's, TOO_LATE when the PULL_RESP came too late). */
+  txAckStatus?: (pullResp: ReceivedPullResp) => TxAckStatus | undefined;
+}
+
+/** What a device made of a frame a gateway handed it. */
+export interface Delivery {
+  devEui: string;
+  gatewayId: string;
+  window: ReceiveWindow['name'];
+  outcome: DownlinkOutcome;
+}
+
+/** A device's uplink heard by one gateway with the given signal. */
+export interface Hearing {
+  gateway: SimulatedGateway;
+  link: LinkQuality;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: events are read field by field and asserted on
+export type ApiEvent = Record<string, any> & { id: number; event: string };
+
+const DEFAULT_LINK: LinkQuality = { rssi: -80, snr: 7 };
+
+export async function waitFor<T>(
+  description: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 3000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A Galet with an application, registered gateways and their simulators; devices added per test. */
+export class ScenarioNetwork {
+  galet: TestGalet;
+  gateways: SimulatedGateway[];
+  readonly applicationId: string;
+  readonly deliveries: Delivery[] = [];
+  readonly #specs: readonly GatewaySpec[];
+
+  private constructor(
+    galet: TestGalet,
+    applicationId: string,
+    specs: readonly GatewaySpec[],
+    gateways: SimulatedGateway[],
+  ) {
+    this.galet = galet;
+    this.applicationId = applicationId;
+    this.#specs = specs;
+    this.gateways = gateways;
+  }
+
+  static async start(specs: readonly GatewaySpec[]): Promise<ScenarioNetwork> {
+    const galet = await startTestGalet();
+    try {
+      const application = await galet.request('POST', '/api/v1/applications', {
+        name: 'Commune de Saint-Galmier',
+      });
+      if (application.status !== 201) throw new Error(JSON.stringify(application.json));
+      for (const spec of specs) {
+        const created = await galet.request('POST', '/api/v1/gateways', {
+          gatewayId: spec.gatewayId,
+          name: `gateway ${spec.gatewayId}`,
+        });
+        if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+      }
+      const gateways = await startGateways(specs, galet.udpPort);
+      return new ScenarioNetwork(galet, application.json.id, specs, gateways);
+    } catch (error) {
+      await galet.stop();
+      await removeDir(galet.dataDir);
+      throw error;
+    }
+  }
+
+  gateway(gatewayId: string): SimulatedGateway {
+    const gateway = this.gateways.find((g) => g.gatewayId === gatewayId);
+    if (gateway === undefined) throw new Error(`no gateway ${gatewayId}`);
+    return gateway;
+  }
+
+  /** Stops Galet and the gateways, then starts a new Galet on the same data directory. */
+  async restart(): Promise<void> {
+    await Promise.all(this.gateways.map((gateway) => gateway.close()));
+    this.gateways = [];
+    await this.galet.stop();
+    this.galet = await startTestGalet({ dataDir: this.galet.dataDir });
+    this.gateways = await startGateways(this.#specs, this.galet.udpPort);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await Promise.all(this.gateways.map((gateway) => gateway.close()));
+      await this.galet.stop();
+    } finally {
+      await removeDir(this.galet.dataDir);
+    }
+  }
+
+  /** Registers an OTAA device through the API and returns its simulated twin. */
+  async addOtaaDevice(
+    devEui: string,
+    lorawanVersion: DeviceLorawanVersion,
+    options: { devNonce?: number; register?: boolean } = {},
+  ): Promise<SimulatedDevice> {
+    const is11 = lorawanVersion === '1.1';
+    if (options.register !== false) {
+      const created = await this.galet.request('POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: `device ${devEui}`,
+        applicationId: this.applicationId,
+        macVersion: macVersionOf(lorawanVersion),
+        appKey: bytesToHex(APP_KEY),
+        ...(is11 ? { nwkKey: bytesToHex(NWK_KEY) } : {}),
+      });
+      if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+    }
+    const activation: DeviceActivation = {
+      mode: 'otaa',
+      joinEui: JOIN_EUI,
+      appKey: APP_KEY,
+      ...(is11 ? { nwkKey: NWK_KEY } : {}),
+      ...(options.devNonce === undefined ? {} : { devNonce: options.devNonce }),
+    };
+    return new SimulatedDevice({ devEui, lorawanVersion, activation });
+  }
+
+  /** Registers an ABP device (unless `register` is false) and returns its simulated twin. */
+  async addAbpDevice(
+    devEui: string,
+    lorawanVersion: DeviceLorawanVersion,
+    devAddr: number,
+    options: { fCntUp?: number; register?: boolean; keySeed?: number } = {},
+  ): Promise<SimulatedDevice> {
+    const seed = options.keySeed ?? Number.parseInt(devEui.slice(-2), 16);
+    const key = (n: number) =>
+      Uint8Array.from({ length: 16 }, (_, i) => (seed * 7 + n * 31 + i) & 0xff);
+    const keys =
+      lorawanVersion === '1.1'
+        ? { fNwkSIntKey: key(1), sNwkSIntKey: key(2), nwkSEncKey: key(3), appSKey: key(4) }
+        : { nwkSKey: key(1), appSKey: key(4) };
+    if (options.register !== false) {
+      const abp: Record<string, string> = { devAddr: devAddr.toString(16).padStart(8, '0') };
+      for (const [name, value] of Object.entries(keys)) abp[name] = bytesToHex(value);
+      const created = await this.galet.request('POST', '/api/v1/devices', {
+        devEui,
+        name: `device ${devEui}`,
+        applicationId: this.applicationId,
+        macVersion: macVersionOf(lorawanVersion),
+        abp,
+      });
+      if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+    }
+    return new SimulatedDevice({
+      devEui,
+      lorawanVersion,
+      activation: {
+        mode: 'abp',
+        devAddr,
+        keys,
+        ...(options.fCntUp === undefined ? {} : { fCntUp: options.fCntUp }),
+      },
+    });
+  }
+
+  /**
+   * Puts a frame on the air: each listed gateway (default: the first) forwards it with its
+   * signal; frames that fit a receive window go to the device. Returns each gateway's tmst.
+   */
+  transmit(
+    device: SimulatedDevice,
+    transmission: DeviceTransmission,
+    heardBy: readonly (SimulatedGateway | Hearing)[] = [this.gateways[0]!],
+  ): number[] {
+    return heardBy.map((entry) => {
+      const { gateway, link } =
+        entry instanceof SimulatedGateway ? { gateway: entry, link: DEFAULT_LINK } : entry;
+      return gateway.forwardUplink(transmission, link, (phyPayload, window, quality) => {
+        const outcome = device.receive(phyPayload, { window: window.name, snr: quality.snr });
+        this.deliveries.push({
+          devEui: device.devEui,
+          gatewayId: gateway.gatewayId,
+          window: window.name,
+          outcome,
+        });
+        return outcome.status === 'joined' || outcome.status === 'accepted';
+      });
+    });
+  }
+
+  /** Sends a JoinRequest and waits until the device took the JoinAccept. */
+  async join(
+    device: SimulatedDevice,
+    heardBy?: readonly (SimulatedGateway | Hearing)[],
+  ): Promise<{ transmission: DeviceTransmission; tmst: number[] }> {
+    const transmission = device.joinRequest();
+    const tmst = this.transmit(device, transmission, heardBy);
+    await waitFor(`${device.devEui} joins`, () => device.activated);
+    return { transmission, tmst };
+  }
+
+  /** Sends an uplink and waits for its `up` event. */
+  async uplink(
+    device: SimulatedDevice,
+    options: Parameters<SimulatedDevice['uplink']>[0] = {},
+    heardBy?: readonly (SimulatedGateway | Hearing)[],
+  ): Promise<{ transmission: DeviceTransmission; tmst: number[]; event: ApiEvent }> {
+    const transmission = device.uplink(options);
+    const tmst = this.transmit(device, transmission, heardBy);
+    const event = await this.waitForEvent(
+      device.devEui,
+      (e) => e.event === 'up' && e.fCnt === transmission.counter,
+      `up event with fCnt ${transmission.counter}`,
+    );
+    return { transmission, tmst, event };
+  }
+
+  /** Waits until the device accepted a data downlink (`count` in all), returns the last one. */
+  async waitForDownlink(device: SimulatedDevice, count: number) {
+    await waitFor(
+      `${device.devEui} receives downlink #${count}`,
+      () => device.receivedDownlinks.length >= count,
+    );
+    return device.receivedDownlinks[count - 1]!;
+  }
+
+  async queueDownlink(
+    devEui: string,
+    fPort: number,
+    data: Uint8Array,
+    confirmed = false,
+  ): Promise<string> {
+    const queued = await this.galet.request('POST', `/api/v1/devices/${devEui}/queue`, {
+      fPort,
+      data: Buffer.from(data).toString('base64'),
+      confirmed,
+    });
+    if (queued.status !== 201) throw new Error(JSON.stringify(queued.json));
+    return queued.json.id;
+  }
+
+  /** The device's events, oldest first. */
+  async events(devEui: string, type?: string): Promise<ApiEvent[]> {
+    const response = await this.galet.request('GET', `/api/v1/devices/${devEui}/events?limit=1000`);
+    if (response.status !== 200) throw new Error(JSON.stringify(response.json));
+    const events = (response.json.events as ApiEvent[]).reverse();
+    return type === undefined ? events : events.filter((e) => e.event === type);
+  }
+
+  async waitForEvent(
+    devEui: string,
+    predicate: (event: ApiEvent) => boolean,
+    description: string,
+  ): Promise<ApiEvent> {
+    return waitFor(`${devEui}: ${description}`, async () =>
+      (await this.events(devEui)).find(predicate),
+    );
+  }
+
+  /** Prometheus samples by `name{labels}` (labels as printed). */
+  async metrics(): Promise<Map<string, number>> {
+    const response = await fetch(`${this.galet.baseUrl}/api/v1/metrics`, {
+      headers: { authorization: `Bearer ${this.galet.adminToken.token}` },
+    });
+    if (response.status !== 200) throw new Error(`metrics: HTTP ${response.status}`);
+    const samples = new Map<string, number>();
+    for (const line of (await response.text()).split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const space = line.lastIndexOf(' ');
+      samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+    }
+    return samples;
+  }
+
+  /** One counter, 0 when absent: `metric('galet_network_uplinks_replayed_total')`. */
+  async metric(name: string): Promise<number> {
+    return (await this.metrics()).get(name) ?? 0;
+  }
+
+  async waitForMetric(name: string, atLeast: number): Promise<number> {
+    return waitFor(`${name} >= ${atLeast}`, async () => {
+      const value = await this.metric(name);
+      return value >= atLeast ? value : undefined;
+    });
+  }
+
+  /** Sends raw datagrams to Galet's UDP port from a socket of its own. */
+  async sendRaw(datagrams: readonly Uint8Array[]): Promise<void> {
+    const socket = createSocket('udp4');
+    try {
+      for (const datagram of datagrams) {
+        await new Promise<void>((resolve, reject) =>
+          socket.send(datagram, this.galet.udpPort, '127.0.0.1', (error) =>
+            error ? reject(error) : resolve(),
+          ),
+        );
+      }
+    } finally {
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    }
+  }
+}
+
+async function startGateways(
+  specs: readonly GatewaySpec[],
+  udpPort: number,
+): Promise<SimulatedGateway[]> {
+  const gateways: SimulatedGateway[] = [];
+  try {
+    for (const spec of specs) {
+      gateways.push(
+        await SimulatedGateway.start({
+          gatewayId: spec.gatewayId,
+          server: { host: '127.0.0.1', port: udpPort },
+          pullIntervalMs: 1000,
+          statIntervalMs: 0,
+          ...(spec.counterStartUs === undefined ? {} : { counterStartUs: spec.counterStartUs }),
+          ...(spec.txAckStatus === undefined ? {} : { txAckStatus: spec.txAckStatus }),
+        }),
+      );
+    }
+    for (const gateway of gateways) {
+      if (!(await gateway.ready(2000))) throw new Error(`${gateway.gatewayId}: no PULL_ACK`);
+    }
+  } catch (error) {
+    await Promise.all(gateways.map((gateway) => gateway.close()));
+    throw error;
+  }
+  return gateways;
+}
