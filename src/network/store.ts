@@ -17,6 +17,8 @@ export interface DeviceSession {
   rx1DrOffset: number;
   rx2Dr: number;
   rx2FrequencyHz: number;
+  /** The confirmed downlink the device has yet to acknowledge (its FCntDown is the 1.1 ConfFCnt). */
+  awaitingAck: { queueItemId: string; fCntDown: number } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -65,6 +67,7 @@ export interface NetworkStore {
   devicesWithPendingDownlinks(): Promise<string[]>;
   markDownlinkSent(id: string, fCntDown: number): Promise<void>;
   markDownlinkAcked(id: string): Promise<void>;
+  setAwaitingAck(devEui: string, awaiting: DeviceSession['awaitingAck']): Promise<void>;
   /** Puts an item back in the queue (it was never transmitted), keeping the reason. */
   requeueDownlink(id: string, reason: string): Promise<void>;
   markDownlinkFailed(id: string, reason: string): Promise<void>;

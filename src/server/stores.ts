@@ -78,6 +78,10 @@ export class StorageNetworkStore implements NetworkStore {
     await this.storage.downlinkQueue.markSent(id, fCntDown);
   }
 
+  async setAwaitingAck(devEui: string, awaiting: DeviceSession['awaitingAck']): Promise<void> {
+    await this.storage.deviceSessions.setAwaitingAck(devEui, awaiting);
+  }
+
   async markDownlinkAcked(id: string): Promise<void> {
     await this.storage.downlinkQueue.markAcked(id);
   }

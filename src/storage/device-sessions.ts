@@ -49,16 +49,25 @@ export interface DeviceSession {
   rx1DrOffset: number;
   rx2Dr: number;
   rx2FrequencyHz: number;
+  /** The confirmed downlink the device has yet to acknowledge; null when none. */
+  awaitingAck: AwaitingAck | null;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
+}
+
+export interface AwaitingAck {
+  queueItemId: string;
+  fCntDown: number;
 }
 
 /**
  * What `upsert` stores. `createdAt` is optional: a new row gets now, an existing row keeps its
  * own unless one is given. Passing a whole `DeviceSession` back is fine.
  */
-export type DeviceSessionInput = Omit<DeviceSession, 'createdAt' | 'updatedAt'> & {
+export type DeviceSessionInput = Omit<DeviceSession, 'createdAt' | 'updatedAt' | 'awaitingAck'> & {
   createdAt?: IsoTimestamp;
+  /** Default null (a new session waits for nothing). */
+  awaitingAck?: AwaitingAck | null;
 };
 
 /** Which downlink counter `takeFCntDown` takes: NFCntDown ('n', also 1.0's FCntDown) or AFCntDown ('a'). */
@@ -108,6 +117,8 @@ export class DeviceSessionRepository {
       rx1_dr_offset: session.rx1DrOffset,
       rx2_dr: session.rx2Dr,
       rx2_frequency_hz: session.rx2FrequencyHz,
+      awaiting_ack_item_id: session.awaitingAck?.queueItemId ?? null,
+      awaiting_ack_f_cnt_down: session.awaitingAck?.fCntDown ?? null,
       updated_at: now,
     };
     let row: { created_at: IsoTimestamp } | undefined;
@@ -143,6 +154,7 @@ export class DeviceSessionRepository {
       rx1DrOffset: session.rx1DrOffset,
       rx2Dr: session.rx2Dr,
       rx2FrequencyHz: session.rx2FrequencyHz,
+      awaitingAck: session.awaitingAck ?? null,
       createdAt: row?.created_at ?? now,
       updatedAt: now,
     };
@@ -236,6 +248,24 @@ export class DeviceSessionRepository {
     );
   }
 
+  /**
+   * Records the confirmed downlink the device now has to acknowledge, or clears it (null).
+   * False when the device has no session.
+   */
+  async setAwaitingAck(devEui: string, awaiting: AwaitingAck | null): Promise<boolean> {
+    if (awaiting !== null) assertInteger(awaiting.fCntDown, 0, UINT32_MAX, 'FCntDown');
+    const result = await this.#db
+      .updateTable('device_sessions')
+      .set({
+        awaiting_ack_item_id: awaiting?.queueItemId ?? null,
+        awaiting_ack_f_cnt_down: awaiting?.fCntDown ?? null,
+        updated_at: this.#now(),
+      })
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   /** False when there was no session. */
   async delete(devEui: string): Promise<boolean> {
     const result = await this.#db
@@ -262,6 +292,10 @@ export class DeviceSessionRepository {
       rx1DrOffset: row.rx1_dr_offset,
       rx2Dr: row.rx2_dr,
       rx2FrequencyHz: row.rx2_frequency_hz,
+      awaitingAck:
+        row.awaiting_ack_item_id === null || row.awaiting_ack_f_cnt_down === null
+          ? null
+          : { queueItemId: row.awaiting_ack_item_id, fCntDown: row.awaiting_ack_f_cnt_down },
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -93,6 +93,9 @@ export interface DeviceSessionsTable {
   rx1_dr_offset: number;
   rx2_dr: number;
   rx2_frequency_hz: Int64;
+  /** The confirmed downlink the device has yet to acknowledge (0002): queue item and FCntDown. */
+  awaiting_ack_item_id: string | null;
+  awaiting_ack_f_cnt_down: Int64 | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }

@@ -393,6 +393,31 @@ describe('network server scenarios', () => {
     });
   });
 
+  it('remembers across a restart the confirmed downlink a 1.1 device has to acknowledge', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const device = await net.addOtaaDevice('0000000000000911', '1.1');
+      await net.join(device);
+      await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      await net.waitForDownlink(device, 1); // RekeyConf
+      const queueItemId = await net.queueDownlink(device.devEui, 31, bytes(0xc1), true);
+      await net.uplink(device, { fPort: 1, payload: bytes(2) });
+      const confirmed = await net.waitForDownlink(device, 2);
+      assert.equal(confirmed.confirmed, true);
+
+      await net.restart();
+
+      // The ACK uplink's 1.1 MIC covers the FCntDown of that downlink (ConfFCnt): the new
+      // instance must know it, or the uplink fails its MIC check and is lost.
+      const { event } = await net.uplink(device, { fPort: 1, payload: bytes(3) });
+      assert.equal(event.fCnt, 2);
+      const ack = await net.waitForEvent(device.devEui, (e) => e.event === 'ack', 'ack event');
+      assert.equal(ack.queueItemId, queueItemId);
+      assert.equal(ack.acknowledged, true);
+      assert.equal(ack.fCntDown, confirmed.fCnt);
+      assert.equal(await net.metric('galet_network_uplinks_mic_failed_total'), 0);
+    });
+  });
+
   it('survives garbage, bad JSON, bad base64 and short datagrams and counts each', async () => {
     await withNetwork([{ gatewayId: GW1 }], async (net) => {
       const random = createRandom(10);

@@ -227,7 +227,7 @@ describe('openDatabase on PostgreSQL', () => {
           .selectFrom(MIGRATION_TABLE as never)
           .select('name' as never)
           .execute();
-        assert.deepEqual(rows, [{ name: '0001_initial' }]);
+        assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
       } finally {
         await a.close();
         await b.close();

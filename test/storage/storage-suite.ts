@@ -149,7 +149,7 @@ function fixedClock(iso = '2025-03-01T10:00:00.000Z'): RepositoryOptions {
 
 export function storageSuite(target: StorageTestTarget): void {
   describe('migrations', () => {
-    it('applies 0001_initial once and is a no-op when the database is reopened', async (t) => {
+    it('applies every migration once and is a no-op when the database is reopened', async (t) => {
       const place = await target.pristine();
       const logged: string[] = [];
       const logger: StorageLogger = {
@@ -161,12 +161,15 @@ export function storageSuite(target: StorageTestTarget): void {
         await database.close();
         await place.dispose();
       });
-      assert.deepEqual(logged, ['applied database migration 0001_initial']);
+      assert.deepEqual(logged, [
+        'applied database migration 0001_initial',
+        'applied database migration 0002_awaiting_ack',
+      ]);
       const applied = await database.db
         .selectFrom(MIGRATION_TABLE as never)
         .select('name' as never)
         .execute();
-      assert.deepEqual(applied, [{ name: '0001_initial' }]);
+      assert.deepEqual(applied, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
       const app = await createStorage(database, secrets).applications.create({ name: 'kept' });
 
       logged.length = 0;
@@ -176,7 +179,7 @@ export function storageSuite(target: StorageTestTarget): void {
           .selectFrom(MIGRATION_TABLE as never)
           .select('name' as never)
           .execute();
-        assert.deepEqual(rows, [{ name: '0001_initial' }]);
+        assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
         assert.deepEqual(logged, []);
         assert.deepEqual(await createStorage(again, secrets).applications.get(app.id), app);
       } finally {
@@ -533,6 +536,7 @@ export function storageSuite(target: StorageTestTarget): void {
       const stored10 = await storage.deviceSessions.upsert(s10);
       const stored11 = await storage.deviceSessions.upsert(s11);
       const times = {
+        awaitingAck: null,
         createdAt: '2025-03-01T10:00:00.000Z',
         updatedAt: '2025-03-01T10:00:00.000Z',
       };
@@ -541,6 +545,32 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.deepEqual(await storage.deviceSessions.get(b.devEui), { ...s11, ...times });
       assert.deepEqual(stored11.keys, s11.keys);
       assert.equal(await storage.deviceSessions.get(eui()), undefined);
+    });
+
+    it('keeps the confirmed downlink awaiting its ACK with the session', async (t) => {
+      const { storage } = await setup(target, t);
+      const { devEui } = await newDevice(storage);
+      await storage.deviceSessions.upsert(session10(devEui));
+      assert.equal((await storage.deviceSessions.get(devEui))?.awaitingAck, null);
+      assert.equal(
+        await storage.deviceSessions.setAwaitingAck(devEui, { queueItemId: 'q1', fCntDown: 7 }),
+        true,
+      );
+      assert.deepEqual((await storage.deviceSessions.get(devEui))?.awaitingAck, {
+        queueItemId: 'q1',
+        fCntDown: 7,
+      });
+      assert.deepEqual((await storage.deviceSessions.listAll())[0]?.awaitingAck, {
+        queueItemId: 'q1',
+        fCntDown: 7,
+      });
+      await storage.deviceSessions.setAwaitingAck(devEui, null);
+      assert.equal((await storage.deviceSessions.get(devEui))?.awaitingAck, null);
+      assert.equal(await storage.deviceSessions.setAwaitingAck(eui(), null), false);
+      await rejectsWith(
+        storage.deviceSessions.setAwaitingAck(devEui, { queueItemId: 'q', fCntDown: -1 }),
+        'INVALID_INPUT',
+      );
     });
 
     it('replaces a session on upsert, keeping created_at unless one is given', async (t) => {

@@ -47,14 +47,13 @@ const MAX_FOPTS_LENGTH = 15;
 export class ClassAScheduler {
   readonly #inFlight = new Map<number, InFlight>();
   /** Confirmed downlinks sent and waiting for the device's ACK, by DevEUI. */
-  readonly #awaitingAck = new Map<string, { queueItemId: string; fCntDown: number }>();
   #nextDownlinkId = 1;
 
   constructor(private readonly ctx: NetworkContext) {}
 
   /** FCntDown of the confirmed downlink the device has yet to acknowledge (1.1 ConfFCnt). */
   awaitingAckFCnt(devEui: string): number | undefined {
-    return this.#awaitingAck.get(devEui)?.fCntDown;
+    return this.ctx.sessions.byDevEui(devEui)?.awaitingAck?.fCntDown;
   }
 
   async answer(uplink: DeduplicatedUplink, uplinkDr: number, answer: ClassAAnswer): Promise<void> {
@@ -97,10 +96,7 @@ export class ClassAScheduler {
       if (!sent) {
         this.ctx.counters.increment('downlinksNoGatewayPath');
         if (built.queueItem !== undefined) {
-          await this.ctx.store.requeueDownlink(
-            built.queueItem.id,
-            `gateway ${rx.gatewayId} has no downlink path`,
-          );
+          await this.#putBack(built.queueItem, `gateway ${rx.gatewayId} has no downlink path`);
         }
         continue;
       }
@@ -128,9 +124,9 @@ export class ClassAScheduler {
 
   /** Called on each uplink of a device: settles the confirmed downlink it may acknowledge. */
   async settleAcknowledgement(device: NetworkDevice, ackBit: boolean): Promise<void> {
-    const awaiting = this.#awaitingAck.get(device.devEui);
-    if (awaiting === undefined) return;
-    this.#awaitingAck.delete(device.devEui);
+    const awaiting = this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck;
+    if (awaiting === undefined || awaiting === null) return;
+    await this.#setAwaitingAck(device.devEui, null);
     if (ackBit) {
       this.ctx.counters.increment('confirmedDownlinksAcked');
       await this.ctx.store.markDownlinkAcked(awaiting.queueItemId);
@@ -160,15 +156,8 @@ export class ClassAScheduler {
     const flight = this.#inFlight.get(ack.downlinkId);
     if (flight === undefined) return;
     this.#inFlight.delete(ack.downlinkId);
-    const device = flight.answer.device;
     if (ack.status === 'NONE') {
       this.ctx.counters.increment('txAcksOk');
-      if (flight.queueItem?.confirmed === true && flight.fCntDown !== undefined) {
-        this.#awaitingAck.set(device.devEui, {
-          queueItemId: flight.queueItem.id,
-          fCntDown: flight.fCntDown,
-        });
-      }
       await this.#emitTxAck(flight, ack);
       return;
     }
@@ -187,10 +176,7 @@ export class ClassAScheduler {
       }
     }
     if (flight.queueItem !== undefined) {
-      await this.ctx.store.requeueDownlink(
-        flight.queueItem.id,
-        `gateway refused transmission: ${ack.status}`,
-      );
+      await this.#putBack(flight.queueItem, `gateway refused transmission: ${ack.status}`);
     }
     await this.#log(
       flight.answer,
@@ -198,6 +184,21 @@ export class ClassAScheduler {
       'DOWNLINK_NOT_TRANSMITTED',
       `gateway ${ack.gatewayId} refused the ${flight.window.name} downlink: ${ack.status}`,
     );
+  }
+
+  /** An item that was never transmitted goes back to the queue, first in line. */
+  async #putBack(item: QueuedDownlink, reason: string): Promise<void> {
+    await this.ctx.store.requeueDownlink(item.id, reason);
+    this.ctx.pendingDownlinks.add(item.devEui);
+    if (this.ctx.sessions.byDevEui(item.devEui)?.awaitingAck?.queueItemId === item.id) {
+      await this.#setAwaitingAck(item.devEui, null);
+    }
+  }
+
+  async #setAwaitingAck(devEui: string, awaiting: DeviceSession['awaitingAck']): Promise<void> {
+    await this.ctx.store.setAwaitingAck(devEui, awaiting);
+    const session = this.ctx.sessions.byDevEui(devEui);
+    if (session !== undefined) this.ctx.sessions.set({ ...session, awaitingAck: awaiting });
   }
 
   #remember(downlinkId: number, flight: InFlight): void {
@@ -265,7 +266,7 @@ export class ClassAScheduler {
       if (
         next !== undefined &&
         next.data.length + fOpts.length <= maxFrmPayload &&
-        !this.#awaitingAck.has(device.devEui)
+        (this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck ?? null) === null
       ) {
         item = next;
       }
@@ -308,7 +309,13 @@ export class ClassAScheduler {
       keys,
       { confFCnt: answer.uplinkFCnt },
     );
-    if (item !== undefined) await this.ctx.store.markDownlinkSent(item.id, fCntDown);
+    if (item !== undefined) {
+      await this.ctx.store.markDownlinkSent(item.id, fCntDown);
+      // Remembered at once, with the session: a gateway without TX_ACK (protocol 1) and a
+      // restart must not lose it (the 1.1 MIC of the acknowledging uplink needs this FCntDown).
+      if (item.confirmed)
+        await this.#setAwaitingAck(device.devEui, { queueItemId: item.id, fCntDown });
+    }
     return { phyPayload, ...(item === undefined ? {} : { queueItem: item }), fCntDown };
   }
 

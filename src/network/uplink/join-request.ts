@@ -70,6 +70,7 @@ export async function handleJoinRequest(
     rx1DrOffset: ctx.config.rx1DrOffset,
     rx2Dr: ctx.config.rx2Dr,
     rx2FrequencyHz: ctx.config.rx2FrequencyHz,
+    awaitingAck: null,
     createdAt: now,
     updatedAt: now,
   };
