@@ -93,7 +93,9 @@ async function startGalet(
   const child = spawn(
     process.execPath,
     [
-      ...(setting('PROFILE', '') === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', setting('PROFILE', '')]),
+      ...(setting('PROFILE', '') === ''
+        ? []
+        : ['--cpu-prof', '--cpu-prof-dir', setting('PROFILE', '')]),
       join(ROOT, 'dist/cli/main.js'),
       'start',
       '--data-dir',
