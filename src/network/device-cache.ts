@@ -12,6 +12,13 @@ export class DeviceCache {
     private readonly maxEntries = 200_000,
   ) {}
 
+  load(devices: Iterable<NetworkDevice>): void {
+    for (const device of devices) {
+      if (this.#devices.size >= this.maxEntries) return;
+      this.#devices.set(device.devEui, device);
+    }
+  }
+
   async get(devEui: string): Promise<NetworkDevice | undefined> {
     const cached = this.#devices.get(devEui);
     if (cached !== undefined) return cached;

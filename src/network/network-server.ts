@@ -119,19 +119,27 @@ export class NetworkServer {
   /** Loads sessions and wires the gateway backend. */
   async start(): Promise<void> {
     this.#ctx.sessions.load(await this.#ctx.store.listSessions());
+    this.#ctx.devices.load(await this.#ctx.store.listDevices());
     for (const devEui of await this.#ctx.store.devicesWithPendingDownlinks())
       this.#ctx.pendingDownlinks.add(devEui);
-    this.#ctx.gateways.onUplink((copy) => this.#track(this.#acceptCopy(copy)));
+    this.#ctx.gateways.onUplink((copy) => this.#acceptCopy(copy));
     this.#ctx.gateways.onTxAck((ack) => this.#track(this.#handleTxAck(ack)));
     this.#ctx.gateways.onStats((stats) => this.#track(this.#handleStats(stats)));
   }
 
-  /** Gateway allow-list check for the gateway backend (cached; a miss asks the store). */
-  async isGatewayAllowed(gatewayId: string): Promise<boolean> {
+  /**
+   * Gateway allow-list check for the gateway backend: answered at once from memory for known
+   * gateways (every datagram asks), and for recently refused ones; otherwise the store decides.
+   */
+  isGatewayAllowed(gatewayId: string): boolean | Promise<boolean> {
     if (this.#ctx.config.allowUnknownGateways || this.#knownGateways.has(gatewayId)) return true;
     const checkedAt = this.#unknownGatewayCheckedAt.get(gatewayId);
     const now = this.#ctx.now();
     if (checkedAt !== undefined && now - checkedAt < 5_000) return false;
+    return this.#askStoreAboutGateway(gatewayId, now);
+  }
+
+  async #askStoreAboutGateway(gatewayId: string, now: number): Promise<boolean> {
     if (await this.#ctx.store.isGatewayKnown(gatewayId)) {
       this.#knownGateways.add(gatewayId);
       this.#unknownGatewayCheckedAt.delete(gatewayId);
@@ -178,13 +186,19 @@ export class NetworkServer {
     void work.finally(() => this.#inProgress.delete(work));
   }
 
-  async #acceptCopy(copy: GatewayUplink): Promise<void> {
+  #acceptCopy(copy: GatewayUplink): void {
     this.counters.increment('uplinkCopies');
-    if (!(await this.isGatewayAllowed(copy.rxInfo.gatewayId))) {
-      this.counters.increment('uplinksFromUnknownGateway');
+    const allowed = this.isGatewayAllowed(copy.rxInfo.gatewayId);
+    if (allowed === true) {
+      this.#deduplicator.add(copy);
       return;
     }
-    this.#deduplicator.add(copy);
+    const decide = (verdict: boolean) => {
+      if (verdict) this.#deduplicator.add(copy);
+      else this.counters.increment('uplinksFromUnknownGateway');
+    };
+    if (allowed === false) decide(false);
+    else this.#track(allowed.then(decide, () => decide(false)));
   }
 
   async #handleUplink(uplink: DeduplicatedUplink): Promise<void> {

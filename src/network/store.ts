@@ -60,6 +60,8 @@ export interface NetworkStore {
   /** Returns the downlink counter to use now and persists the next one. */
   takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number>;
   getDevice(devEui: string): Promise<NetworkDevice | undefined>;
+  /** Every device (read once at start to warm the cache). */
+  listDevices(): Promise<NetworkDevice[]>;
   touchDevice(devEui: string, seenAt: string): Promise<void>;
   nextPendingDownlink(devEui: string): Promise<QueuedDownlink | undefined>;
   countPendingDownlinks(devEui: string): Promise<number>;

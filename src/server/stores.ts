@@ -1,9 +1,24 @@
 import type { GatewayStats } from '../gateway/types.js';
 import type { JoinServerStore } from '../join/join-server.js';
 import type { GaletEvent } from '../network/events.js';
-import type { DeviceSession, NetworkStore, QueuedDownlink } from '../network/store.js';
-import type { Storage, UplinkCommit } from '../storage/index.js';
+import type {
+  DeviceSession,
+  NetworkDevice,
+  NetworkStore,
+  QueuedDownlink,
+} from '../network/store.js';
+import type { Device, Storage, UplinkCommit } from '../storage/index.js';
 import { GroupCommit } from './group-commit.js';
+
+function networkDevice(device: Device): NetworkDevice {
+  return {
+    devEui: device.devEui,
+    name: device.name,
+    applicationId: device.applicationId,
+    macVersion: device.macVersion,
+    deviceClass: device.deviceClass,
+  };
+}
 
 /** The network role's view of the shared storage (all-in-one mode). */
 export class StorageNetworkStore implements NetworkStore {
@@ -42,16 +57,13 @@ export class StorageNetworkStore implements NetworkStore {
     return this.storage.deviceSessions.takeFCntDown(devEui, counter);
   }
 
-  async getDevice(devEui: string) {
+  async getDevice(devEui: string): Promise<NetworkDevice | undefined> {
     const device = await this.storage.devices.get(devEui);
-    if (device === undefined) return undefined;
-    return {
-      devEui: device.devEui,
-      name: device.name,
-      applicationId: device.applicationId,
-      macVersion: device.macVersion,
-      deviceClass: device.deviceClass,
-    };
+    return device === undefined ? undefined : networkDevice(device);
+  }
+
+  async listDevices(): Promise<NetworkDevice[]> {
+    return (await this.storage.devices.listAll()).map(networkDevice);
   }
 
   async touchDevice(devEui: string, seenAt: string): Promise<void> {

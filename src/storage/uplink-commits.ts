@@ -26,10 +26,10 @@ class SqliteUplinkStatements {
   readonly casFromNull: SqliteDatabase.Statement;
   readonly casFromValue: SqliteDatabase.Statement;
   readonly insertEvent: SqliteDatabase.Statement;
-  readonly touchDevice: SqliteDatabase.Statement;
+  readonly #touchDevices = new Map<number, SqliteDatabase.Statement>();
   readonly commitBatch: (items: PreparedCommit[], now: string) => boolean[];
 
-  constructor(sqlite: SqliteDatabase.Database) {
+  constructor(private readonly sqlite: SqliteDatabase.Database) {
     this.casFromNull = sqlite.prepare(
       'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up is null',
     );
@@ -38,9 +38,6 @@ class SqliteUplinkStatements {
     );
     this.insertEvent = sqlite.prepare(
       'insert into events (dev_eui, application_id, type, time, body) values (?, ?, ?, ?, ?)',
-    );
-    this.touchDevice = sqlite.prepare(
-      'update devices set last_seen_at = ? where dev_eui = ? and (last_seen_at is null or last_seen_at < ?)',
     );
     this.commitBatch = sqlite.transaction((items: PreparedCommit[], now: string) => {
       const won = items.map((item) => {
@@ -51,13 +48,36 @@ class SqliteUplinkStatements {
         if (result.changes === 0) return false;
         const { row } = item;
         this.insertEvent.run(row.dev_eui, row.application_id, row.type, row.time, row.body);
-        this.touchDevice.run(row.time, item.devEui, row.time);
         return true;
       });
+      this.#touchLastSeen(items.filter((_, i) => won[i]));
       return won;
     });
   }
+
+  /** last_seen_at of the batch's devices, a few statements for the whole batch (never backwards). */
+  #touchLastSeen(winners: PreparedCommit[]): void {
+    if (winners.length === 0) return;
+    let seen = winners[0]!.row.time;
+    for (const item of winners) if (item.row.time > seen) seen = item.row.time;
+    const devEuis = [...new Set(winners.map((item) => item.devEui))];
+    for (let start = 0; start < devEuis.length; start += TOUCH_CHUNK) {
+      const chunk = devEuis.slice(start, start + TOUCH_CHUNK);
+      let statement = this.#touchDevices.get(chunk.length);
+      if (statement === undefined) {
+        const placeholders = chunk.map(() => '?').join(', ');
+        statement = this.sqlite.prepare(
+          `update devices set last_seen_at = ? where dev_eui in (${placeholders}) and (last_seen_at is null or last_seen_at < ?)`,
+        );
+        this.#touchDevices.set(chunk.length, statement);
+      }
+      statement.run(seen, ...chunk, seen);
+    }
+  }
 }
+
+/** Devices per last_seen_at UPDATE (well below SQLite's parameter limit). */
+const TOUCH_CHUNK = 200;
 
 /**
  * The uplink path's write, as a group commit: for a batch of uplinks, in one transaction, each

@@ -452,6 +452,7 @@ export function storageSuite(target: StorageTestTarget): void {
       );
       assert.equal((await storage.devices.list()).length, 4);
       assert.equal((await storage.devices.list())[0]?.name, 'meter');
+      assert.deepEqual(euis(await storage.devices.listAll()), [...inFirst, inSecond.devEui].sort());
     });
 
     it('touches last_seen_at forward only', async (t) => {

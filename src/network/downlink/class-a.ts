@@ -57,6 +57,15 @@ export class ClassAScheduler {
   }
 
   async answer(uplink: DeduplicatedUplink, uplinkDr: number, answer: ClassAAnswer): Promise<void> {
+    // Most uplinks need no answer: nothing to acknowledge, no MAC answer, nothing queued.
+    if (
+      answer.kind === 'data' &&
+      !answer.ack &&
+      answer.macAnswers.length === 0 &&
+      !this.ctx.pendingDownlinks.has(answer.device.devEui)
+    ) {
+      return;
+    }
     const copies = [...uplink.rxInfo].sort((a, b) =>
       isBetter(a, b) ? -1 : isBetter(b, a) ? 1 : 0,
     );

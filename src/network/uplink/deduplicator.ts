@@ -55,7 +55,9 @@ export class Deduplicator {
 
   add(copy: GatewayUplink): void {
     if (this.#closed) return;
-    const key = `${copy.txInfo.frequencyHz}:${Buffer.from(copy.phyPayload).toString('base64')}`;
+    const phy = copy.phyPayload;
+    // latin1: one character per byte, no copy, cheaper than base64 for a map key.
+    const key = `${copy.txInfo.frequencyHz}:${Buffer.from(phy.buffer, phy.byteOffset, phy.byteLength).toString('latin1')}`;
     const open = this.#open.get(key);
     if (open !== undefined) {
       mergeCopy(open.uplink, copy);
