@@ -70,7 +70,8 @@ export class AesKey {
   /** CMAC subkeys K1, K2 (RFC 4493 §2.3), computed once per key. */
   cmacSubkeys(): [Uint8Array, Uint8Array] {
     if (this.#cmacSubkeys === undefined) {
-      const l = this.encryptBlocks(ZERO_BLOCK);
+      // E(0) through the CBC cipher the CMAC uses anyway: a MIC-only key needs one cipher, not two.
+      const l = Uint8Array.from(this.cbcMac(new Uint8Array(16)).subarray(0, 16));
       const k1 = doubleInGf128(l);
       this.#cmacSubkeys = [k1, doubleInGf128(k1)];
     }

@@ -13,16 +13,27 @@ import { linkCheckAnswer } from '../mac/link-check.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
-const preparedKeys = new WeakMap<DeviceSession['keys'], DataSessionKeys>();
+/**
+ * Prepared keys of the most recently active sessions. A prepared key holds OpenSSL cipher
+ * contexts (about 1.2 KB each), so keeping one per session of a 100,000-device network would
+ * cost hundreds of MB; past this many sessions the oldest entries are dropped and prepared
+ * again on their next frame (about 10 µs).
+ */
+const MAX_PREPARED_SESSIONS = 20_000;
+const preparedKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
 
 /**
- * A session's keys as prepared AES keys, made once per session: sessions are copied on each
- * uplink but share their `keys` object, which is what the cache is keyed on.
+ * A session's keys as prepared AES keys: sessions are copied on each uplink but share their
+ * `keys` object, which is what the cache is keyed on.
  */
 export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
   const keys = session.keys;
   const cached = preparedKeys.get(keys);
   if (cached !== undefined) return cached;
+  if (preparedKeys.size >= MAX_PREPARED_SESSIONS) {
+    const oldest = preparedKeys.keys().next().value;
+    if (oldest !== undefined) preparedKeys.delete(oldest);
+  }
   const prepared: DataSessionKeys =
     keys.lorawan === '1.0'
       ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
