@@ -1,18 +1,7 @@
 import type { AesKey } from './aes.js';
+import { BlockScratch } from './scratch.js';
 
-// Scratch space for the padded message, with one view per block count: cipher.update copies its
-// input synchronously, so reusing them saves allocations on the uplink path.
-let scratch = new Uint8Array(0);
-let scratchViews: Uint8Array[] = [];
-
-function paddedBuffer(blockCount: number): Uint8Array {
-  if (blockCount >= scratchViews.length) {
-    const count = Math.max(blockCount + 1, 20);
-    scratch = new Uint8Array(count * 16);
-    scratchViews = Array.from({ length: count }, (_, i) => scratch.subarray(0, i * 16));
-  }
-  return scratchViews[blockCount]!;
-}
+const scratch = new BlockScratch();
 
 /**
  * AES-CMAC (RFC 4493) of `prefix | message`, written into `out` (16 bytes, or fewer for a
@@ -28,13 +17,14 @@ export function aesCmacInto(
   const prefixLength = prefix === undefined ? 0 : prefix.length;
   const length = prefixLength + message.length;
   const blockCount = length === 0 ? 1 : Math.ceil(length / 16);
-  const buffer = paddedBuffer(blockCount);
-  if (prefix !== undefined) buffer.set(prefix, 0);
-  buffer.set(message, prefixLength);
+  const buffer = scratch.view(blockCount);
+  // Plain loops: for the few dozen bytes of a LoRaWAN frame they cost less than set()/fill().
+  for (let i = 0; i < prefixLength; i++) buffer[i] = prefix![i]!;
+  for (let i = 0; i < message.length; i++) buffer[prefixLength + i] = message[i]!;
   const complete = length !== 0 && length % 16 === 0;
   if (!complete) {
     buffer[length] = 0x80;
-    buffer.fill(0, length + 1);
+    for (let i = length + 1; i < buffer.length; i++) buffer[i] = 0;
   }
   const [k1, k2] = key.cmacSubkeys();
   const subkey = complete ? k1 : k2;

@@ -1,7 +1,8 @@
 import { asAesKey, type KeyInput } from './aes.js';
 import { type FrameDirection, writeCounterBlock } from './blocks.js';
+import { BlockScratch } from './scratch.js';
 
-let keystreamInput = new Uint8Array(256);
+const keystreamInput = new BlockScratch();
 
 /**
  * FRMPayload encryption (LoRaWAN 1.0 §4.3.3.1, 1.1 §4.3.3): XOR with AES(K, A_i), i = 1..k.
@@ -18,8 +19,7 @@ export function encryptFrmPayload(
   const out = new Uint8Array(payload.length);
   if (payload.length === 0) return out;
   const blockCount = Math.ceil(payload.length / 16);
-  if (keystreamInput.length < blockCount * 16) keystreamInput = new Uint8Array(blockCount * 32);
-  const blocks = keystreamInput.subarray(0, blockCount * 16);
+  const blocks = keystreamInput.view(blockCount);
   for (let i = 0; i < blockCount; i++) {
     writeCounterBlock(blocks, i * 16, 0x01, direction, devAddr, fCnt, (i + 1) & 0xff);
   }
