@@ -93,6 +93,9 @@ async function startGalet(
   const child = spawn(
     process.execPath,
     [
+      ...setting('NODE_FLAGS', '')
+        .split(' ')
+        .filter((flag) => flag !== ''),
       ...(setting('PROFILE', '') === ''
         ? []
         : ['--cpu-prof', '--cpu-prof-dir', setting('PROFILE', '')]),
