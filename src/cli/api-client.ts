@@ -61,13 +61,21 @@ export class ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      const cause =
-        (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new CliInputError(`cannot reach Galet at ${this.#baseUrl}: ${cause}`);
+      throw new CliInputError(
+        `cannot reach Galet at ${this.#baseUrl}: ${connectionFailure(error)}`,
+      );
     }
     const text = await response.text();
     return { status: response.status, body: text === '' ? undefined : safeJson(text) };
   }
+}
+
+/** fetch hides the reason (ECONNREFUSED, ENOTFOUND, ...) in its cause, sometimes one level down. */
+function connectionFailure(error: unknown): string {
+  const cause = (
+    error as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }
+  ).cause;
+  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (error as Error).message;
 }
 
 function safeJson(text: string): unknown {

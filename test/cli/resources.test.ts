@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startGalet } from '../../src/server/galet.js';
+import { removeDir, startTestGalet, TEST_ADMIN_TOKEN, type TestGalet } from '../helpers/galet.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function galetCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, GALET_TOKEN: '', GALET_ADMIN_TOKEN: '', GALET_URL: '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('galet CLI against a running server', () => {
+  let galet: TestGalet;
+  let connection: string[];
+
+  before(async () => {
+    galet = await startTestGalet();
+    connection = ['--url', galet.baseUrl, '--token', TEST_ADMIN_TOKEN];
+  });
+
+  after(async () => {
+    await galet.stop();
+    await removeDir(galet.dataDir);
+  });
+
+  it('adds and lists applications, gateways and devices, queues a downlink and removes a device', async () => {
+    const app = await galetCli(['application', 'add', '--name', 'Commune', ...connection]);
+    assert.equal(app.status, 0, app.stderr);
+    const applicationId = JSON.parse(app.stdout).id as string;
+    const gateway = await galetCli([
+      'gateway',
+      'add',
+      '--id',
+      'aa555a0000000009',
+      '--name',
+      'Église',
+      '--latitude',
+      '45.5',
+      '--longitude',
+      '4.3',
+      ...connection,
+    ]);
+    assert.equal(gateway.status, 0, gateway.stderr);
+    assert.equal(JSON.parse(gateway.stdout).location.latitude, 45.5);
+    const device = await galetCli([
+      'device',
+      'add',
+      '--dev-eui',
+      '70b3d57ed0000101',
+      '--join-eui',
+      '70b3d57ed0000000',
+      '--name',
+      'frost-9',
+      '--application',
+      applicationId,
+      '--app-key',
+      '2b7e151628aed2a6abf7158809cf4f3c',
+      ...connection,
+    ]);
+    assert.equal(device.status, 0, device.stderr);
+    const shown = JSON.parse(
+      (await galetCli(['device', 'show', '70b3d57ed0000101', ...connection])).stdout,
+    );
+    assert.equal(shown.name, 'frost-9');
+    assert.equal(shown.macVersion, '1.0.3');
+    const listed = JSON.parse(
+      (await galetCli(['device', 'list', '--application', applicationId, ...connection])).stdout,
+    );
+    assert.deepEqual(
+      listed.devices.map((d: { devEui: string }) => d.devEui),
+      ['70b3d57ed0000101'],
+    );
+    const queued = await galetCli([
+      'downlink',
+      '70b3d57ed0000101',
+      '--fport',
+      '5',
+      '--hex',
+      '0150',
+      ...connection,
+    ]);
+    assert.equal(queued.status, 0, queued.stderr);
+    assert.match(JSON.parse(queued.stdout).id, /^[0-9a-f-]{36}$/);
+    assert.equal((await galetCli(['device', 'rm', '70b3d57ed0000101', ...connection])).status, 0);
+    const gone = await galetCli(['device', 'show', '70b3d57ed0000101', ...connection]);
+    assert.equal(gone.status, 1);
+    assert.match(gone.stderr, /^galet: device 70b3d57ed0000101 not found \(HTTP 404\)\n$/);
+  });
+
+  it('says in one line when the server cannot be reached or the token is wrong', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const closedPort = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const unreachable = await galetCli([
+      'application',
+      'list',
+      '--url',
+      `http://127.0.0.1:${closedPort}`,
+      '--token',
+      'x'.repeat(20),
+    ]);
+    assert.equal(unreachable.status, 1);
+    assert.match(
+      unreachable.stderr,
+      new RegExp(
+        `^galet: cannot reach Galet at http://127\\.0\\.0\\.1:${closedPort}: ECONNREFUSED\n$`,
+      ),
+    );
+    const wrongToken = await galetCli([
+      'application',
+      'list',
+      '--url',
+      galet.baseUrl,
+      '--token',
+      'wrong-token-000000',
+    ]);
+    assert.equal(wrongToken.status, 1);
+    assert.match(wrongToken.stderr, /missing or invalid bearer token \(HTTP 401\)/);
+  });
+});
+
+describe('admin token', () => {
+  it('is generated on first start in <data-dir>/admin.token (mode 0600) and kept across restarts', async () => {
+    const dataDir = join(root, `.galet-test-${process.pid}`);
+    const options = {
+      dataDir,
+      host: '127.0.0.1',
+      udpPort: 0,
+      httpPort: 0,
+      region: 'EU868',
+      netId: 0,
+      deduplicationWindowMs: 100,
+      allowUnknownGateways: false,
+      env: {},
+    };
+    try {
+      const first = await startGalet(options);
+      await first.close();
+      assert.equal(first.adminToken.created, true);
+      assert.equal(first.adminToken.source, 'file');
+      const mode = (await stat(join(dataDir, 'admin.token'))).mode & 0o777;
+      assert.equal(mode, 0o600);
+      assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
+      const second = await startGalet(options);
+      await second.close();
+      assert.equal(second.adminToken.created, false);
+      assert.equal(second.adminToken.token, first.adminToken.token);
+      const fromEnv = await startGalet({
+        ...options,
+        env: { GALET_ADMIN_TOKEN: 'an-operator-chosen-token' },
+      });
+      await fromEnv.close();
+      assert.equal(fromEnv.adminToken.token, 'an-operator-chosen-token');
+      assert.equal(fromEnv.adminToken.source, 'environment');
+    } finally {
+      await removeDir(dataDir);
+    }
+  });
+});
