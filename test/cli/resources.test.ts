@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -148,7 +149,7 @@ describe('galet CLI against a running server', () => {
 
 describe('admin token', () => {
   it('is generated on first start in <data-dir>/admin.token (mode 0600) and kept across restarts', async () => {
-    const dataDir = join(root, `.galet-test-${process.pid}`);
+    const dataDir = join(tmpdir(), `galet-token-test-${process.pid}`);
     const options = {
       dataDir,
       host: '127.0.0.1',
