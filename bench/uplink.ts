@@ -26,7 +26,7 @@ function setting(name: string, fallback: string): string {
   return process.env[`GALET_BENCH_${name}`] ?? fallback;
 }
 
-async function provision(dir: string, devices: number, gateways: number): Promise<void> {
+export async function provision(dir: string, devices: number, gateways: number): Promise<void> {
   const started = Date.now();
   const env = { ...process.env, GALET_MASTER_KEY: undefined };
   const secrets = SecretBox.fromKey(await loadOrCreateMasterKey({ dataDir: dir, env }));

@@ -190,10 +190,18 @@ export async function handleDataUplink(
     if (fresh !== undefined) ctx.sessions.set(fresh);
     return;
   }
-  const updated: DeviceSession = { ...session, fCntUp: fCnt };
-  // Another uplink of this device may have been committed meanwhile: keep the highest counter.
+  // Uplinks of one DevAddr are handled one at a time, so the cached session is updated in place:
+  // a copy per uplink would be one more long-lived object for the garbage collector.
   const cached = ctx.sessions.byDevEui(session.devEui);
-  if (cached === undefined || (cached.fCntUp ?? -1) < fCnt) ctx.sessions.set(updated);
+  if (cached === session) {
+    session.fCntUp = fCnt;
+  } else if (cached === undefined || (cached.fCntUp ?? -1) < fCnt) {
+    ctx.sessions.set({ ...session, fCntUp: fCnt });
+  }
+  const updated: DeviceSession = ctx.sessions.byDevEui(session.devEui) ?? {
+    ...session,
+    fCntUp: fCnt,
+  };
   ctx.counters.increment('uplinksAccepted');
   ctx.observeUplinkLatency(uplink, ctx.now());
   ctx.bus.publish(event);
