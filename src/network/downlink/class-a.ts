@@ -3,6 +3,7 @@ import { buildDataFrame } from '../../lorawan/data-frame.js';
 import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
+import { emitLogEvent } from '../log-event.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
 import { dataSessionKeys } from '../uplink/data-uplink.js';
 import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
@@ -361,14 +362,6 @@ export class ClassAScheduler {
     code: string,
     description: string,
   ): Promise<void> {
-    const device = answer.device;
-    const time = new Date(this.ctx.now()).toISOString();
-    await this.ctx.emit({
-      type: 'log',
-      devEui: device.devEui,
-      applicationId: device.applicationId,
-      time,
-      body: { time, deviceInfo: deviceInfo(device), level, code, description, context: {} },
-    });
+    await emitLogEvent(this.ctx, answer.device, level, code, description);
   }
 }

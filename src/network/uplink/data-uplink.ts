@@ -8,6 +8,7 @@ import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { chirpstackRxInfo, chirpstackTxInfo } from '../events.js';
+import { emitLogEvent } from '../log-event.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
@@ -243,21 +244,7 @@ async function answerMacCommands(
   } catch (error) {
     if (!isLorawanError(error)) throw error;
     ctx.counters.increment('macCommandsMalformed');
-    const time = new Date(ctx.now()).toISOString();
-    await ctx.emit({
-      type: 'log',
-      devEui: device.devEui,
-      applicationId: device.applicationId,
-      time,
-      body: {
-        time,
-        deviceInfo: deviceInfo(device),
-        level: 'WARNING',
-        code: 'MAC_COMMANDS',
-        description: error.message,
-        context: {},
-      },
-    });
+    await emitLogEvent(ctx, device, 'WARNING', 'MAC_COMMANDS', error.message);
     return [];
   }
   const answers: MacCommand[] = [];

@@ -3,6 +3,7 @@ import type { NetworkContext } from '../context.js';
 import { allocateDevAddr } from '../devaddr.js';
 import { deviceInfo } from '../device-info.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
+import { emitLogEvent } from '../log-event.js';
 import type { DeviceSession } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
@@ -37,20 +38,9 @@ export async function handleJoinRequest(
     );
     const device = await ctx.devices.get(request.devEui);
     if (device !== undefined) {
-      const time = new Date(ctx.now()).toISOString();
-      await ctx.emit({
-        type: 'log',
-        devEui: device.devEui,
-        applicationId: device.applicationId,
-        time,
-        body: {
-          time,
-          deviceInfo: deviceInfo(device),
-          level: 'ERROR',
-          code: 'OTAA',
-          description: answer.message,
-          context: { deduplicationId, result: answer.result },
-        },
+      await emitLogEvent(ctx, device, 'ERROR', 'OTAA', answer.message, {
+        deduplicationId,
+        result: answer.result,
       });
     }
     return;
