@@ -219,9 +219,6 @@ export async function runUplinkBench(): Promise<void> {
         'p50 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p50_ms')),
         'p99 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p99_ms')),
         'max beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_max_ms')),
-        'event loop lag p99 ms': round(
-          (m.get('galet_nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000,
-        ),
         'RSS MiB': Math.round((m.get('galet_process_resident_memory_bytes') ?? 0) / 2 ** 20),
         'galet CPU s': round(m.get('galet_process_cpu_seconds_total')),
         'datagrams lost':
