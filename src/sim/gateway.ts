@@ -162,16 +162,9 @@ export class SimulatedGateway {
   readonly #readyWaiters: ((ready: boolean) => void)[] = [];
   #pullAcked = false;
   #closed: Promise<void> | undefined;
-  readonly #counts: SimulatedGatewayCounts = {
-    rxReceived: 0,
-    rxForwarded: 0,
-    pushDataSent: 0,
-    pushAcks: 0,
-    pullDataSent: 0,
-    pullAcks: 0,
-    pullResps: 0,
-    txEmitted: 0,
-  };
+  readonly #counts: SimulatedGatewayCounts = zeroCounts();
+  /** The counters at the last `stat`: reports carry the difference. */
+  #lastStatCounts: SimulatedGatewayCounts = zeroCounts();
 
   /** Binds a socket, sends the first PULL_DATA and starts the keep-alive and stat timers. */
   static async start(options: SimulatedGatewayOptions): Promise<SimulatedGateway> {
@@ -268,19 +261,26 @@ export class SimulatedGateway {
     });
   }
 
+  /**
+   * A `stat` report. Like the Semtech packet forwarder, the counters cover the interval since the
+   * previous report (the server adds them up), and `ackr` is the share of acknowledged PUSH_DATA.
+   */
   sendStat(): void {
+    const counts = this.#counts;
+    const last = this.#lastStatCounts;
     const stat: Stat = {
       time: statTime(this.#now()),
-      rxnb: this.#counts.rxReceived,
-      rxok: this.#counts.rxReceived,
-      rxfw: this.#counts.rxForwarded,
+      rxnb: counts.rxReceived - last.rxReceived,
+      rxok: counts.rxReceived - last.rxReceived,
+      rxfw: counts.rxForwarded - last.rxForwarded,
       ackr:
-        this.#counts.pushDataSent === 0
+        counts.pushDataSent === 0
           ? 100
-          : Math.round((1000 * this.#counts.pushAcks) / this.#counts.pushDataSent) / 10,
-      dwnb: this.#counts.pullResps,
-      txnb: this.#counts.txEmitted,
+          : Math.round((1000 * counts.pushAcks) / counts.pushDataSent) / 10,
+      dwnb: counts.pullResps - last.pullResps,
+      txnb: counts.txEmitted - last.txEmitted,
     };
+    this.#lastStatCounts = { ...counts };
     if (this.#location !== undefined) {
       stat.lati = this.#location.latitude;
       stat.long = this.#location.longitude;
@@ -484,4 +484,17 @@ export class SimulatedGateway {
     });
     return this.#closed;
   }
+}
+
+function zeroCounts(): SimulatedGatewayCounts {
+  return {
+    rxReceived: 0,
+    rxForwarded: 0,
+    pushDataSent: 0,
+    pushAcks: 0,
+    pullDataSent: 0,
+    pullAcks: 0,
+    pullResps: 0,
+    txEmitted: 0,
+  };
 }

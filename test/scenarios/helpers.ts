@@ -78,21 +78,28 @@ export class ScenarioNetwork {
   readonly applicationId: string;
   readonly deliveries: Delivery[] = [];
   readonly #specs: readonly GatewaySpec[];
+  readonly #databaseUrl: string | undefined;
 
   private constructor(
     galet: TestGalet,
     applicationId: string,
     specs: readonly GatewaySpec[],
     gateways: SimulatedGateway[],
+    databaseUrl: string | undefined,
   ) {
+    this.#databaseUrl = databaseUrl;
     this.galet = galet;
     this.applicationId = applicationId;
     this.#specs = specs;
     this.gateways = gateways;
   }
 
-  static async start(specs: readonly GatewaySpec[]): Promise<ScenarioNetwork> {
-    const galet = await startTestGalet();
+  /** `databaseUrl`: PostgreSQL instead of the SQLite file in the temporary data directory. */
+  static async start(
+    specs: readonly GatewaySpec[],
+    databaseUrl?: string,
+  ): Promise<ScenarioNetwork> {
+    const galet = await startTestGalet(databaseUrl === undefined ? {} : { databaseUrl });
     try {
       const application = await galet.request('POST', '/api/v1/applications', {
         name: 'Commune de Saint-Galmier',
@@ -106,7 +113,7 @@ export class ScenarioNetwork {
         if (created.status !== 201) throw new Error(JSON.stringify(created.json));
       }
       const gateways = await startGateways(specs, galet.udpPort);
-      return new ScenarioNetwork(galet, application.json.id, specs, gateways);
+      return new ScenarioNetwork(galet, application.json.id, specs, gateways, databaseUrl);
     } catch (error) {
       await galet.stop();
       await removeDir(galet.dataDir);
@@ -125,7 +132,10 @@ export class ScenarioNetwork {
     await Promise.all(this.gateways.map((gateway) => gateway.close()));
     this.gateways = [];
     await this.galet.stop();
-    this.galet = await startTestGalet({ dataDir: this.galet.dataDir });
+    this.galet = await startTestGalet({
+      dataDir: this.galet.dataDir,
+      ...(this.#databaseUrl === undefined ? {} : { databaseUrl: this.#databaseUrl }),
+    });
     this.gateways = await startGateways(this.#specs, this.galet.udpPort);
   }
 

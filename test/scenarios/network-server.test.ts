@@ -418,6 +418,33 @@ describe('network server scenarios', () => {
     });
   });
 
+  it('records gateway stat reports: last seen, counters summed, and no stats from unknown gateways', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const device = await net.addOtaaDevice('0000000000000921', '1.0.3');
+      await net.join(device);
+      await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      const gateway = net.gateway(GW1);
+      gateway.sendStat();
+      const first = await waitFor('stats recorded', async () => {
+        const got = await net.galet.request('GET', `/api/v1/gateways/${GW1}`);
+        return got.json.lastSeenAt !== null && got.json.counters.rxReceived > 0
+          ? got.json
+          : undefined;
+      });
+      // The join request and the uplink: two frames received and forwarded since the start.
+      assert.equal(first.counters.rxReceived, 2);
+      assert.equal(first.counters.rxForwarded, 2);
+      await net.uplink(device, { fPort: 1, payload: bytes(2) });
+      gateway.sendStat();
+      const second = await waitFor('second report added', async () => {
+        const got = await net.galet.request('GET', `/api/v1/gateways/${GW1}`);
+        return got.json.counters.rxReceived === 3 ? got.json : undefined;
+      });
+      assert.equal(second.counters.rxForwarded, 3);
+      assert.ok(second.lastSeenAt >= first.lastSeenAt);
+    });
+  });
+
   it('survives garbage, bad JSON, bad base64 and short datagrams and counts each', async () => {
     await withNetwork([{ gatewayId: GW1 }], async (net) => {
       const random = createRandom(10);
