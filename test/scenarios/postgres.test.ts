@@ -5,14 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dropPostgresTestDatabase, postgresTestUrl, skipOrFail } from '../helpers/services.js';
+import {
+  dropPostgresTestDatabase,
+  postgresTestHost,
+  postgresTestUrl,
+  skipOrFail,
+} from '../helpers/services.js';
 import { ScenarioNetwork } from './helpers.js';
 
 describe('network server on PostgreSQL', () => {
   it('joins, accepts uplinks, delivers a downlink and keeps the session across a restart', async (t) => {
     const url = await postgresTestUrl();
     if (url === undefined) {
-      skipOrFail(t, 'PostgreSQL on 127.0.0.1:5432 is not reachable');
+      skipOrFail(t, `PostgreSQL on ${postgresTestHost()} is not reachable`);
       return;
     }
     const net = await ScenarioNetwork.start([{ gatewayId: 'aa555a0000000101' }], url);
