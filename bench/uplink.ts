@@ -6,6 +6,7 @@
 // Settings (environment): GALET_BENCH_DEVICES (100000), GALET_BENCH_GATEWAYS (10),
 // GALET_BENCH_RATES ("2500,5000,10000,15000" uplinks/s), GALET_BENCH_SECONDS (10 per rate).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +82,12 @@ async function metrics(httpPort: number): Promise<Map<string, number>> {
   return values;
 }
 
+/** GALET_BENCH_SERVER_LOG=<file>: the server's standard output (e.g. with --trace-gc) goes there. */
+function serverLog(): 'ignore' | number {
+  const file = setting('SERVER_LOG', '');
+  return file === '' ? 'ignore' : openSync(file, 'a');
+}
+
 function freePort(base: number, offset: number): number {
   return base + (process.pid % 500) * 4 + offset;
 }
@@ -114,7 +121,7 @@ async function startGalet(
     ],
     {
       env: { ...process.env, GALET_ADMIN_TOKEN: TOKEN, GALET_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', serverLog(), 'inherit'],
     },
   );
   const deadline = Date.now() + 60_000;
