@@ -138,38 +138,34 @@ export class LocalJoinServer implements JoinServer {
       rxDelay: request.rxDelay,
       cfList: request.cfList,
     };
+    let sessionKeys: SessionKeys;
+    let phyPayload: Uint8Array;
     if (is11) {
       const nwkKey = rootKeys.nwkKey!;
       const keys = deriveSessionKeys11(nwkKey, rootKeys.appKey, joinNonce, joinEui, devNonce);
       const { jsIntKey } = deriveJoinServerKeys(nwkKey, devEui);
-      const phyPayload = buildJoinAccept(
+      sessionKeys = { lorawan: '1.1', ...keys };
+      phyPayload = buildJoinAccept(
         fields,
         { optNeg: true, jsIntKey, joinRequestType: 'join', joinEui, devNonce },
         nwkKey,
       );
-      return {
-        result: 'Success',
-        devEui,
-        joinEui,
-        macVersion: device.macVersion,
-        phyPayload,
-        sessionKeys: { lorawan: '1.1', ...keys },
-        joinNonce,
-      };
+    } else {
+      const keys = deriveSessionKeys10(rootKeys.appKey, joinNonce, request.netId, devNonce);
+      sessionKeys = { lorawan: '1.0', ...keys };
+      phyPayload = buildJoinAccept(
+        fields,
+        { optNeg: false, key: rootKeys.appKey },
+        rootKeys.appKey,
+      );
     }
-    const keys = deriveSessionKeys10(rootKeys.appKey, joinNonce, request.netId, devNonce);
-    const phyPayload = buildJoinAccept(
-      fields,
-      { optNeg: false, key: rootKeys.appKey },
-      rootKeys.appKey,
-    );
     return {
       result: 'Success',
       devEui,
       joinEui,
       macVersion: device.macVersion,
       phyPayload,
-      sessionKeys: { lorawan: '1.0', ...keys },
+      sessionKeys,
       joinNonce,
     };
   }
