@@ -113,6 +113,38 @@ describe('galet CLI against a running server', () => {
     assert.match(gone.stderr, /^galet: device 70b3d57ed0000101 not found \(HTTP 404\)\n$/);
   });
 
+  it('simulate --provision registers a fleet and drives it against the server', async () => {
+    const run = await galetCli([
+      'simulate',
+      '--provision',
+      ...connection,
+      '--server',
+      `127.0.0.1:${galet.udpPort}`,
+      '--devices',
+      '3',
+      '--gateways',
+      '2',
+      '--interval-ms',
+      '400',
+      '--duration-s',
+      '4',
+      '--prefix',
+      'c1',
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+    const stats = JSON.parse(run.stdout) as Record<string, number>;
+    assert.equal(stats['joins'], 3, run.stdout);
+    assert.ok(stats['uplinksSent']! >= 3, run.stdout);
+    assert.equal(stats['downlinksBadMic'], 0);
+    assert.equal(stats['timingErrors'], 0);
+    const devices = await galet.request('GET', '/api/v1/devices?limit=1000');
+    assert.equal(
+      devices.json.devices.filter((d: { devEui: string }) => d.devEui.startsWith('70b3d5c1'))
+        .length,
+      3,
+    );
+  });
+
   it('says in one line when the server cannot be reached or the token is wrong', async () => {
     // A port that was free a moment ago: nothing listens there.
     const probe = createServer();
