@@ -15,37 +15,63 @@ import type { DeviceSession, NetworkDevice } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
 /**
- * Prepared keys of the most recently active sessions. A prepared key holds OpenSSL cipher
- * contexts (about 1.2 KB each), so keeping one per session of a 100,000-device network would
- * cost hundreds of MB; past this many sessions the oldest entries are dropped and prepared
- * again on their next frame (about 10 µs).
+ * Prepared AES keys (each holds OpenSSL cipher contexts of about 1.2 KB) in two tiers:
+ * - `hot`: sessions seen more than once recently, up to 20,000; a device that sends again
+ *   finds its keys ready (preparing costs about 10 µs);
+ * - `fresh`: the last few hundred first-time sessions, enough for the several uses of one
+ *   uplink. A device seen once (a join, a burst of devices after a restart, the benchmark's
+ *   100,000 devices sending once each) leaves nothing long-lived behind: keys kept for
+ *   seconds were promoted to the old generation and paid for in major GC pauses.
+ * `seen` remembers which sessions were met, without keeping anything of their own.
  */
-const MAX_PREPARED_SESSIONS = 20_000;
-const preparedKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
+const MAX_HOT_SESSIONS = 20_000;
+const MAX_FRESH_SESSIONS = 256;
+const MAX_SEEN_SESSIONS = 200_000;
+const hotKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
+const freshKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
+const seenSessions = new Set<DeviceSession['keys']>();
+
+function prepareKeys(keys: DeviceSession['keys']): DataSessionKeys {
+  return keys.lorawan === '1.0'
+    ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
+    : {
+        lorawan: '1.1',
+        fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
+        sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
+        nwkSEncKey: new AesKey(keys.nwkSEncKey),
+        appSKey: new AesKey(keys.appSKey),
+      };
+}
+
+function boundedSet<K, V>(map: Map<K, V>, max: number, key: K, value: V): void {
+  if (map.size >= max) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
+}
 
 /**
- * A session's keys as prepared AES keys: sessions are copied on each uplink but share their
- * `keys` object, which is what the cache is keyed on.
+ * A session's keys as prepared AES keys. Sessions are copied on some updates but share their
+ * `keys` object, which is what the caches are keyed on.
  */
 export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
   const keys = session.keys;
-  const cached = preparedKeys.get(keys);
-  if (cached !== undefined) return cached;
-  if (preparedKeys.size >= MAX_PREPARED_SESSIONS) {
-    const oldest = preparedKeys.keys().next().value;
-    if (oldest !== undefined) preparedKeys.delete(oldest);
+  const hot = hotKeys.get(keys);
+  if (hot !== undefined) return hot;
+  const fresh = freshKeys.get(keys);
+  if (fresh !== undefined) return fresh;
+  const prepared = prepareKeys(keys);
+  if (seenSessions.has(keys)) {
+    boundedSet(hotKeys, MAX_HOT_SESSIONS, keys, prepared);
+  } else {
+    if (seenSessions.size >= MAX_SEEN_SESSIONS) {
+      const oldest = seenSessions.values().next().value;
+      if (oldest !== undefined) seenSessions.delete(oldest);
+    }
+    seenSessions.add(keys);
+    boundedSet(freshKeys, MAX_FRESH_SESSIONS, keys, prepared);
   }
-  const prepared: DataSessionKeys =
-    keys.lorawan === '1.0'
-      ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
-      : {
-          lorawan: '1.1',
-          fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
-          sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
-          nwkSEncKey: new AesKey(keys.nwkSEncKey),
-          appSKey: new AesKey(keys.appSKey),
-        };
-  preparedKeys.set(keys, prepared);
   return prepared;
 }
 
