@@ -1,4 +1,6 @@
 import { mkdir } from 'node:fs/promises';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateAdminToken } from '../api/auth.js';
 import { createMetricsRegistry } from '../api/metrics.js';
@@ -56,6 +58,15 @@ export interface RunningGalet {
   close(): Promise<void>;
 }
 
+function collectGarbageNow(): void {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  } catch {
+    // Not available in this runtime: the collector will run when it decides to.
+  }
+}
+
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
@@ -106,6 +117,9 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       logger: logger.child({ component: 'network' }),
     });
     await network.start();
+    // Loading every session left garbage (decryption contexts, rows): collect it now, before
+    // traffic, instead of in a long pause under load a few seconds later.
+    collectGarbageNow();
     const running = network;
     closers.push(() => running.close());
     const latencyGauges: Record<string, { help: string; read: () => number }> = {};
