@@ -4,8 +4,8 @@ import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.j
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import { emitLogEvent } from '../log-event.js';
+import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
-import { dataSessionKeys } from '../uplink/data-uplink.js';
 import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
 import { isBetter } from '../uplink/deduplicator.js';
 import { classAWindows, downlinkModulation, type ReceiveWindow } from './rx-windows.js';

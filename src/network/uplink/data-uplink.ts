@@ -1,5 +1,4 @@
-import { AesKey } from '../../lorawan/crypto/aes.js';
-import { type DataSessionKeys, decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
+import { decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
 import { isLorawanError } from '../../lorawan/errors.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
 import { decodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
@@ -11,69 +10,9 @@ import { chirpstackRxInfo, chirpstackTxInfo } from '../events.js';
 import { emitLogEvent } from '../log-event.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
+import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
-
-/**
- * Prepared AES keys (each holds OpenSSL cipher contexts of about 1.2 KB) in two tiers:
- * - `hot`: sessions seen more than once recently, up to 20,000; a device that sends again
- *   finds its keys ready (preparing costs about 10 µs);
- * - `fresh`: the last few hundred first-time sessions, enough for the several uses of one
- *   uplink. A device seen once (a join, a burst of devices after a restart, the benchmark's
- *   100,000 devices sending once each) leaves nothing long-lived behind: keys kept for
- *   seconds were promoted to the old generation and paid for in major GC pauses.
- * `seen` remembers which sessions were met, without keeping anything of their own.
- */
-const MAX_HOT_SESSIONS = 20_000;
-const MAX_FRESH_SESSIONS = 256;
-const MAX_SEEN_SESSIONS = 200_000;
-const hotKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
-const freshKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
-const seenSessions = new Set<DeviceSession['keys']>();
-
-function prepareKeys(keys: DeviceSession['keys']): DataSessionKeys {
-  return keys.lorawan === '1.0'
-    ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
-    : {
-        lorawan: '1.1',
-        fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
-        sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
-        nwkSEncKey: new AesKey(keys.nwkSEncKey),
-        appSKey: new AesKey(keys.appSKey),
-      };
-}
-
-function boundedSet<K, V>(map: Map<K, V>, max: number, key: K, value: V): void {
-  if (map.size >= max) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-  map.set(key, value);
-}
-
-/**
- * A session's keys as prepared AES keys. Sessions are copied on some updates but share their
- * `keys` object, which is what the caches are keyed on.
- */
-export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
-  const keys = session.keys;
-  const hot = hotKeys.get(keys);
-  if (hot !== undefined) return hot;
-  const fresh = freshKeys.get(keys);
-  if (fresh !== undefined) return fresh;
-  const prepared = prepareKeys(keys);
-  if (seenSessions.has(keys)) {
-    boundedSet(hotKeys, MAX_HOT_SESSIONS, keys, prepared);
-  } else {
-    if (seenSessions.size >= MAX_SEEN_SESSIONS) {
-      const oldest = seenSessions.values().next().value;
-      if (oldest !== undefined) seenSessions.delete(oldest);
-    }
-    seenSessions.add(keys);
-    boundedSet(freshKeys, MAX_FRESH_SESSIONS, keys, prepared);
-  }
-  return prepared;
-}
 
 interface Match {
   session: DeviceSession;

@@ -1,0 +1,62 @@
+import { AesKey } from '../lorawan/crypto/aes.js';
+import type { DataSessionKeys } from '../lorawan/data-frame.js';
+import type { DeviceSession } from './store.js';
+
+/**
+ * Prepared AES keys (each holds OpenSSL cipher contexts of about 1.2 KB) in two tiers:
+ * - `hot`: sessions seen more than once recently, up to 20,000; a device that sends again
+ *   finds its keys ready (preparing costs about 10 µs);
+ * - `fresh`: the last few hundred first-time sessions, enough for the several uses of one
+ *   uplink. A device seen once (a join, a burst of devices after a restart, the benchmark's
+ *   100,000 devices sending once each) leaves nothing long-lived behind: keys kept for
+ *   seconds were promoted to the old generation and paid for in major GC pauses.
+ * `seen` remembers which sessions were met, without keeping anything of their own.
+ */
+const MAX_HOT_SESSIONS = 20_000;
+const MAX_FRESH_SESSIONS = 256;
+const MAX_SEEN_SESSIONS = 200_000;
+const hotKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
+const freshKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
+const seenSessions = new Set<DeviceSession['keys']>();
+
+function prepareKeys(keys: DeviceSession['keys']): DataSessionKeys {
+  return keys.lorawan === '1.0'
+    ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
+    : {
+        lorawan: '1.1',
+        fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
+        sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
+        nwkSEncKey: new AesKey(keys.nwkSEncKey),
+        appSKey: new AesKey(keys.appSKey),
+      };
+}
+
+/** Makes room for one more entry by dropping the oldest (insertion order) at the bound. */
+function evictOldest<K>(collection: Map<K, unknown> | Set<K>, max: number): void {
+  if (collection.size < max) return;
+  const oldest = collection.keys().next().value;
+  if (oldest !== undefined) collection.delete(oldest);
+}
+
+/**
+ * A session's keys as prepared AES keys. Sessions are copied on some updates but share their
+ * `keys` object, which is what the caches are keyed on.
+ */
+export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
+  const keys = session.keys;
+  const hot = hotKeys.get(keys);
+  if (hot !== undefined) return hot;
+  const fresh = freshKeys.get(keys);
+  if (fresh !== undefined) return fresh;
+  const prepared = prepareKeys(keys);
+  if (seenSessions.has(keys)) {
+    evictOldest(hotKeys, MAX_HOT_SESSIONS);
+    hotKeys.set(keys, prepared);
+  } else {
+    evictOldest(seenSessions, MAX_SEEN_SESSIONS);
+    seenSessions.add(keys);
+    evictOldest(freshKeys, MAX_FRESH_SESSIONS);
+    freshKeys.set(keys, prepared);
+  }
+  return prepared;
+}
