@@ -83,7 +83,7 @@ export class StorageNetworkStore implements NetworkStore {
   }
 
   async countPendingDownlinks(devEui: string): Promise<number> {
-    return (await this.storage.downlinkQueue.listPending(devEui)).length;
+    return this.storage.downlinkQueue.countPending(devEui);
   }
 
   async markDownlinkSent(id: string, fCntDown: number): Promise<void> {

@@ -118,6 +118,17 @@ export class DownlinkQueueRepository {
   }
 
   /** Pending items, oldest first. */
+  /** How many items wait, in one count query. */
+  async countPending(devEui: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('downlink_queue')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
   async listPending(devEui: string): Promise<DownlinkQueueItem[]> {
     return this.list(devEui, { statuses: ['pending'] });
   }

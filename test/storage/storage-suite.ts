@@ -935,8 +935,11 @@ export function storageSuite(target: StorageTestTarget): void {
         confirmed: false,
       });
       assert.deepEqual(await storage.downlinkQueue.devicesWithPending(), [devEui]);
+      assert.equal(await storage.downlinkQueue.countPending(devEui), 2);
       await storage.downlinkQueue.markSent(item.id, 1);
       assert.deepEqual(await storage.downlinkQueue.devicesWithPending(), [devEui]);
+      assert.equal(await storage.downlinkQueue.countPending(devEui), 1);
+      assert.equal(await storage.downlinkQueue.countPending(eui()), 0);
     });
 
     it('refuses bad downlinks and unknown devices', async (t) => {
