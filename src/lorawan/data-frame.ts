@@ -180,11 +180,9 @@ export function verifyUplinkMicFNwkHalf(
   keys: Extract<DataSessionKeys, { lorawan: '1.1' }>,
   fCnt: number,
 ): boolean {
-  const mic = uplinkMic11(
-    { ...keys, devAddr: frame.devAddr, fCnt, confFCnt: 0, txDr: 0, txCh: 0 },
-    micInput,
-  );
-  return constantTimeEqual(mic.subarray(2), frame.mic.subarray(2));
+  // cmacF is CMAC(FNwkSIntKey, B0 | msg) with the same B0 as a 1.0 uplink MIC.
+  const cmacF = dataMic10(keys.fNwkSIntKey, 'uplink', frame.devAddr, fCnt, micInput);
+  return constantTimeEqual(cmacF.subarray(0, 2), frame.mic.subarray(2));
 }
 
 export interface DecryptedDataFrame {

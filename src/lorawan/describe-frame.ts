@@ -2,9 +2,10 @@ import { bytesToHex, uint24ToHex, uint32ToHex } from './bytes.js';
 import { decodeCfList } from './cflist.js';
 import type { KeyInput } from './crypto/aes.js';
 import { constantTimeEqual } from './crypto/constant-time.js';
+import { encryptFOpts, encryptFrmPayload } from './crypto/frm-payload.js';
 import { joinRequestMic } from './crypto/join.js';
 import { deriveJoinServerKeys } from './crypto/session-keys.js';
-import { type DataSessionKeys, decryptDataFrame, verifyDataMic } from './data-frame.js';
+import { countsWithAFCntDown, type DataSessionKeys, verifyDataMic } from './data-frame.js';
 import { isLorawanError, LorawanError } from './errors.js';
 import {
   type JoinAcceptMicKeys,
@@ -79,23 +80,31 @@ export function describeFrame(
   }
 }
 
-function dataKeys(inputs: FrameDescriptionInputs): DataSessionKeys | undefined {
-  const { fNwkSIntKey, sNwkSIntKey, nwkSEncKey, nwkSKey, appSKey } = inputs;
-  if (fNwkSIntKey !== undefined || sNwkSIntKey !== undefined || nwkSEncKey !== undefined) {
-    // 1.1: an uplink MIC needs both integrity keys, a downlink MIC only SNwkSIntKey. A missing
-    // key stands in as zeros only for parts that the result then does not claim (see below).
-    const zero = new Uint8Array(16);
+/**
+ * The keys a MIC check needs, when they were given: 1.0 the NwkSKey; 1.1 uplinks both
+ * integrity keys, 1.1 downlinks the SNwkSIntKey only (the other two are not read for them).
+ */
+function micKeys(inputs: FrameDescriptionInputs, uplink: boolean): DataSessionKeys | undefined {
+  const { fNwkSIntKey, sNwkSIntKey, nwkSKey } = inputs;
+  if (isLorawan11(inputs)) {
+    if (sNwkSIntKey === undefined) return undefined;
+    if (uplink && fNwkSIntKey === undefined) return undefined;
     return {
       lorawan: '1.1',
-      fNwkSIntKey: fNwkSIntKey ?? zero,
-      sNwkSIntKey: sNwkSIntKey ?? zero,
-      nwkSEncKey: nwkSEncKey ?? zero,
-      ...(appSKey === undefined ? {} : { appSKey }),
+      fNwkSIntKey: fNwkSIntKey ?? sNwkSIntKey,
+      sNwkSIntKey,
+      nwkSEncKey: inputs.nwkSEncKey ?? sNwkSIntKey,
     };
   }
-  if (nwkSKey !== undefined)
-    return { lorawan: '1.0', nwkSKey, ...(appSKey === undefined ? {} : { appSKey }) };
-  return undefined;
+  return nwkSKey === undefined ? undefined : { lorawan: '1.0', nwkSKey };
+}
+
+function isLorawan11(inputs: FrameDescriptionInputs): boolean {
+  return (
+    inputs.fNwkSIntKey !== undefined ||
+    inputs.sNwkSIntKey !== undefined ||
+    inputs.nwkSEncKey !== undefined
+  );
 }
 
 function describeDataFrame(
@@ -110,50 +119,38 @@ function describeDataFrame(
     txDr: inputs.txDr ?? 0,
     txCh: inputs.txCh ?? 0,
   };
-  const is11 =
-    inputs.fNwkSIntKey !== undefined ||
-    inputs.sNwkSIntKey !== undefined ||
-    inputs.nwkSEncKey !== undefined;
-  const keys = dataKeys(inputs);
+  const is11 = isLorawan11(inputs);
+  const direction = uplink ? 'uplink' : 'downlink';
 
-  let micValid: boolean | null = null;
-  const canCheckMic = is11
-    ? inputs.sNwkSIntKey !== undefined && (!uplink || inputs.fNwkSIntKey !== undefined)
-    : inputs.nwkSKey !== undefined;
-  if (keys !== undefined && canCheckMic) {
-    micValid = verifyDataMic(frame, micInput, keys, fCnt32, context);
-  }
+  const keys = micKeys(inputs, uplink);
+  const micValid =
+    keys === undefined ? null : verifyDataMic(frame, micInput, keys, fCnt32, context);
 
-  // FOpts: plaintext in 1.0; in 1.1 decrypted only with NwkSEncKey.
+  // FOpts: plaintext in 1.0; in 1.1 encrypted, readable with the NwkSEncKey only.
   let fOpts: Uint8Array | undefined = frame.fOpts;
   if (is11 && frame.fOpts.length > 0) {
     fOpts =
-      inputs.nwkSEncKey !== undefined && keys !== undefined
-        ? decryptDataFrame(frame, keys, fCnt32).fOpts
-        : undefined;
+      inputs.nwkSEncKey === undefined
+        ? undefined
+        : encryptFOpts(
+            inputs.nwkSEncKey,
+            direction,
+            frame.devAddr,
+            fCnt32,
+            frame.fOpts,
+            countsWithAFCntDown(frame.mType, frame.fPort),
+          );
   }
 
-  let frmPayload: Uint8Array | undefined;
-  let frmPayloadDecrypted = false;
-  if (frame.fPort === undefined) {
-    frmPayload = frame.frmPayload;
-  } else {
-    const haveKey =
-      frame.fPort > 0
-        ? inputs.appSKey !== undefined
-        : is11
-          ? inputs.nwkSEncKey !== undefined
-          : inputs.nwkSKey !== undefined;
-    if (haveKey) {
-      const decryptKeys: DataSessionKeys = keys ?? {
-        lorawan: '1.0',
-        nwkSKey: new Uint8Array(16),
-        ...(inputs.appSKey === undefined ? {} : { appSKey: inputs.appSKey }),
-      };
-      frmPayload = decryptDataFrame(frame, decryptKeys, fCnt32).frmPayload;
-      frmPayloadDecrypted = frmPayload !== undefined;
+  // FRMPayload: the AppSKey for FPort > 0, the network encryption key for FPort 0.
+  let frmPayload = frame.frmPayload;
+  let frmPayloadDecrypted = frame.fPort === undefined;
+  if (frame.fPort !== undefined) {
+    const key = frame.fPort > 0 ? inputs.appSKey : is11 ? inputs.nwkSEncKey : inputs.nwkSKey;
+    if (key !== undefined) {
+      frmPayload = encryptFrmPayload(key, direction, frame.devAddr, fCnt32, frame.frmPayload);
+      frmPayloadDecrypted = true;
     }
-    if (!frmPayloadDecrypted) frmPayload = frame.frmPayload;
   }
 
   const out: FrameDescription = {
@@ -166,18 +163,18 @@ function describeDataFrame(
     fOpts: fOpts === undefined ? bytesToHex(frame.fOpts) : bytesToHex(fOpts),
     fOptsDecrypted: !is11 || frame.fOpts.length === 0 || fOpts !== undefined,
     fPort: frame.fPort ?? null,
-    frmPayload: bytesToHex(frmPayload ?? new Uint8Array(0)),
-    frmPayloadDecrypted: frame.fPort === undefined || frmPayloadDecrypted,
+    frmPayload: bytesToHex(frmPayload),
+    frmPayloadDecrypted,
     mic: bytesToHex(frame.mic),
     micValid,
   };
   if (fCnt32 !== frame.fCnt) out['fCnt32'] = fCnt32;
 
-  const direction = uplink ? 'uplink' : 'downlink';
+  // MAC commands, wherever they could be read: FOpts, or a decrypted FPort-0 payload.
   let macBytes: Uint8Array | undefined;
-  if (frame.fOpts.length > 0 && fOpts !== undefined && (!is11 || inputs.nwkSEncKey !== undefined)) {
+  if (frame.fOpts.length > 0 && fOpts !== undefined) {
     macBytes = fOpts;
-  } else if (frame.fPort === 0 && frmPayloadDecrypted && frmPayload !== undefined) {
+  } else if (frame.fPort === 0 && frmPayloadDecrypted) {
     macBytes = frmPayload;
   }
   if (macBytes !== undefined && macBytes.length > 0) {
