@@ -191,30 +191,6 @@ export class DeviceSessionRepository {
   }
 
   /**
-   * Sets the uplink counter to `next` only if it still is `expected` (null: no uplink yet), in
-   * one UPDATE: of two network-server instances accepting the same frame, exactly one wins.
-   * False when the counter moved meanwhile or the session does not exist.
-   */
-  async compareAndSetFCntUp(
-    devEui: string,
-    expected: number | null,
-    next: number,
-  ): Promise<boolean> {
-    const eui = toEui(devEui, 'DevEUI');
-    if (expected !== null) assertInteger(expected, 0, UINT32_MAX, 'expected FCntUp');
-    assertInteger(next, 0, UINT32_MAX, 'FCntUp');
-    const result = await this.#db
-      .updateTable('device_sessions')
-      .set({ f_cnt_up: next, updated_at: this.#now() })
-      .where('dev_eui', '=', eui)
-      .where((eb) =>
-        expected === null ? eb('f_cnt_up', 'is', null) : eb('f_cnt_up', '=', expected),
-      )
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
-  }
-
-  /**
    * Returns the counter's current value and increments it, atomically (one UPDATE ...
    * RETURNING): concurrent callers get distinct values. `COUNTER_EXHAUSTED` once 2^32 - 1 has
    * been used (the device must rejoin), `NOT_FOUND` without a session.

@@ -105,6 +105,30 @@ async function newDevice(
   return input;
 }
 
+/**
+ * The uplink counter's compare-and-set, as the server does it: one uplink committed alone
+ * (its event is stored only when the counter moved).
+ */
+function casThroughUplinkCommit(storage: Storage) {
+  return async (devEui: string, expected: number | null, next: number): Promise<boolean> => {
+    const [won] = await storage.uplinkCommits.commit([
+      {
+        devEui,
+        expectedFCntUp: expected,
+        nextFCntUp: next,
+        event: {
+          devEui,
+          applicationId: 'app',
+          type: 'up',
+          time: '2026-11-29T12:00:00.000Z',
+          body: { fCnt: next },
+        },
+      },
+    ]);
+    return won!;
+  };
+}
+
 function session10(
   devEui: string,
   overrides: Partial<DeviceSessionInput> = {},
@@ -652,19 +676,17 @@ export function storageSuite(target: StorageTestTarget): void {
 
     it('compare-and-sets FCntUp from null, then from the last value only', async (t) => {
       const { storage } = await setup(target, t);
+      const cas = casThroughUplinkCommit(storage);
       const { devEui } = await newDevice(storage);
       await storage.deviceSessions.upsert(session10(devEui));
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(devEui, 5, 6), false);
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(devEui, null, 5), true);
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(devEui, null, 6), false);
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(devEui, 4, 6), false);
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(devEui, 5, UINT32_MAX), true);
+      assert.equal(await cas(devEui, 5, 6), false);
+      assert.equal(await cas(devEui, null, 5), true);
+      assert.equal(await cas(devEui, null, 6), false);
+      assert.equal(await cas(devEui, 4, 6), false);
+      assert.equal(await cas(devEui, 5, UINT32_MAX), true);
       assert.equal((await storage.deviceSessions.get(devEui))?.fCntUp, UINT32_MAX);
-      assert.equal(await storage.deviceSessions.compareAndSetFCntUp(eui(), null, 1), false);
-      await rejectsWith(
-        storage.deviceSessions.compareAndSetFCntUp(devEui, UINT32_MAX, 2 ** 32),
-        'INVALID_INPUT',
-      );
+      assert.equal(await cas(eui(), null, 1), false);
+      await rejectsWith(cas(devEui, UINT32_MAX, 2 ** 32), 'INVALID_INPUT');
     });
 
     it('commits a batch of uplinks: counters and events together, only for the winners', async (t) => {
@@ -700,13 +722,14 @@ export function storageSuite(target: StorageTestTarget): void {
 
     it('lets exactly one of two concurrent compare-and-sets with the same expected value win', async (t) => {
       const { storage } = await setup(target, t);
+      const cas = casThroughUplinkCommit(storage);
       const { devEui } = await newDevice(storage);
       await storage.deviceSessions.upsert(session10(devEui, { fCntUp: 41 }));
       for (let round = 0; round < 5; round++) {
         const expected = 41 + round;
         const outcomes = await Promise.all([
-          storage.deviceSessions.compareAndSetFCntUp(devEui, expected, expected + 1),
-          storage.deviceSessions.compareAndSetFCntUp(devEui, expected, expected + 1),
+          cas(devEui, expected, expected + 1),
+          cas(devEui, expected, expected + 1),
         ]);
         assert.deepEqual(outcomes.filter(Boolean).length, 1, `round ${round}: ${outcomes}`);
       }
@@ -715,9 +738,9 @@ export function storageSuite(target: StorageTestTarget): void {
       const other = await newDevice(storage);
       await storage.deviceSessions.upsert(session10(other.devEui));
       const fromNull = await Promise.all([
-        storage.deviceSessions.compareAndSetFCntUp(other.devEui, null, 0),
-        storage.deviceSessions.compareAndSetFCntUp(other.devEui, null, 0),
-        storage.deviceSessions.compareAndSetFCntUp(other.devEui, null, 0),
+        cas(other.devEui, null, 0),
+        cas(other.devEui, null, 0),
+        cas(other.devEui, null, 0),
       ]);
       assert.equal(fromNull.filter(Boolean).length, 1);
     });
