@@ -27,7 +27,7 @@ function setting(name: string, fallback: string): string {
   return process.env[`GALET_BENCH_${name}`] ?? fallback;
 }
 
-export async function provision(dir: string, devices: number, gateways: number): Promise<void> {
+async function provision(dir: string, devices: number, gateways: number): Promise<void> {
   const started = Date.now();
   const env = { ...process.env, GALET_MASTER_KEY: undefined };
   const secrets = SecretBox.fromKey(await loadOrCreateMasterKey({ dataDir: dir, env }));
