@@ -113,6 +113,7 @@ export class DeviceRepository {
         ? toDbBytes(this.#secrets.seal(input.nwkKey, rootKeyAssociatedData(devEui, 'nwk_key')))
         : null,
       join_nonce: 0,
+      device_profile_id: null,
       last_seen_at: null,
       created_at: now,
       updated_at: now,

@@ -73,6 +73,19 @@ export interface DevicesTable {
   /** The last JoinNonce issued (join server side); 0 before the first join. */
   join_nonce: number;
   last_seen_at: IsoTimestamp | null;
+  /** The device profile (0003); null: the server's default settings. */
+  device_profile_id: string | null;
+  created_at: IsoTimestamp;
+  updated_at: IsoTimestamp;
+}
+
+export interface DeviceProfilesTable {
+  id: string;
+  name: string;
+  /** Regional parameters the profile is for ('EU868'). */
+  region: string;
+  /** JSON text: the profile's settings (API schema in api/routes/device-profiles.ts). */
+  settings: string;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }
@@ -96,6 +109,8 @@ export interface DeviceSessionsTable {
   /** The confirmed downlink the device has yet to acknowledge (0002): queue item and FCntDown. */
   awaiting_ack_item_id: string | null;
   awaiting_ack_f_cnt_down: Int64 | null;
+  /** JSON text (0003): the device's MAC settings and pending MAC requests; null before any. */
+  mac_state: string | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }
@@ -135,6 +150,7 @@ export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
   devices: DevicesTable;
+  device_profiles: DeviceProfilesTable;
   device_sessions: DeviceSessionsTable;
   dev_nonces: DevNoncesTable;
   downlink_queue: DownlinkQueueTable;

@@ -227,7 +227,11 @@ describe('openDatabase on PostgreSQL', () => {
           .selectFrom(MIGRATION_TABLE as never)
           .select('name' as never)
           .execute();
-        assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
+        assert.deepEqual(rows, [
+          { name: '0001_initial' },
+          { name: '0002_awaiting_ack' },
+          { name: '0003_mac_layer' },
+        ]);
       } finally {
         await a.close();
         await b.close();

@@ -188,12 +188,17 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.deepEqual(logged, [
         'applied database migration 0001_initial',
         'applied database migration 0002_awaiting_ack',
+        'applied database migration 0003_mac_layer',
       ]);
       const applied = await database.db
         .selectFrom(MIGRATION_TABLE as never)
         .select('name' as never)
         .execute();
-      assert.deepEqual(applied, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
+      assert.deepEqual(applied, [
+        { name: '0001_initial' },
+        { name: '0002_awaiting_ack' },
+        { name: '0003_mac_layer' },
+      ]);
       const app = await createStorage(database, secrets).applications.create({ name: 'kept' });
 
       logged.length = 0;
@@ -203,7 +208,11 @@ export function storageSuite(target: StorageTestTarget): void {
           .selectFrom(MIGRATION_TABLE as never)
           .select('name' as never)
           .execute();
-        assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_awaiting_ack' }]);
+        assert.deepEqual(rows, [
+          { name: '0001_initial' },
+          { name: '0002_awaiting_ack' },
+          { name: '0003_mac_layer' },
+        ]);
         assert.deepEqual(logged, []);
         assert.deepEqual(await createStorage(again, secrets).applications.get(app.id), app);
       } finally {

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { DatabaseDialect } from '../schema.js';
 import { initialMigration } from './0001_initial.js';
 import { awaitingAckMigration } from './0002_awaiting_ack.js';
+import { macLayerMigration } from './0003_mac_layer.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -12,6 +13,7 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
   return {
     '0001_initial': initialMigration(dialect),
     '0002_awaiting_ack': awaitingAckMigration(dialect),
+    '0003_mac_layer': macLayerMigration(dialect),
   };
 }
 

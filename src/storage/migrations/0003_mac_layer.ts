@@ -1,0 +1,48 @@
+import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
+import type { DatabaseDialect } from '../schema.js';
+
+/**
+ * The MAC layer: device profiles (ADR, receive windows, channels, status requests, confirmed
+ * downlink policy, as one JSON settings document validated by the API), the profile a device
+ * uses, and the MAC state the network keeps per session (the device's current settings and the
+ * MAC requests still waiting for an answer), as JSON.
+ */
+export function macLayerMigration(dialect: DatabaseDialect): Migration {
+  // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
+  const strict = <B extends CreateTableBuilder<any, any>>(builder: B): B =>
+    (dialect === 'sqlite' ? builder.modifyEnd(sql`strict`) : builder) as B;
+  return {
+    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    async up(db: Kysely<any>): Promise<void> {
+      await strict(
+        db.schema
+          .createTable('device_profiles')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('settings', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull()),
+      ).execute();
+      await db.schema
+        .alterTable('devices')
+        .addColumn('device_profile_id', 'text', (c) =>
+          c.references('device_profiles.id').onDelete('restrict'),
+        )
+        .execute();
+      await db.schema
+        .createIndex('devices_device_profile_idx')
+        .on('devices')
+        .column('device_profile_id')
+        .execute();
+      await db.schema.alterTable('device_sessions').addColumn('mac_state', 'text').execute();
+    },
+    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('device_sessions').dropColumn('mac_state').execute();
+      await db.schema.dropIndex('devices_device_profile_idx').execute();
+      await db.schema.alterTable('devices').dropColumn('device_profile_id').execute();
+      await db.schema.dropTable('device_profiles').execute();
+    },
+  };
+}
