@@ -7,14 +7,35 @@ import { type Storage, StorageError } from '../storage/index.js';
 import { bearerToken, TokenVerifier } from './auth.js';
 import { ApiError } from './errors.js';
 import { registerApplicationRoutes } from './routes/applications.js';
+import { registerDeviceProfileRoutes } from './routes/device-profiles.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
+
+/**
+ * What the API tells the network server after it wrote something the network keeps in memory
+ * (in-process in all-in-one mode). `NetworkServer` has the required part.
+ *
+ * The network caches devices and profiles, so it must be told about every change of a device
+ * profile or of a device's profile, or it keeps applying the old MAC settings until a restart.
+ * The two optional hooks are for that; the API calls them after each such write when the
+ * network implements them.
+ */
+export interface ApiNetwork
+  extends Pick<
+    NetworkServer,
+    'config' | 'sessionChanged' | 'sessionRemoved' | 'downlinkQueued' | 'gatewayAdded'
+  > {
+  /** A device profile was created, changed or deleted. */
+  deviceProfileChanged?(id: string): void;
+  /** A device was created, changed (name, profile) or deleted: read it again. */
+  deviceChanged?(devEui: string): void;
+}
 
 export interface ApiOptions {
   /** Prometheus registry served at /metrics (behind the token). */
   metrics?: Registry;
   storage: Storage;
-  network: NetworkServer;
+  network: ApiNetwork;
   region: Region;
   adminToken: string;
   logger?: Logger;
@@ -25,7 +46,7 @@ export interface ApiOptions {
 /** Shared by the route modules. */
 export interface ApiContext {
   storage: Storage;
-  network: NetworkServer;
+  network: ApiNetwork;
   region: Region;
 }
 
@@ -113,6 +134,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       registerApplicationRoutes(api, context);
       registerGatewayRoutes(api, context);
       registerDeviceRoutes(api, context);
+      registerDeviceProfileRoutes(api, context);
     },
     { prefix: '/api/v1' },
   );

@@ -31,6 +31,54 @@ function number(value: unknown, what: string): number {
   return n;
 }
 
+/** A JSON object given on the command line (`--json-settings`). */
+function jsonObject(value: unknown, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(value));
+  } catch (error) {
+    throw new CliInputError(`${what} must be a JSON object: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CliInputError(`${what} must be a JSON object, got ${String(value)}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * The body of `POST /device-profiles`: `--json-settings` first, the named options over it
+ * (ADR options merged into its `adr` object). The API checks every value.
+ */
+function deviceProfileBody(o: Record<string, unknown>): Record<string, unknown> {
+  const settings =
+    o['jsonSettings'] === undefined ? {} : jsonObject(o['jsonSettings'], '--json-settings');
+  // commander's camelCase option name, the API field, the flag for messages.
+  const integer = (option: string, field: string, flag: string, bits = 32) =>
+    o[option] === undefined ? {} : { [field]: readInteger(o[option], bits, flag) };
+  const adrOptions = {
+    ...(typeof o['adr'] === 'boolean' ? { enabled: o['adr'] } : {}),
+    ...integer('minDr', 'minDr', '--min-dr', 8),
+    ...integer('maxDr', 'maxDr', '--max-dr', 8),
+    ...(o['marginDb'] === undefined
+      ? {}
+      : { installationMarginDb: number(o['marginDb'], '--margin-db') }),
+  };
+  const givenAdr = settings['adr'];
+  const adr = {
+    ...(typeof givenAdr === 'object' && givenAdr !== null ? givenAdr : {}),
+    ...adrOptions,
+  };
+  return {
+    ...settings,
+    name: o['name'],
+    ...(Object.keys(adrOptions).length === 0 ? {} : { adr }),
+    ...integer('rx1Delay', 'rx1DelaySeconds', '--rx1-delay', 8),
+    ...integer('rx2Dr', 'rx2Dr', '--rx2-dr', 8),
+    ...integer('rx2Frequency', 'rx2FrequencyHz', '--rx2-frequency'),
+    ...integer('devStatusInterval', 'devStatusIntervalSeconds', '--dev-status-interval'),
+  };
+}
+
 export function registerResourceCommands(program: Command): void {
   const application = program.command('application').description('manage applications');
   withConnection(application.command('add').description('create an application'))
@@ -72,6 +120,42 @@ export function registerResourceCommands(program: Command): void {
     async (o: Record<string, unknown>) => print(await client(o).request('GET', '/gateways')),
   );
 
+  const profile = program
+    .command('device-profile')
+    .description('manage device profiles: the MAC settings of a kind of device');
+  withConnection(profile.command('add').description('create a device profile'))
+    .requiredOption('--name <name>', 'profile name')
+    .option('--adr', 'the network adapts data rate and power (the default)')
+    .option('--no-adr', 'no ADR: devices keep the data rate they choose')
+    .option('--min-dr <n>', 'lowest data rate ADR assigns (default 0)')
+    .option('--max-dr <n>', 'highest data rate ADR assigns (default 5)')
+    .option('--margin-db <dB>', 'ADR installation margin in dB (default 10)')
+    .option('--rx1-delay <s>', 'RX1 delay in seconds, 1-15 (default 1)')
+    .option('--rx2-dr <n>', 'RX2 data rate (default 0)')
+    .option('--rx2-frequency <Hz>', 'RX2 frequency in Hz (default 869525000)')
+    .option('--dev-status-interval <s>', 'seconds between DevStatusReq, 0 never (default 86400)')
+    .option(
+      '--json-settings <json>',
+      'any settings of POST /device-profiles as a JSON object; the options above override it',
+    )
+    .action(async (o: Record<string, unknown>) =>
+      print(await client(o).request('POST', '/device-profiles', deviceProfileBody(o))),
+    );
+  withConnection(profile.command('list').description('list device profiles')).action(
+    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/device-profiles')),
+  );
+  withConnection(
+    profile.command('show').description('show a device profile').argument('<id>'),
+  ).action(async (id: string, o: Record<string, unknown>) =>
+    print(await client(o).request('GET', `/device-profiles/${encodeURIComponent(id)}`)),
+  );
+  withConnection(
+    profile.command('rm').description('delete a device profile no device uses').argument('<id>'),
+  ).action(async (id: string, o: Record<string, unknown>) => {
+    await client(o).request('DELETE', `/device-profiles/${encodeURIComponent(id)}`);
+    print({ deleted: id });
+  });
+
   const device = program.command('device').description('manage devices');
   withConnection(
     device
@@ -94,6 +178,7 @@ export function registerResourceCommands(program: Command): void {
     .option('--f-nwk-s-int-key <hex>', 'FNwkSIntKey (ABP 1.1)')
     .option('--s-nwk-s-int-key <hex>', 'SNwkSIntKey (ABP 1.1)')
     .option('--nwk-s-enc-key <hex>', 'NwkSEncKey (ABP 1.1)')
+    .option('--device-profile <id>', 'device profile id (default none: the default MAC settings)')
     .action(async (o: Record<string, unknown>) => {
       const optional = (name: string, value: unknown) =>
         value === undefined ? {} : { [name]: value };
@@ -117,6 +202,7 @@ export function registerResourceCommands(program: Command): void {
         ...optional('joinEui', o['joinEui']),
         ...optional('appKey', o['appKey']),
         ...optional('nwkKey', o['nwkKey']),
+        ...optional('deviceProfileId', o['deviceProfile']),
         ...optional('abp', abp),
       };
       print(await client(o).request('POST', '/devices', body));

@@ -2,8 +2,11 @@ import type { GatewayBackend } from '../gateway/types.js';
 import type { JoinServer } from '../join/join-server.js';
 import type { Logger } from '../logger.js';
 import type { ChannelPlan, Region } from '../lorawan/regions/index.js';
+import type { UplinkHistoryEntry } from './adr/history.js';
 import type { NetworkCounters } from './counters.js';
 import type { DeviceCache } from './device-cache.js';
+import type { DeviceProfileCache } from './device-profile-cache.js';
+import type { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import type { EventBus, GaletEvent } from './events.js';
 import type { SessionCache } from './session-cache.js';
 import type { NetworkStore } from './store.js';
@@ -34,6 +37,19 @@ export interface NetworkContext {
   joinServer: JoinServer;
   sessions: SessionCache;
   devices: DeviceCache;
+  profiles: DeviceProfileCache;
+  /** ADR uplink history per DevEUI, in memory only (rebuilt from uplinks after a restart). */
+  adrHistories: Map<string, UplinkHistoryEntry[]>;
+  /** Transmit time per gateway and sub-band (EU868 duty cycle). */
+  dutyCycle: GatewayDutyCycle;
+  /** The best gateway of each device's latest uplink: where Class C downlinks go. */
+  lastUplinkGateway: Map<string, { gatewayId: string; snr: number; rssi: number; atMs: number }>;
+  /** Runs `work` when no other work of this DevAddr's devices is under way (one at a time). */
+  exclusive<T>(devAddr: number, work: () => Promise<T>): Promise<T>;
+  /** Sends a Class C device's queued downlinks when it may receive them (no-op for Class A). */
+  triggerClassC(devEui: string): void;
+  /** Ids that tie a gateway's TX acknowledgement to the downlink it answers. */
+  nextDownlinkId(): number;
   /** Devices with queued downlinks: the others need no queue read when answering. */
   pendingDownlinks: Set<string>;
   observeUplinkLatency(uplink: DeduplicatedUplink, storedAtMs: number): void;

@@ -21,11 +21,19 @@ export const NETWORK_COUNTERS = [
   'downlinksNoGatewayPath',
   'downlinksTooLate',
   'downlinksRx2Fallback',
+  'downlinksDutyCycleRefused',
+  'classCDownlinksScheduled',
   'txAcksOk',
   'txAcksError',
   'macCommandsMalformed',
   'confirmedDownlinksAcked',
   'confirmedDownlinksUnacked',
+  'confirmedDownlinksRetried',
+  'macStatesSaved',
+  'adrRequests',
+  'rejoinRequests',
+  'rejoinsAccepted',
+  'rejoinsRejected',
 ] as const;
 
 export type NetworkCounterName = (typeof NETWORK_COUNTERS)[number];

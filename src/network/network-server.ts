@@ -13,7 +13,10 @@ import type { Channel, ChannelPlan, Region } from '../lorawan/regions/index.js';
 import type { NetworkConfig, NetworkContext } from './context.js';
 import { createNetworkCounters, type NetworkCounters } from './counters.js';
 import { DeviceCache } from './device-cache.js';
+import { DeviceProfileCache } from './device-profile-cache.js';
 import { ClassAScheduler } from './downlink/class-a.js';
+import { ClassCScheduler } from './downlink/class-c.js';
+import { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import { uplinkDataRate } from './downlink/rx-windows.js';
 import { EventBus, type GaletEvent } from './events.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -69,10 +72,12 @@ export class NetworkServer {
   readonly #ctx: NetworkContext;
   readonly #deduplicator: Deduplicator;
   readonly #scheduler: ClassAScheduler;
+  readonly #classC: ClassCScheduler;
   readonly #knownGateways = new Set<string>();
   readonly #unknownGatewayCheckedAt = new Map<string, number>();
   readonly #inProgress = new Set<Promise<void>>();
   readonly #perDevice = new KeyedQueue<string>();
+  #nextDownlinkId = 1;
 
   constructor(options: NetworkServerOptions) {
     const { region } = options;
@@ -89,6 +94,19 @@ export class NetworkServer {
       joinServer: options.joinServer,
       sessions: new SessionCache(),
       devices: new DeviceCache(store),
+      profiles: new DeviceProfileCache(store),
+      adrHistories: new Map(),
+      dutyCycle: new GatewayDutyCycle({ region }),
+      lastUplinkGateway: new Map(),
+      exclusive: async <T>(devAddr: number, work: () => Promise<T>): Promise<T> => {
+        let result: T | undefined;
+        await this.#perDevice.run(`addr:${devAddr}`, async () => {
+          result = await work();
+        });
+        return result as T;
+      },
+      nextDownlinkId: () => this.#nextDownlinkId++,
+      triggerClassC: (devEui: string) => this.#classC.trigger(devEui),
       pendingDownlinks: new Set<string>(),
       observeUplinkLatency: (uplink, storedAtMs) => {
         this.latency.sinceLastCopy.observe(storedAtMs - uplink.lastReceivedAtMs);
@@ -106,6 +124,7 @@ export class NetworkServer {
       },
     };
     this.#scheduler = new ClassAScheduler(this.#ctx);
+    this.#classC = new ClassCScheduler(this.#ctx);
     this.#deduplicator = new Deduplicator({
       windowMs: config.deduplicationWindowMs,
       onUplink: (uplink) => this.#track(this.#handleUplink(uplink)),
@@ -164,6 +183,17 @@ export class NetworkServer {
   /** The API queued a downlink for this device. */
   downlinkQueued(devEui: string): void {
     this.#ctx.pendingDownlinks.add(devEui);
+    this.#classC.trigger(devEui);
+  }
+
+  /** A device profile was changed or deleted through the API. */
+  deviceProfileChanged(id: string): void {
+    this.#ctx.profiles.forget(id);
+  }
+
+  /** A device's record changed (name, profile, class): read it again on its next frame. */
+  deviceChanged(devEui: string): void {
+    this.#ctx.devices.forget(devEui);
   }
 
   gatewayAdded(gatewayId: string): void {
@@ -178,6 +208,7 @@ export class NetworkServer {
   /** Processes what is open (dedup windows, uplinks under way) and stops taking more. */
   async close(): Promise<void> {
     this.#deduplicator.close();
+    this.#classC.close();
     while (this.#inProgress.size > 0) await Promise.allSettled([...this.#inProgress]);
   }
 
@@ -247,7 +278,7 @@ export class NetworkServer {
 
   async #handleTxAck(ack: GatewayTxAck): Promise<void> {
     try {
-      await this.#scheduler.handleTxAck(ack);
+      if (!(await this.#classC.handleTxAck(ack))) await this.#scheduler.handleTxAck(ack);
     } catch (error) {
       this.#ctx.logger.error({ err: error }, 'TX acknowledgement processing failed');
     }

@@ -1,5 +1,7 @@
 import type { GatewayStats } from '../gateway/types.js';
+import type { NetworkDeviceProfile } from './device-profile.js';
 import type { GaletEvent } from './events.js';
+import type { SessionMac } from './mac/session-mac.js';
 import type { MacVersion, SessionKeys } from './session.js';
 
 /** An activated device's network session as the network server keeps it. */
@@ -19,6 +21,11 @@ export interface DeviceSession {
   rx2FrequencyHz: number;
   /** The confirmed downlink the device has yet to acknowledge (its FCntDown is the 1.1 ConfFCnt). */
   awaitingAck: { queueItemId: string; fCntDown: number } | null;
+  /**
+   * The MAC layer's state as stored (JSON); `mac/session-mac.ts` checks it before use. null
+   * until the MAC layer first needed one (most sessions of devices without ADR never do).
+   */
+  macState: unknown;
   createdAt: string;
   updatedAt: string;
 }
@@ -29,6 +36,8 @@ export interface NetworkDevice {
   applicationId: string;
   macVersion: MacVersion;
   deviceClass: 'A' | 'C';
+  /** null: the built-in default profile. */
+  deviceProfileId: string | null;
 }
 
 export interface QueuedDownlink {
@@ -37,6 +46,8 @@ export interface QueuedDownlink {
   fPort: number;
   data: Uint8Array;
   confirmed: boolean;
+  /** Transmissions so far. */
+  attempts: number;
 }
 
 /**
@@ -59,7 +70,12 @@ export interface NetworkStore {
   ): Promise<boolean>;
   /** Returns the downlink counter to use now and persists the next one. */
   takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number>;
+  /** Stores the session's MAC state (null: back to the defaults). */
+  saveMacState(devEui: string, macState: SessionMac | null): Promise<void>;
   getDevice(devEui: string): Promise<NetworkDevice | undefined>;
+  /** undefined when no such profile exists (the device then uses the default profile). */
+  getDeviceProfile(id: string): Promise<NetworkDeviceProfile | undefined>;
+  getDownlink(id: string): Promise<QueuedDownlink | undefined>;
   /** Every device (read once at start to warm the cache). */
   listDevices(): Promise<NetworkDevice[]>;
   touchDevice(devEui: string, seenAt: string): Promise<void>;

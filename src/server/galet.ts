@@ -106,7 +106,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     closers.push(() => gateways.close());
     network = new NetworkServer({
       region,
-      store: new StorageNetworkStore(storage),
+      store: new StorageNetworkStore(storage, region),
       gateways,
       joinServer: new LocalJoinServer(new StorageJoinServerStore(storage)),
       config: {

@@ -1,13 +1,23 @@
 import type { GatewayStats } from '../gateway/types.js';
 import type { JoinServerStore } from '../join/join-server.js';
+import type { Region } from '../lorawan/regions/index.js';
+import type { NetworkDeviceProfile } from '../network/device-profile.js';
 import type { GaletEvent } from '../network/events.js';
+import type { MacProfile } from '../network/mac/requests.js';
+import type { SessionMac } from '../network/mac/session-mac.js';
 import type {
   DeviceSession,
   NetworkDevice,
   NetworkStore,
   QueuedDownlink,
 } from '../network/store.js';
-import type { Device, Storage, UplinkCommit } from '../storage/index.js';
+import type {
+  Device,
+  DeviceProfile,
+  DownlinkQueueItem,
+  Storage,
+  UplinkCommit,
+} from '../storage/index.js';
 import { GroupCommit } from './group-commit.js';
 
 function networkDevice(device: Device): NetworkDevice {
@@ -17,6 +27,50 @@ function networkDevice(device: Device): NetworkDevice {
     applicationId: device.applicationId,
     macVersion: device.macVersion,
     deviceClass: device.deviceClass,
+    deviceProfileId: device.deviceProfileId,
+  };
+}
+
+/** A stored device profile as the network server uses it. */
+export function networkDeviceProfile(profile: DeviceProfile, region: Region): NetworkDeviceProfile {
+  const mac: MacProfile = {
+    rx1DelaySeconds: profile.rx1DelaySeconds,
+    rx1DrOffset: profile.rx1DrOffset,
+    rx2Dr: profile.rx2Dr,
+    rx2FrequencyHz: profile.rx2FrequencyHz,
+    maxDutyCycle: profile.maxDutyCycle,
+    devStatusIntervalMs: profile.devStatusIntervalSeconds * 1000,
+  };
+  // An empty list leaves the channels a device has (from its JoinAccept's CFList) alone.
+  if (profile.extraChannels.length > 0) {
+    const first = region.defaultChannels.length;
+    mac.extraChannels = profile.extraChannels.map((channel, position) => ({
+      index: first + position,
+      ...channel,
+    }));
+  }
+  if (profile.adrAckLimitExp !== undefined) mac.adrAckLimitExp = profile.adrAckLimitExp;
+  if (profile.adrAckDelayExp !== undefined) mac.adrAckDelayExp = profile.adrAckDelayExp;
+  if (profile.rejoin !== undefined) mac.rejoin = { ...profile.rejoin };
+  return {
+    id: profile.id,
+    adr: { ...profile.adr },
+    mac,
+    confirmedDownlink: {
+      maxAttempts: profile.confirmedDownlink.maxAttempts,
+      classCTimeoutMs: profile.confirmedDownlink.classCTimeoutSeconds * 1000,
+    },
+  };
+}
+
+function queuedDownlink(item: DownlinkQueueItem): QueuedDownlink {
+  return {
+    id: item.id,
+    devEui: item.devEui,
+    fPort: item.fPort,
+    data: item.data,
+    confirmed: item.confirmed,
+    attempts: item.attempts,
   };
 }
 
@@ -24,7 +78,10 @@ function networkDevice(device: Device): NetworkDevice {
 export class StorageNetworkStore implements NetworkStore {
   readonly #uplinkCommits: GroupCommit<UplinkCommit, boolean>;
 
-  constructor(private readonly storage: Storage) {
+  constructor(
+    private readonly storage: Storage,
+    private readonly region: Region,
+  ) {
     this.#uplinkCommits = new GroupCommit((items) => storage.uplinkCommits.commit(items));
   }
 
@@ -57,6 +114,20 @@ export class StorageNetworkStore implements NetworkStore {
     return this.storage.deviceSessions.takeFCntDown(devEui, counter);
   }
 
+  async saveMacState(devEui: string, macState: SessionMac | null): Promise<void> {
+    await this.storage.deviceSessions.setMacState(devEui, macState);
+  }
+
+  async getDeviceProfile(id: string): Promise<NetworkDeviceProfile | undefined> {
+    const profile = await this.storage.deviceProfiles.get(id);
+    return profile === undefined ? undefined : networkDeviceProfile(profile, this.region);
+  }
+
+  async getDownlink(id: string): Promise<QueuedDownlink | undefined> {
+    const item = await this.storage.downlinkQueue.get(id);
+    return item === undefined ? undefined : queuedDownlink(item);
+  }
+
   async getDevice(devEui: string): Promise<NetworkDevice | undefined> {
     const device = await this.storage.devices.get(devEui);
     return device === undefined ? undefined : networkDevice(device);
@@ -72,14 +143,7 @@ export class StorageNetworkStore implements NetworkStore {
 
   async nextPendingDownlink(devEui: string): Promise<QueuedDownlink | undefined> {
     const item = await this.storage.downlinkQueue.nextPending(devEui);
-    if (item === undefined) return undefined;
-    return {
-      id: item.id,
-      devEui: item.devEui,
-      fPort: item.fPort,
-      data: item.data,
-      confirmed: item.confirmed,
-    };
+    return item === undefined ? undefined : queuedDownlink(item);
   }
 
   async countPendingDownlinks(devEui: string): Promise<number> {

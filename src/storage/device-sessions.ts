@@ -51,6 +51,11 @@ export interface DeviceSession {
   rx2FrequencyHz: number;
   /** The confirmed downlink the device has yet to acknowledge; null when none. */
   awaitingAck: AwaitingAck | null;
+  /**
+   * The network's MAC state for this session (device settings, pending MAC requests), a JSON
+   * value this layer stores as is; null before the network wrote one.
+   */
+  macState: unknown;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
 }
@@ -64,10 +69,15 @@ export interface AwaitingAck {
  * What `upsert` stores. `createdAt` is optional: a new row gets now, an existing row keeps its
  * own unless one is given. Passing a whole `DeviceSession` back is fine.
  */
-export type DeviceSessionInput = Omit<DeviceSession, 'createdAt' | 'updatedAt' | 'awaitingAck'> & {
+export type DeviceSessionInput = Omit<
+  DeviceSession,
+  'createdAt' | 'updatedAt' | 'awaitingAck' | 'macState'
+> & {
   createdAt?: IsoTimestamp;
   /** Default null (a new session waits for nothing). */
   awaitingAck?: AwaitingAck | null;
+  /** Default null (the network starts from the region's and profile's defaults). */
+  macState?: unknown;
 };
 
 /** Which downlink counter `takeFCntDown` takes: NFCntDown ('n', also 1.0's FCntDown) or AFCntDown ('a'). */
@@ -119,6 +129,7 @@ export class DeviceSessionRepository {
       rx2_frequency_hz: session.rx2FrequencyHz,
       awaiting_ack_item_id: session.awaitingAck?.queueItemId ?? null,
       awaiting_ack_f_cnt_down: session.awaitingAck?.fCntDown ?? null,
+      mac_state: macStateJson(session.macState),
       updated_at: now,
     };
     let row: { created_at: IsoTimestamp } | undefined;
@@ -155,6 +166,7 @@ export class DeviceSessionRepository {
       rx2Dr: session.rx2Dr,
       rx2FrequencyHz: session.rx2FrequencyHz,
       awaitingAck: session.awaitingAck ?? null,
+      macState: session.macState ?? null,
       createdAt: row?.created_at ?? now,
       updatedAt: now,
     };
@@ -242,6 +254,16 @@ export class DeviceSessionRepository {
     return result.numUpdatedRows > 0n;
   }
 
+  /** Replaces the session's MAC state (a JSON value; null clears it). False without a session. */
+  async setMacState(devEui: string, macState: unknown): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('device_sessions')
+      .set({ mac_state: macStateJson(macState), updated_at: this.#now() })
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   /** False when there was no session. */
   async delete(devEui: string): Promise<boolean> {
     const result = await this.#db
@@ -272,9 +294,36 @@ export class DeviceSessionRepository {
         row.awaiting_ack_item_id === null || row.awaiting_ack_f_cnt_down === null
           ? null
           : { queueItemId: row.awaiting_ack_item_id, fCntDown: row.awaiting_ack_f_cnt_down },
+      macState: parseMacState(row.mac_state, row.dev_eui),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
+  }
+}
+
+/** Most bytes of MAC state JSON per session: far above a real one (channels, a few requests). */
+const MAX_MAC_STATE_JSON = 64 * 1024;
+
+function macStateJson(macState: unknown): string | null {
+  if (macState === undefined || macState === null) return null;
+  const json = JSON.stringify(macState);
+  if (json === undefined || json.length > MAX_MAC_STATE_JSON) {
+    throw new StorageError(
+      'INVALID_INPUT',
+      `MAC state must be a JSON value of at most ${MAX_MAC_STATE_JSON} characters`,
+    );
+  }
+  return json;
+}
+
+/** A damaged MAC state is dropped (the network rebuilds one from defaults), never fatal. */
+function parseMacState(json: string | null, devEui: string): unknown {
+  if (json === null) return null;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    process.emitWarning(`device ${devEui}: unreadable MAC state ignored`);
+    return null;
   }
 }
 

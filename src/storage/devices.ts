@@ -32,6 +32,8 @@ export interface Device {
   macVersion: MacVersion;
   deviceClass: DeviceClass;
   activation: Activation;
+  /** The device profile whose MAC settings apply; null: `defaultDeviceProfileSettings()`. */
+  deviceProfileId: string | null;
   lastSeenAt: IsoTimestamp | null;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
@@ -49,6 +51,15 @@ export interface NewDevice {
   appKey?: Uint8Array;
   /** LoRaWAN 1.1 only; required for 1.1 OTAA. */
   nwkKey?: Uint8Array;
+  /** Default none: the default MAC settings. */
+  deviceProfileId?: string | null;
+}
+
+/** What can change on a device after it was created; an absent field stays as it is. */
+export interface DeviceUpdate {
+  name?: string;
+  /** null: no profile (the default MAC settings). */
+  deviceProfileId?: string | null;
 }
 
 export interface RootKeys {
@@ -58,6 +69,8 @@ export interface RootKeys {
 
 export interface DeviceListOptions extends ListOptions {
   applicationId?: string;
+  /** Only the devices that use this profile. */
+  deviceProfileId?: string;
 }
 
 /** Associated data of a sealed root key: binds it to its device and column. */
@@ -76,7 +89,10 @@ export class DeviceRepository {
     this.#now = clock(options);
   }
 
-  /** Errors: `INVALID_INPUT`, `ALREADY_EXISTS`, `MISSING_REFERENCE` (unknown application). */
+  /**
+   * Errors: `INVALID_INPUT`, `ALREADY_EXISTS`, `MISSING_REFERENCE` (unknown application or
+   * device profile).
+   */
   async create(input: NewDevice): Promise<Device> {
     const devEui = toEui(input.devEui, 'DevEUI');
     const joinEui = toEui(input.joinEui, 'JoinEUI');
@@ -113,7 +129,7 @@ export class DeviceRepository {
         ? toDbBytes(this.#secrets.seal(input.nwkKey, rootKeyAssociatedData(devEui, 'nwk_key')))
         : null,
       join_nonce: 0,
-      device_profile_id: null,
+      device_profile_id: input.deviceProfileId ?? null,
       last_seen_at: null,
       created_at: now,
       updated_at: now,
@@ -127,16 +143,59 @@ export class DeviceRepository {
             cause: error,
           });
         case 'foreign-key':
-          throw new StorageError(
-            'MISSING_REFERENCE',
-            `device ${devEui}: application ${input.applicationId} does not exist`,
-            { cause: error },
-          );
+          throw new StorageError('MISSING_REFERENCE', await this.#missingReference(devEui, row), {
+            cause: error,
+          });
         default:
           throw error;
       }
     }
     return toDevice(row);
+  }
+
+  /**
+   * Renames a device or changes its profile: one UPDATE. Undefined when the device does not
+   * exist; `MISSING_REFERENCE` for an unknown profile. An empty update changes nothing.
+   */
+  async update(devEui: string, update: DeviceUpdate): Promise<Device | undefined> {
+    const eui = toEui(devEui, 'DevEUI');
+    const changes: Partial<Pick<DevicesTable, 'name' | 'device_profile_id'>> = {};
+    if (update.name !== undefined) changes.name = toName(update.name, 'device name');
+    if (update.deviceProfileId !== undefined) changes.device_profile_id = update.deviceProfileId;
+    if (Object.keys(changes).length === 0) return this.get(eui);
+    try {
+      const row = await this.#db
+        .updateTable('devices')
+        .set({ ...changes, updated_at: this.#now() })
+        .where('dev_eui', '=', eui)
+        .returning(DEVICE_COLUMNS)
+        .executeTakeFirst();
+      return row && toDevice(row);
+    } catch (error) {
+      if (constraintViolation(error) === 'foreign-key') {
+        throw new StorageError(
+          'MISSING_REFERENCE',
+          `device ${eui}: device profile ${String(update.deviceProfileId)} does not exist`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Which reference of a refused insert is missing (neither engine says which key failed). */
+  async #missingReference(devEui: string, row: Selectable<DevicesTable>): Promise<string> {
+    if (row.device_profile_id !== null) {
+      const profile = await this.#db
+        .selectFrom('device_profiles')
+        .select('id')
+        .where('id', '=', row.device_profile_id)
+        .executeTakeFirst();
+      if (profile === undefined) {
+        return `device ${devEui}: device profile ${row.device_profile_id} does not exist`;
+      }
+    }
+    return `device ${devEui}: application ${row.application_id} does not exist`;
   }
 
   async get(devEui: string): Promise<Device | undefined> {
@@ -169,7 +228,6 @@ export class DeviceRepository {
     return keys;
   }
 
-  /** Ordered by DevEUI. */
   /** Every device, without keys, ordered by DevEUI: for warming a cache at start-up. */
   async listAll(): Promise<Device[]> {
     const rows = await this.#db
@@ -180,11 +238,15 @@ export class DeviceRepository {
     return rows.map(toDevice);
   }
 
+  /** Ordered by DevEUI. */
   async list(options?: DeviceListOptions): Promise<Device[]> {
     const { limit, offset } = page(options);
     let query = this.#db.selectFrom('devices').select(DEVICE_COLUMNS);
     if (options?.applicationId !== undefined) {
       query = query.where('application_id', '=', options.applicationId);
+    }
+    if (options?.deviceProfileId !== undefined) {
+      query = query.where('device_profile_id', '=', options.deviceProfileId);
     }
     const rows = await query.orderBy('dev_eui').limit(limit).offset(offset).execute();
     return rows.map(toDevice);
@@ -253,6 +315,7 @@ const DEVICE_COLUMNS = [
   'mac_version',
   'device_class',
   'activation',
+  'device_profile_id',
   'last_seen_at',
   'created_at',
   'updated_at',
@@ -269,6 +332,7 @@ function toDevice(row: DeviceRow): Device {
     macVersion: row.mac_version,
     deviceClass: row.device_class,
     activation: row.activation,
+    deviceProfileId: row.device_profile_id,
     lastSeenAt: row.last_seen_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

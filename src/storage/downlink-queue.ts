@@ -133,6 +133,16 @@ export class DownlinkQueueRepository {
     return this.list(devEui, { statuses: ['pending'] });
   }
 
+  /** One item by id, whatever its status. */
+  async get(id: string): Promise<DownlinkQueueItem | undefined> {
+    const row = await this.#db
+      .selectFrom('downlink_queue')
+      .selectAll()
+      .where('id', '=', String(id))
+      .executeTakeFirst();
+    return row && toItem(row);
+  }
+
   /** The oldest pending item. */
   async nextPending(devEui: string): Promise<DownlinkQueueItem | undefined> {
     const row = await this.#db

@@ -5,6 +5,7 @@
 import { ApplicationRepository } from './applications.js';
 import type { GaletDatabase } from './database.js';
 import { DevNonceRepository } from './dev-nonces.js';
+import { DeviceProfileRepository } from './device-profiles.js';
 import { DeviceSessionRepository } from './device-sessions.js';
 import { DeviceRepository } from './devices.js';
 import { DownlinkQueueRepository } from './downlink-queue.js';
@@ -17,6 +18,7 @@ import type { RepositoryOptions } from './values.js';
 export * from './applications.js';
 export * from './database.js';
 export * from './dev-nonces.js';
+export * from './device-profiles.js';
 export * from './device-sessions.js';
 export * from './devices.js';
 export * from './downlink-queue.js';
@@ -41,6 +43,7 @@ export interface Storage {
   readonly applications: ApplicationRepository;
   readonly gateways: GatewayRepository;
   readonly devices: DeviceRepository;
+  readonly deviceProfiles: DeviceProfileRepository;
   readonly deviceSessions: DeviceSessionRepository;
   readonly devNonces: DevNonceRepository;
   readonly downlinkQueue: DownlinkQueueRepository;
@@ -58,6 +61,7 @@ export function createStorage(
     applications: new ApplicationRepository(database, secrets, options),
     gateways: new GatewayRepository(database, secrets, options),
     devices: new DeviceRepository(database, secrets, options),
+    deviceProfiles: new DeviceProfileRepository(database, secrets, options),
     deviceSessions: new DeviceSessionRepository(database, secrets, options),
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),

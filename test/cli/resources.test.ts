@@ -113,6 +113,126 @@ describe('galet CLI against a running server', () => {
     assert.match(gone.stderr, /^galet: device 70b3d57ed0000101 not found \(HTTP 404\)\n$/);
   });
 
+  it('adds, lists, shows and removes device profiles, and gives a device one', async () => {
+    const added = await galetCli([
+      'device-profile',
+      'add',
+      '--name',
+      'Water meters',
+      '--no-adr',
+      '--min-dr',
+      '1',
+      '--max-dr',
+      '4',
+      '--margin-db',
+      '7.5',
+      '--rx1-delay',
+      '2',
+      '--rx2-dr',
+      '3',
+      '--rx2-frequency',
+      '869525000',
+      '--dev-status-interval',
+      '3600',
+      '--json-settings',
+      '{"adr": {"maxDr": 5}, "uplinkIntervalSeconds": 900, "extraChannels": [{"frequencyHz": 867100000}]}',
+      ...connection,
+    ]);
+    assert.equal(added.status, 0, added.stderr);
+    const profile = JSON.parse(added.stdout);
+    assert.equal(profile.name, 'Water meters');
+    assert.deepEqual(profile.adr, {
+      enabled: false,
+      minDr: 1,
+      maxDr: 4,
+      installationMarginDb: 7.5,
+    });
+    assert.equal(profile.rx1DelaySeconds, 2);
+    assert.equal(profile.rx2Dr, 3);
+    assert.equal(profile.rx2FrequencyHz, 869_525_000);
+    assert.equal(profile.devStatusIntervalSeconds, 3600);
+    assert.equal(profile.uplinkIntervalSeconds, 900);
+    assert.deepEqual(profile.extraChannels, [{ frequencyHz: 867_100_000, minDr: 0, maxDr: 5 }]);
+
+    const shown = await galetCli(['device-profile', 'show', profile.id, ...connection]);
+    assert.deepEqual(JSON.parse(shown.stdout), profile);
+    const listed = JSON.parse((await galetCli(['device-profile', 'list', ...connection])).stdout);
+    assert.ok(listed.deviceProfiles.some((p: { id: string }) => p.id === profile.id));
+
+    const app = JSON.parse(
+      (await galetCli(['application', 'add', '--name', 'Régie des eaux', ...connection])).stdout,
+    );
+    const device = await galetCli([
+      'device',
+      'add',
+      '--dev-eui',
+      '70b3d57ed0000102',
+      '--join-eui',
+      '70b3d57ed0000000',
+      '--name',
+      'meter-2',
+      '--application',
+      app.id,
+      '--app-key',
+      '2b7e151628aed2a6abf7158809cf4f3c',
+      '--device-profile',
+      profile.id,
+      ...connection,
+    ]);
+    assert.equal(device.status, 0, device.stderr);
+    assert.equal(JSON.parse(device.stdout).deviceProfileId, profile.id);
+
+    const inUse = await galetCli(['device-profile', 'rm', profile.id, ...connection]);
+    assert.equal(inUse.status, 1);
+    assert.match(
+      inUse.stderr,
+      /^galet: device profile .* is still used by 1 device: .*\(HTTP 409\)\n$/,
+    );
+    assert.equal((await galetCli(['device', 'rm', '70b3d57ed0000102', ...connection])).status, 0);
+    const removed = await galetCli(['device-profile', 'rm', profile.id, ...connection]);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.deepEqual(JSON.parse(removed.stdout), { deleted: profile.id });
+    const gone = await galetCli(['device-profile', 'show', profile.id, ...connection]);
+    assert.equal(gone.status, 1);
+    assert.match(gone.stderr, /not found \(HTTP 404\)/);
+  });
+
+  it('refuses bad device profile options in one line', async () => {
+    const badJson = await galetCli([
+      'device-profile',
+      'add',
+      '--name',
+      'x',
+      '--json-settings',
+      '[1]',
+      ...connection,
+    ]);
+    assert.equal(badJson.status, 1);
+    assert.match(badJson.stderr, /^galet: --json-settings must be a JSON object, got \[1\]\n$/);
+    const badNumber = await galetCli([
+      'device-profile',
+      'add',
+      '--name',
+      'x',
+      '--min-dr',
+      'two',
+      ...connection,
+    ]);
+    assert.equal(badNumber.status, 1);
+    assert.match(badNumber.stderr, /^galet: --min-dr must be an integer/);
+    const outOfRange = await galetCli([
+      'device-profile',
+      'add',
+      '--name',
+      'x',
+      '--rx1-delay',
+      '20',
+      ...connection,
+    ]);
+    assert.equal(outOfRange.status, 1);
+    assert.match(outOfRange.stderr, /^galet: body\.rx1DelaySeconds must be <= 15 \(HTTP 400\)\n$/);
+  });
+
   it('simulate --provision registers a fleet and drives it against the server', async () => {
     const run = await galetCli([
       'simulate',

@@ -18,6 +18,7 @@ function session(i: number): DeviceSession {
     rx2Dr: 0,
     rx2FrequencyHz: 869_525_000,
     awaitingAck: null,
+    macState: null,
     createdAt: '2026-11-29T00:00:00.000Z',
     updatedAt: '2026-11-29T00:00:00.000Z',
   };

@@ -24,6 +24,7 @@ const TABLES = [
   'dev_nonces',
   'device_sessions',
   'devices',
+  'device_profiles',
   'gateways',
   'applications',
 ] as const;

@@ -7,11 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import {
   createStorage,
+  type DeviceProfile,
+  type DeviceProfileSettings,
   type DeviceSessionInput,
+  defaultDeviceProfileSettings,
   type GaletDatabase,
   isStorageError,
   MIGRATION_TABLE,
   type NewDevice,
+  type NewDeviceProfile,
   type RepositoryOptions,
   SecretBox,
   type Storage,
@@ -409,6 +413,7 @@ export function storageSuite(target: StorageTestTarget): void {
         macVersion: '1.1.0',
         deviceClass: 'C',
         activation: 'otaa',
+        deviceProfileId: null,
         lastSeenAt: null,
         createdAt: '2025-03-01T10:00:00.000Z',
         updatedAt: '2025-03-01T10:00:00.000Z',
@@ -556,6 +561,316 @@ export function storageSuite(target: StorageTestTarget): void {
     });
   });
 
+  describe('device profiles', () => {
+    it('creates a profile with every default, stores them as JSON, gets and lists it', async (t) => {
+      let clock = Date.parse('2025-01-01T00:00:00Z');
+      const tick = () => {
+        clock += 1000;
+        return new Date(clock);
+      };
+      const { storage, database } = await setup(target, t, { now: tick });
+      const profile = await storage.deviceProfiles.create({ name: 'Water meters' });
+      assert.match(profile.id, /^[0-9a-f-]{36}$/);
+      assert.deepEqual(profile, {
+        id: profile.id,
+        name: 'Water meters',
+        region: 'EU868',
+        ...defaultDeviceProfileSettings(),
+        createdAt: '2025-01-01T00:00:01.000Z',
+        updatedAt: '2025-01-01T00:00:01.000Z',
+      });
+      assert.deepEqual(defaultDeviceProfileSettings(), {
+        adr: { enabled: true, minDr: 0, maxDr: 5, installationMarginDb: 10 },
+        rx1DelaySeconds: 1,
+        rx1DrOffset: 0,
+        rx2Dr: 0,
+        rx2FrequencyHz: 869_525_000,
+        extraChannels: [],
+        maxDutyCycle: 0,
+        devStatusIntervalSeconds: 86_400,
+        confirmedDownlink: { maxAttempts: 3, classCTimeoutSeconds: 30 },
+      });
+      const row = await database.db
+        .selectFrom('device_profiles')
+        .selectAll()
+        .where('id', '=', profile.id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(row.settings), defaultDeviceProfileSettings());
+      assert.equal(row.region, 'EU868');
+      assert.deepEqual(await storage.deviceProfiles.get(profile.id), profile);
+      assert.equal(await storage.deviceProfiles.get('no-such-id'), undefined);
+
+      const second = await storage.deviceProfiles.create({ name: 'B' });
+      const third = await storage.deviceProfiles.create({ name: 'C' });
+      assert.deepEqual(await storage.deviceProfiles.list(), [profile, second, third]);
+      assert.deepEqual(await storage.deviceProfiles.list({ limit: 2, offset: 1 }), [second, third]);
+      assert.deepEqual(await storage.deviceProfiles.listAll(), [profile, second, third]);
+      await rejectsWith(storage.deviceProfiles.list({ limit: 0 }), 'INVALID_INPUT');
+    });
+
+    it('round-trips every setting through the JSON document', async (t) => {
+      const { storage, database } = await setup(target, t);
+      const settings: DeviceProfileSettings = {
+        macVersion: '1.1.0',
+        adr: { enabled: false, minDr: 1, maxDr: 4, installationMarginDb: 12.5 },
+        rx1DelaySeconds: 5,
+        rx1DrOffset: 2,
+        rx2Dr: 3,
+        rx2FrequencyHz: 869_525_000,
+        extraChannels: [
+          { frequencyHz: 867_100_000, minDr: 0, maxDr: 5 },
+          { frequencyHz: 868_800_000, minDr: 7, maxDr: 7 },
+        ],
+        maxDutyCycle: 7,
+        devStatusIntervalSeconds: 0,
+        confirmedDownlink: { maxAttempts: 10, classCTimeoutSeconds: 3600 },
+        adrAckLimitExp: 6,
+        adrAckDelayExp: 5,
+        rejoin: { maxTimeN: 15, maxCountN: 0 },
+        uplinkIntervalSeconds: 604_800,
+      };
+      const profile = await storage.deviceProfiles.create({ name: 'Everything', ...settings });
+      const { id, name, region, createdAt, updatedAt, ...stored } = profile;
+      assert.deepEqual(stored, settings);
+      assert.deepEqual(await storage.deviceProfiles.get(id), profile);
+      const row = await database.db
+        .selectFrom('device_profiles')
+        .select('settings')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(row.settings), settings);
+      assert.equal(name, 'Everything');
+      assert.equal(region, 'EU868');
+      assert.equal(createdAt, updatedAt);
+    });
+
+    it('fills defaults missing from a stored document (written by an older Galet)', async (t) => {
+      const { storage, database } = await setup(target, t);
+      const { id } = await storage.deviceProfiles.create({ name: 'old' });
+      await database.db
+        .updateTable('device_profiles')
+        .set({ settings: JSON.stringify({ adr: { maxDr: 3 }, rx2Dr: 2 }) })
+        .where('id', '=', id)
+        .execute();
+      const profile = await storage.deviceProfiles.get(id);
+      assert.deepEqual(profile?.adr, { ...defaultDeviceProfileSettings().adr, maxDr: 3 });
+      assert.equal(profile?.rx2Dr, 2);
+      assert.equal(profile?.devStatusIntervalSeconds, 86_400);
+    });
+
+    it('refuses settings out of range, crossed DR bounds and duplicate channels', async (t) => {
+      const { storage } = await setup(target, t);
+      const refused: [NewDeviceProfile, RegExp][] = [
+        [{ name: '' }, /name/],
+        [{ name: 'x', adr: { minDr: 16 } }, /adr\.minDr must be an integer from 0 to 15/],
+        [{ name: 'x', adr: { minDr: 5, maxDr: 3 } }, /adr\.minDr \(5\) must not be above/],
+        [{ name: 'x', adr: { installationMarginDb: 31 } }, /installationMarginDb/],
+        [{ name: 'x', rx1DelaySeconds: 0 }, /rx1DelaySeconds/],
+        [{ name: 'x', rx1DrOffset: 6 }, /rx1DrOffset/],
+        [{ name: 'x', rx2FrequencyHz: 869_525_050 }, /multiple of 100 Hz/],
+        [{ name: 'x', rx2FrequencyHz: 99_999_900 }, /rx2FrequencyHz/],
+        [{ name: 'x', maxDutyCycle: 16 }, /maxDutyCycle/],
+        [{ name: 'x', devStatusIntervalSeconds: 59 }, /0 \(never\) or an integer from 60/],
+        [{ name: 'x', confirmedDownlink: { maxAttempts: 0 } }, /maxAttempts/],
+        [{ name: 'x', adrAckLimitExp: 16 }, /adrAckLimitExp/],
+        [{ name: 'x', rejoin: { maxTimeN: 3 } }, /rejoin needs both/],
+        [{ name: 'x', uplinkIntervalSeconds: 0 }, /uplinkIntervalSeconds/],
+        [{ name: 'x', macVersion: '1.2' as never }, /macVersion/],
+        [
+          {
+            name: 'x',
+            extraChannels: [{ frequencyHz: 867_100_000 }, { frequencyHz: 867_100_000 }],
+          },
+          /extraChannels\[1\]\.frequencyHz 867100000 is already another extra channel/,
+        ],
+        [
+          { name: 'x', extraChannels: [{ frequencyHz: 867_100_000, minDr: 5, maxDr: 0 }] },
+          /extraChannels\[0\]\.minDr/,
+        ],
+        [
+          {
+            name: 'x',
+            extraChannels: Array.from({ length: 14 }, (_, i) => ({
+              frequencyHz: 867_000_000 + i * 100_000,
+            })),
+          },
+          /at most 13/,
+        ],
+      ];
+      for (const [input, message] of refused) {
+        await assert.rejects(storage.deviceProfiles.create(input), (error: unknown) => {
+          assert.ok(isStorageError(error, 'INVALID_INPUT'), String(error));
+          assert.match(error.message, message);
+          return true;
+        });
+      }
+      assert.deepEqual(await storage.deviceProfiles.list(), []);
+    });
+
+    it('updates field by field: nested objects merge, null resets to the default', async (t) => {
+      let clock = Date.parse('2025-01-01T00:00:00Z');
+      const tick = () => {
+        clock += 1000;
+        return new Date(clock);
+      };
+      const { storage } = await setup(target, t, { now: tick });
+      const created = await storage.deviceProfiles.create({
+        name: 'meters',
+        adr: { maxDr: 4 },
+        rejoin: { maxTimeN: 1, maxCountN: 2 },
+        uplinkIntervalSeconds: 3600,
+        extraChannels: [{ frequencyHz: 867_100_000 }],
+      });
+      const updated = await storage.deviceProfiles.update(created.id, {
+        name: 'meters v2',
+        adr: { minDr: 2, installationMarginDb: null },
+        confirmedDownlink: { maxAttempts: 5 },
+        rejoin: { maxCountN: 9 },
+        uplinkIntervalSeconds: null,
+      });
+      assert.ok(updated);
+      assert.equal(updated.name, 'meters v2');
+      assert.deepEqual(updated.adr, {
+        enabled: true,
+        minDr: 2,
+        maxDr: 4,
+        installationMarginDb: 10,
+      });
+      assert.deepEqual(updated.confirmedDownlink, { maxAttempts: 5, classCTimeoutSeconds: 30 });
+      assert.deepEqual(updated.rejoin, { maxTimeN: 1, maxCountN: 9 });
+      assert.equal('uplinkIntervalSeconds' in updated, false);
+      assert.deepEqual(updated.extraChannels, [{ frequencyHz: 867_100_000, minDr: 0, maxDr: 5 }]);
+      assert.equal(updated.createdAt, created.createdAt);
+      assert.notEqual(updated.updatedAt, created.updatedAt);
+      assert.deepEqual(await storage.deviceProfiles.get(created.id), updated);
+
+      // Arrays are replaced; null removes a setting without a default, or resets one.
+      const again = await storage.deviceProfiles.update(created.id, {
+        extraChannels: [{ frequencyHz: 867_300_000, maxDr: 3 }],
+        rejoin: null,
+        adr: null,
+      });
+      assert.deepEqual(again?.extraChannels, [{ frequencyHz: 867_300_000, minDr: 0, maxDr: 3 }]);
+      assert.equal(again?.rejoin, undefined);
+      assert.deepEqual(again?.adr, defaultDeviceProfileSettings().adr);
+
+      // An update that changes nothing writes nothing.
+      assert.deepEqual(await storage.deviceProfiles.update(created.id, { rx2Dr: 0 }), again);
+      assert.equal(await storage.deviceProfiles.update('no-such-id', { rx2Dr: 1 }), undefined);
+      await rejectsWith(
+        storage.deviceProfiles.update(created.id, { adr: { minDr: 5, maxDr: 1 } }),
+        'INVALID_INPUT',
+      );
+      await rejectsWith(storage.deviceProfiles.update(created.id, { name: ' ' }), 'INVALID_INPUT');
+      assert.deepEqual(await storage.deviceProfiles.get(created.id), again);
+    });
+
+    it('checks the merged profile with the caller’s validate before writing it', async (t) => {
+      const { storage } = await setup(target, t);
+      const refuseDr7 = {
+        validate(profile: DeviceProfile) {
+          if (profile.adr.maxDr > 6) throw new Error(`DR${profile.adr.maxDr} refused`);
+        },
+      };
+      await assert.rejects(
+        storage.deviceProfiles.create({ name: 'x', adr: { maxDr: 7 } }, refuseDr7),
+        /DR7 refused/,
+      );
+      assert.deepEqual(await storage.deviceProfiles.list(), []);
+      const profile = await storage.deviceProfiles.create({ name: 'x', adr: { maxDr: 6 } });
+      await assert.rejects(
+        storage.deviceProfiles.update(profile.id, { adr: { maxDr: 7 } }, refuseDr7),
+        /DR7 refused/,
+      );
+      assert.deepEqual(await storage.deviceProfiles.get(profile.id), profile);
+    });
+
+    it('keeps both of two concurrent updates to different fields', async (t) => {
+      const { storage } = await setup(target, t);
+      const profile = await storage.deviceProfiles.create({ name: 'x' });
+      await Promise.all([
+        storage.deviceProfiles.update(profile.id, { adr: { minDr: 1 } }),
+        storage.deviceProfiles.update(profile.id, { adr: { maxDr: 4 } }),
+        storage.deviceProfiles.update(profile.id, { rx2Dr: 3 }),
+        storage.deviceProfiles.update(profile.id, { name: 'y' }),
+      ]);
+      const merged = await storage.deviceProfiles.get(profile.id);
+      assert.equal(merged?.adr.minDr, 1);
+      assert.equal(merged?.adr.maxDr, 4);
+      assert.equal(merged?.rx2Dr, 3);
+      assert.equal(merged?.name, 'y');
+    });
+
+    it('gives devices a profile, changes and removes it, and lists the devices of a profile', async (t) => {
+      const { storage } = await setup(target, t);
+      const profile = await storage.deviceProfiles.create({ name: 'meters' });
+      const other = await storage.deviceProfiles.create({ name: 'valves' });
+      const withProfile = await newDevice(storage, { deviceProfileId: profile.id });
+      const without = await newDevice(storage);
+      assert.equal((await storage.devices.get(withProfile.devEui))?.deviceProfileId, profile.id);
+      assert.equal((await storage.devices.get(without.devEui))?.deviceProfileId, null);
+      const euis = (devices: { devEui: string }[]) => devices.map((device) => device.devEui);
+      assert.deepEqual(euis(await storage.devices.list({ deviceProfileId: profile.id })), [
+        withProfile.devEui,
+      ]);
+
+      const moved = await storage.devices.update(without.devEui, {
+        deviceProfileId: other.id,
+        name: 'renamed',
+      });
+      assert.equal(moved?.deviceProfileId, other.id);
+      assert.equal(moved?.name, 'renamed');
+      assert.deepEqual(await storage.devices.get(without.devEui), moved);
+      const cleared = await storage.devices.update(without.devEui, { deviceProfileId: null });
+      assert.equal(cleared?.deviceProfileId, null);
+      assert.equal(cleared?.name, 'renamed');
+      assert.deepEqual(await storage.devices.update(without.devEui, {}), cleared);
+      assert.equal(await storage.devices.update(eui(), { name: 'x' }), undefined);
+      await rejectsWith(
+        storage.devices.update(without.devEui, { deviceProfileId: 'missing' }),
+        'MISSING_REFERENCE',
+      );
+      await rejectsWith(storage.devices.update(without.devEui, { name: '' }), 'INVALID_INPUT');
+    });
+
+    it('refuses a device with an unknown profile, naming the profile', async (t) => {
+      const { storage } = await setup(target, t);
+      await assert.rejects(newDevice(storage, { deviceProfileId: 'missing' }), (error) => {
+        assert.ok(isStorageError(error, 'MISSING_REFERENCE'), String(error));
+        assert.match(error.message, /device profile missing does not exist/);
+        return true;
+      });
+      await assert.rejects(
+        newDevice(storage, { applicationId: 'nope', deviceProfileId: 'missing' }),
+        (error) => isStorageError(error, 'MISSING_REFERENCE'),
+      );
+      await assert.rejects(newDevice(storage, { applicationId: 'nope' }), (error) => {
+        assert.ok(isStorageError(error, 'MISSING_REFERENCE'), String(error));
+        assert.match(error.message, /application nope does not exist/);
+        return true;
+      });
+    });
+
+    it('refuses to delete a profile that devices use (on delete restrict), then deletes it', async (t) => {
+      const { storage } = await setup(target, t);
+      const profile = await storage.deviceProfiles.create({ name: 'meters' });
+      const a = await newDevice(storage, { deviceProfileId: profile.id });
+      const b = await newDevice(storage, { deviceProfileId: profile.id });
+      assert.equal(await storage.deviceProfiles.countDevices(profile.id), 2);
+      await assert.rejects(storage.deviceProfiles.delete(profile.id), (error) => {
+        assert.ok(isStorageError(error, 'STILL_REFERENCED'), String(error));
+        assert.match(error.message, /still used by 2 devices/);
+        return true;
+      });
+      assert.ok(await storage.deviceProfiles.get(profile.id));
+      await storage.devices.delete(a.devEui);
+      await storage.devices.update(b.devEui, { deviceProfileId: null });
+      assert.equal(await storage.deviceProfiles.delete(profile.id), true);
+      assert.equal(await storage.deviceProfiles.delete(profile.id), false);
+      assert.equal(await storage.deviceProfiles.get(profile.id), undefined);
+    });
+  });
+
   describe('device sessions', () => {
     it('stores and reads back 1.0 and 1.1 sessions, DevAddr and counters beyond 2^31', async (t) => {
       const { storage } = await setup(target, t, fixedClock());
@@ -571,6 +886,7 @@ export function storageSuite(target: StorageTestTarget): void {
       const stored11 = await storage.deviceSessions.upsert(s11);
       const times = {
         awaitingAck: null,
+        macState: null,
         createdAt: '2025-03-01T10:00:00.000Z',
         updatedAt: '2025-03-01T10:00:00.000Z',
       };
@@ -603,6 +919,26 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.equal(await storage.deviceSessions.setAwaitingAck(eui(), null), false);
       await rejectsWith(
         storage.deviceSessions.setAwaitingAck(devEui, { queueItemId: 'q', fCntDown: -1 }),
+        'INVALID_INPUT',
+      );
+    });
+
+    it('keeps the MAC state with the session as JSON, replaced on upsert or alone', async (t) => {
+      const { storage } = await setup(target, t);
+      const { devEui } = await newDevice(storage);
+      await storage.deviceSessions.upsert(session10(devEui));
+      assert.equal((await storage.deviceSessions.get(devEui))?.macState, null);
+      const state = { rx1DelaySeconds: 2, channels: [{ frequencyHz: 868_100_000 }, null] };
+      assert.equal(await storage.deviceSessions.setMacState(devEui, state), true);
+      assert.deepEqual((await storage.deviceSessions.get(devEui))?.macState, state);
+      assert.deepEqual((await storage.deviceSessions.listAll())[0]?.macState, state);
+      await storage.deviceSessions.upsert({ ...session10(devEui), macState: { dr: 5 } });
+      assert.deepEqual((await storage.deviceSessions.get(devEui))?.macState, { dr: 5 });
+      await storage.deviceSessions.setMacState(devEui, null);
+      assert.equal((await storage.deviceSessions.get(devEui))?.macState, null);
+      assert.equal(await storage.deviceSessions.setMacState(eui(), {}), false);
+      await rejectsWith(
+        storage.deviceSessions.setMacState(devEui, { big: 'x'.repeat(70_000) }),
         'INVALID_INPUT',
       );
     });

@@ -4,6 +4,7 @@ import type { DeviceSession } from '../../network/store.js';
 import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../storage/index.js';
 import { badRequest, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
+import { schemaErrorMessage } from './device-profiles.js';
 import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, listQuerySchema } from './schemas.js';
 
 interface AbpBody {
@@ -25,9 +26,16 @@ interface NewDeviceBody {
   appKey?: string;
   nwkKey?: string;
   abp?: AbpBody;
+  deviceProfileId?: string;
+}
+
+interface DeviceUpdateBody {
+  name?: string;
+  deviceProfileId?: string | null;
 }
 
 const key = { type: 'string', pattern: KEY_PATTERN } as const;
+const deviceProfileId = { type: 'string', minLength: 1, maxLength: 100 } as const;
 
 const newDeviceSchema = {
   type: 'object',
@@ -42,6 +50,7 @@ const newDeviceSchema = {
     deviceClass: { type: 'string', enum: ['A', 'C'] },
     appKey: key,
     nwkKey: key,
+    deviceProfileId,
     abp: {
       type: 'object',
       required: ['devAddr', 'appSKey'],
@@ -55,6 +64,16 @@ const newDeviceSchema = {
         nwkSEncKey: key,
       },
     },
+  },
+} as const;
+
+const deviceUpdateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    deviceProfileId: { ...deviceProfileId, type: ['string', 'null'] },
   },
 } as const;
 
@@ -140,7 +159,9 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
         activation: body.abp === undefined ? 'otaa' : 'abp',
         ...(body.appKey === undefined ? {} : { appKey: hexToBytes(body.appKey) }),
         ...(body.nwkKey === undefined ? {} : { nwkKey: hexToBytes(body.nwkKey) }),
+        ...(body.deviceProfileId === undefined ? {} : { deviceProfileId: body.deviceProfileId }),
       });
+      network.deviceChanged?.(devEui);
       let session: DeviceSession | undefined;
       if (body.abp !== undefined && abpKeys !== undefined) {
         const config = network.config;
@@ -163,7 +184,14 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
     },
   );
 
-  api.get<{ Querystring: { limit?: number; offset?: number; applicationId?: string } }>(
+  api.get<{
+    Querystring: {
+      limit?: number;
+      offset?: number;
+      applicationId?: string;
+      deviceProfileId?: string;
+    };
+  }>(
     '/devices',
     {
       schema: {
@@ -172,6 +200,7 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
           properties: {
             ...listQuerySchema.properties,
             applicationId: { type: 'string', maxLength: 100 },
+            deviceProfileId: { type: 'string', maxLength: 100 },
           },
         },
       },
@@ -186,10 +215,24 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
     return deviceView(device, await storage.deviceSessions.get(devEui));
   });
 
+  api.patch<{ Params: { devEui: string }; Body: DeviceUpdateBody }>(
+    '/devices/:devEui',
+    { schema: { body: deviceUpdateSchema }, schemaErrorFormatter: schemaErrorMessage },
+    async (request) => {
+      const devEui = request.params.devEui.toLowerCase();
+      const device = await storage.devices.update(devEui, request.body);
+      if (device === undefined) throw notFound(`device ${request.params.devEui}`);
+      // The network server caches devices: a new profile applies only once it is told.
+      network.deviceChanged?.(devEui);
+      return deviceView(device, await storage.deviceSessions.get(devEui));
+    },
+  );
+
   api.delete<{ Params: { devEui: string } }>('/devices/:devEui', async (request, reply) => {
     const devEui = request.params.devEui.toLowerCase();
     if (!(await storage.devices.delete(devEui))) throw notFound(`device ${request.params.devEui}`);
     network.sessionRemoved(devEui);
+    network.deviceChanged?.(devEui);
     return reply.status(204).send();
   });
 

@@ -1,13 +1,19 @@
 import type { GatewayTxAck, UplinkRxInfo } from '../../gateway/types.js';
-import { buildDataFrame } from '../../lorawan/data-frame.js';
-import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
+import type { MacCommand } from '../../lorawan/mac-commands.js';
+import { dataRateTimeOnAirMs } from '../../lorawan/regions/index.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import { emitLogEvent } from '../log-event.js';
-import { dataSessionKeys } from '../prepared-keys.js';
+import { rxSettingsOf } from '../mac/session-mac.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
 import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
 import { isBetter } from '../uplink/deduplicator.js';
+import {
+  type BuiltDataDownlink,
+  buildDataDownlink,
+  putBackDownlink,
+  setAwaitingAck,
+} from './data-downlink.js';
 import { classAWindows, downlinkModulation, type ReceiveWindow } from './rx-windows.js';
 
 /** What an uplink asks the network to answer in its receive windows. */
@@ -22,7 +28,10 @@ export type ClassAAnswer =
       /** The uplink's 32-bit counter (1.1 downlink MIC when ACK is set). */
       uplinkFCnt: number;
       adr: boolean;
-      macAnswers: MacCommand[];
+      /** MAC answers and requests for the downlink, in order. */
+      macCommands: MacCommand[];
+      /** Answer even with nothing to carry (ADRACKReq, repeated MAC answers). */
+      force: boolean;
     };
 
 interface InFlight {
@@ -37,9 +46,6 @@ interface InFlight {
   expiresAtMs: number;
 }
 
-/** FOpts holds at most 15 bytes of MAC commands; more go in an FPort-0 frame. */
-const MAX_FOPTS_LENGTH = 15;
-
 /**
  * Class A downlinks: picks the best gateway that heard the uplink and has a downlink path, the
  * first window there is still time for, builds the frame to fit that window's data rate, and
@@ -47,8 +53,6 @@ const MAX_FOPTS_LENGTH = 15;
  */
 export class ClassAScheduler {
   readonly #inFlight = new Map<number, InFlight>();
-  /** Confirmed downlinks sent and waiting for the device's ACK, by DevEUI. */
-  #nextDownlinkId = 1;
 
   constructor(private readonly ctx: NetworkContext) {}
 
@@ -58,11 +62,12 @@ export class ClassAScheduler {
   }
 
   async answer(uplink: DeduplicatedUplink, uplinkDr: number, answer: ClassAAnswer): Promise<void> {
-    // Most uplinks need no answer: nothing to acknowledge, no MAC answer, nothing queued.
+    // Most uplinks need no answer: nothing to acknowledge, no MAC command, nothing queued.
     if (
       answer.kind === 'data' &&
       !answer.ack &&
-      answer.macAnswers.length === 0 &&
+      !answer.force &&
+      answer.macCommands.length === 0 &&
       !this.ctx.pendingDownlinks.has(answer.device.devEui)
     ) {
       return;
@@ -72,13 +77,15 @@ export class ClassAScheduler {
     );
     const settings =
       answer.kind === 'data'
-        ? answer.session
+        ? rxSettingsOf(this.ctx.region, answer.session)
         : {
             rx1DelaySeconds: 1,
             rx1DrOffset: 0,
             rx2Dr: this.ctx.region.rx2Default.dataRate,
             rx2FrequencyHz: this.ctx.region.rx2Default.frequencyHz,
           };
+    // Every (gateway, window) still reachable, best gateway first, RX1 before RX2.
+    const candidates: { rx: UplinkRxInfo; window: ReceiveWindow; rx2: ReceiveWindow }[] = [];
     for (const rx of copies) {
       const [rx1, rx2] = classAWindows({
         region: this.ctx.region,
@@ -88,28 +95,49 @@ export class ClassAScheduler {
         isJoinAccept: answer.kind === 'joinAccept',
         settings,
       });
-      const window = this.#firstWindowInTime(rx, rx1, rx2);
-      if (window === undefined) {
-        this.ctx.counters.increment('downlinksTooLate');
-        await this.#log(
-          answer,
-          'WARNING',
-          'DOWNLINK_TOO_LATE',
-          'no receive window left to answer the uplink',
-        );
-        return;
+      for (const window of [rx1, rx2]) {
+        if (this.#inTime(rx, window)) candidates.push({ rx, window, rx2 });
       }
-      const built = await this.#build(answer, window);
-      if (built === undefined) return;
-      const downlinkId = this.#nextDownlinkId++;
+    }
+    if (candidates.length === 0) {
+      this.ctx.counters.increment('downlinksTooLate');
+      await this.#log(
+        answer,
+        'WARNING',
+        'DOWNLINK_TOO_LATE',
+        'no receive window left to answer the uplink',
+      );
+      return;
+    }
+    let built: BuiltDataDownlink | { phyPayload: Uint8Array; queueItem?: undefined } | undefined;
+    const refusals: string[] = [];
+    for (const { rx, window, rx2 } of candidates) {
+      if (built === undefined) {
+        built = await this.#build(answer, window);
+        if (built === undefined) return;
+      }
+      if (!this.#fitsWindow(built.phyPayload, window)) continue;
+      const startMs = rx.receivedAtMs + window.delayMs;
+      const airtimeMs = this.#airtimeMs(built.phyPayload, window);
+      const dutyCycle = this.ctx.dutyCycle.check(
+        rx.gatewayId,
+        window.frequencyHz,
+        startMs,
+        airtimeMs,
+      );
+      if (!dutyCycle.ok) {
+        this.ctx.counters.increment('downlinksDutyCycleRefused');
+        refusals.push(`${window.name}: ${dutyCycle.reason}`);
+        continue;
+      }
+      const downlinkId = this.ctx.nextDownlinkId();
       const sent = await this.#transmit(downlinkId, rx.gatewayId, built.phyPayload, window);
       if (!sent) {
         this.ctx.counters.increment('downlinksNoGatewayPath');
-        if (built.queueItem !== undefined) {
-          await this.#putBack(built.queueItem, `gateway ${rx.gatewayId} has no downlink path`);
-        }
+        refusals.push(`${window.name}: gateway ${rx.gatewayId} has no downlink path`);
         continue;
       }
+      this.ctx.dutyCycle.record(rx.gatewayId, window.frequencyHz, startMs, airtimeMs);
       this.ctx.counters.increment('downlinksScheduled');
       this.#remember(downlinkId, {
         answer,
@@ -119,25 +147,67 @@ export class ClassAScheduler {
         rx2,
         phyPayload: built.phyPayload,
         queueItem: built.queueItem,
-        fCntDown: built.fCntDown,
+        fCntDown: 'fCntDown' in built ? built.fCntDown : undefined,
         expiresAtMs: this.ctx.now() + rx2.delayMs + 10_000,
       });
+      if (refusals.length > 0) {
+        await this.#log(
+          answer,
+          'INFO',
+          'DOWNLINK_REROUTED',
+          `sent in ${window.name} through gateway ${rx.gatewayId} because ${refusals.join('; ')}`,
+        );
+      }
       return;
     }
+    if (built?.queueItem !== undefined) {
+      await putBackDownlink(this.ctx, built.queueItem, refusals.join('; '));
+    }
+    const dutyCycleOnly = refusals.length > 0 && refusals.every((r) => r.includes('duty cycle'));
     await this.#log(
       answer,
       'WARNING',
-      'NO_DOWNLINK_PATH',
-      'no gateway that heard the uplink can transmit',
+      dutyCycleOnly ? 'DUTY_CYCLE' : 'NO_DOWNLINK_PATH',
+      built === undefined
+        ? 'no gateway that heard the uplink can transmit'
+        : `downlink kept for later: ${refusals.join('; ') || 'it fits no window in time'}`,
     );
   }
 
-  /** Called on each uplink of a device: settles the confirmed downlink it may acknowledge. */
-  async settleAcknowledgement(device: NetworkDevice, ackBit: boolean): Promise<void> {
+  /**
+   * Called on each uplink of a device: settles the confirmed downlink it may acknowledge. An
+   * uplink without ACK means the device missed it: it goes back to the queue (first in line,
+   * with a new counter) until the profile's attempts are spent, then is reported unacknowledged.
+   */
+  async settleAcknowledgement(
+    device: NetworkDevice,
+    ackBit: boolean,
+    maxAttempts: number,
+  ): Promise<void> {
     const awaiting = this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck;
     if (awaiting === undefined || awaiting === null) return;
-    await this.#setAwaitingAck(device.devEui, null);
-    if (ackBit) {
+    await setAwaitingAck(this.ctx, device.devEui, null);
+    if (!ackBit) {
+      const item = await this.ctx.store.getDownlink(awaiting.queueItemId);
+      if (item !== undefined && item.attempts < maxAttempts) {
+        this.ctx.counters.increment('confirmedDownlinksRetried');
+        await putBackDownlink(
+          this.ctx,
+          item,
+          `not acknowledged (attempt ${item.attempts} of ${maxAttempts}); sending again`,
+        );
+        return;
+      }
+    }
+    await this.#settle(device, awaiting, ackBit);
+  }
+
+  async #settle(
+    device: NetworkDevice,
+    awaiting: NonNullable<DeviceSession['awaitingAck']>,
+    acknowledged: boolean,
+  ): Promise<void> {
+    if (acknowledged) {
       this.ctx.counters.increment('confirmedDownlinksAcked');
       await this.ctx.store.markDownlinkAcked(awaiting.queueItemId);
     } else {
@@ -156,7 +226,7 @@ export class ClassAScheduler {
         time: new Date(this.ctx.now()).toISOString(),
         deviceInfo: deviceInfo(device),
         queueItemId: awaiting.queueItemId,
-        acknowledged: ackBit,
+        acknowledged,
         fCntDown: awaiting.fCntDown,
       },
     });
@@ -173,20 +243,38 @@ export class ClassAScheduler {
     }
     this.ctx.counters.increment('txAcksError');
     await this.#emitTxAck(flight, ack);
+    const rx2StartMs = flight.rx.receivedAtMs + flight.rx2.delayMs;
+    const rx2AirtimeMs = this.#airtimeMs(flight.phyPayload, flight.rx2);
     if (
       flight.window.name === 'RX1' &&
       this.#fitsWindow(flight.phyPayload, flight.rx2) &&
-      this.#inTime(flight.rx, flight.rx2)
+      this.#inTime(flight.rx, flight.rx2) &&
+      this.ctx.dutyCycle.check(
+        flight.rx.gatewayId,
+        flight.rx2.frequencyHz,
+        rx2StartMs,
+        rx2AirtimeMs,
+      ).ok
     ) {
-      const downlinkId = this.#nextDownlinkId++;
+      const downlinkId = this.ctx.nextDownlinkId();
       if (await this.#transmit(downlinkId, flight.rx.gatewayId, flight.phyPayload, flight.rx2)) {
+        this.ctx.dutyCycle.record(
+          flight.rx.gatewayId,
+          flight.rx2.frequencyHz,
+          rx2StartMs,
+          rx2AirtimeMs,
+        );
         this.ctx.counters.increment('downlinksRx2Fallback');
         this.#remember(downlinkId, { ...flight, window: flight.rx2 });
         return;
       }
     }
     if (flight.queueItem !== undefined) {
-      await this.#putBack(flight.queueItem, `gateway refused transmission: ${ack.status}`);
+      await putBackDownlink(
+        this.ctx,
+        flight.queueItem,
+        `gateway refused transmission: ${ack.status}`,
+      );
     }
     await this.#log(
       flight.answer,
@@ -194,21 +282,6 @@ export class ClassAScheduler {
       'DOWNLINK_NOT_TRANSMITTED',
       `gateway ${ack.gatewayId} refused the ${flight.window.name} downlink: ${ack.status}`,
     );
-  }
-
-  /** An item that was never transmitted goes back to the queue, first in line. */
-  async #putBack(item: QueuedDownlink, reason: string): Promise<void> {
-    await this.ctx.store.requeueDownlink(item.id, reason);
-    this.ctx.pendingDownlinks.add(item.devEui);
-    if (this.ctx.sessions.byDevEui(item.devEui)?.awaitingAck?.queueItemId === item.id) {
-      await this.#setAwaitingAck(item.devEui, null);
-    }
-  }
-
-  async #setAwaitingAck(devEui: string, awaiting: DeviceSession['awaitingAck']): Promise<void> {
-    await this.ctx.store.setAwaitingAck(devEui, awaiting);
-    const session = this.ctx.sessions.byDevEui(devEui);
-    if (session !== undefined) this.ctx.sessions.set({ ...session, awaitingAck: awaiting });
   }
 
   #remember(downlinkId: number, flight: InFlight): void {
@@ -231,6 +304,14 @@ export class ClassAScheduler {
     if (this.#inTime(rx, rx1)) return rx1;
     if (this.#inTime(rx, rx2)) return rx2;
     return undefined;
+  }
+
+  #airtimeMs(phyPayload: Uint8Array, window: ReceiveWindow): number {
+    return dataRateTimeOnAirMs(
+      this.ctx.region.dataRate(window.dataRate),
+      phyPayload.length,
+      'downlink',
+    );
   }
 
   #fitsWindow(phyPayload: Uint8Array, window: ReceiveWindow): boolean {
@@ -259,74 +340,18 @@ export class ClassAScheduler {
   async #build(
     answer: ClassAAnswer,
     window: ReceiveWindow,
-  ): Promise<
-    { phyPayload: Uint8Array; queueItem?: QueuedDownlink; fCntDown?: number } | undefined
-  > {
+  ): Promise<BuiltDataDownlink | { phyPayload: Uint8Array } | undefined> {
     if (answer.kind === 'joinAccept') return { phyPayload: answer.phyPayload };
-    const { session, device } = answer;
-    const maxFrmPayload = this.ctx.region.maxPayloadSize(window.dataRate).frmPayload;
-    let fOpts = encodeMacCommands(answer.macAnswers);
-    let macInPayload = false;
-    if (fOpts.length > MAX_FOPTS_LENGTH) macInPayload = true;
-
-    let item: QueuedDownlink | undefined;
-    const hasQueue = this.ctx.pendingDownlinks.has(device.devEui);
-    if (!macInPayload && hasQueue) {
-      const next = await this.ctx.store.nextPendingDownlink(device.devEui);
-      if (
-        next !== undefined &&
-        next.data.length + fOpts.length <= maxFrmPayload &&
-        (this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck ?? null) === null
-      ) {
-        item = next;
-      }
-    }
-    if (!answer.ack && fOpts.length === 0 && item === undefined) return undefined;
-
-    const pending = hasQueue ? await this.ctx.store.countPendingDownlinks(device.devEui) : 0;
-    if (pending === 0 || (pending === 1 && item !== undefined))
-      this.ctx.pendingDownlinks.delete(device.devEui);
-    const is11 = session.keys.lorawan === '1.1';
-    const usesAppCounter = is11 && item !== undefined;
-    const fCntDown = await this.ctx.store.takeFCntDown(device.devEui, usesAppCounter ? 'a' : 'n');
-    let fPort: number | undefined;
-    let frmPayload: Uint8Array | undefined;
-    if (macInPayload) {
-      fPort = 0;
-      frmPayload = fOpts.subarray(0, maxFrmPayload);
-      fOpts = new Uint8Array(0);
-    } else if (item !== undefined) {
-      fPort = item.fPort;
-      frmPayload = item.data;
-    }
-    const keys = dataSessionKeys(session);
-    const phyPayload = buildDataFrame(
-      {
-        mType: item?.confirmed === true ? 'ConfirmedDataDown' : 'UnconfirmedDataDown',
-        devAddr: session.devAddr,
-        fCtrl: {
-          adr: answer.adr,
-          adrAckReq: false,
-          ack: answer.ack,
-          classB: false,
-          fPending: pending > (item === undefined ? 0 : 1),
-        },
-        fCnt: fCntDown,
-        fOpts,
-        ...(fPort === undefined ? {} : { fPort }),
-        ...(frmPayload === undefined ? {} : { frmPayload }),
-      },
-      keys,
-      { confFCnt: answer.uplinkFCnt },
-    );
-    if (item !== undefined) {
-      await this.ctx.store.markDownlinkSent(item.id, fCntDown);
-      // Remembered at once, with the session: a gateway without TX_ACK (protocol 1) and a
-      // restart must not lose it (the 1.1 MIC of the acknowledging uplink needs this FCntDown).
-      if (item.confirmed)
-        await this.#setAwaitingAck(device.devEui, { queueItemId: item.id, fCntDown });
-    }
-    return { phyPayload, ...(item === undefined ? {} : { queueItem: item }), fCntDown };
+    return buildDataDownlink(this.ctx, {
+      session: answer.session,
+      device: answer.device,
+      dataRate: window.dataRate,
+      ack: answer.ack,
+      uplinkFCnt: answer.uplinkFCnt,
+      adr: answer.adr,
+      macCommands: answer.macCommands,
+      force: answer.force,
+    });
   }
 
   async #emitTxAck(flight: InFlight, ack: GatewayTxAck): Promise<void> {

@@ -5,14 +5,18 @@ import { decodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.j
 import type { DataFrame } from '../../lorawan/phy-payload.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
+import type { NetworkDeviceProfile } from '../device-profile.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { chirpstackRxInfo, chirpstackTxInfo } from '../events.js';
 import { emitLogEvent } from '../log-event.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
+import { DEFAULT_DEV_STATUS_INTERVAL_MS } from '../mac/requests.js';
+import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
-import type { DeduplicatedUplink } from './deduplicator.js';
+import { type DeduplicatedUplink, isBetter } from './deduplicator.js';
+import { processUplinkMac } from './mac-layer.js';
 
 interface Match {
   session: DeviceSession;
@@ -117,7 +121,8 @@ export async function handleDataUplink(
         ack: true,
         uplinkFCnt: fCnt,
         adr: frame.fCtrl.adr,
-        macAnswers: [],
+        macCommands: [],
+        force: false,
       });
     }
     return;
@@ -174,17 +179,172 @@ export async function handleDataUplink(
 
   const macBytes =
     frame.fPort === 0 ? (decrypted.frmPayload ?? new Uint8Array(0)) : decrypted.fOpts;
-  const macAnswers = await answerMacCommands(ctx, device, uplink, uplinkDr, macBytes);
-  await scheduler.settleAcknowledgement(device, frame.fCtrl.ack);
+  const { commands, answers } = await answerMacCommands(ctx, device, uplink, uplinkDr, macBytes);
+  const profile = await ctx.profiles.forDevice(device);
+  await scheduler.settleAcknowledgement(
+    device,
+    frame.fCtrl.ack,
+    profile.confirmedDownlink.maxAttempts,
+  );
+  rememberBestGateway(ctx, device.devEui, uplink);
+  const mac = await runMacLayer(ctx, {
+    session: updated,
+    device,
+    profile,
+    uplink,
+    uplinkDr,
+    fCnt,
+    adrBit: frame.fCtrl.adr,
+    adrAckReq: frame.fCtrl.adrAckReq,
+    commands,
+    answers,
+  });
 
   await scheduler.answer(uplink, uplinkDr, {
     kind: 'data',
-    session: updated,
+    session: ctx.sessions.byDevEui(session.devEui) ?? updated,
     device,
     ack: confirmed,
     uplinkFCnt: fCnt,
     adr: frame.fCtrl.adr,
-    macAnswers,
+    macCommands: mac.commands,
+    force: mac.downlinkNeeded,
+  });
+  // A Class C device may take the rest of its queue at once (after this uplink's windows).
+  if (ctx.pendingDownlinks.has(device.devEui)) ctx.triggerClassC(device.devEui);
+}
+
+/** Class C downlinks go through the best gateway of the latest uplink. */
+function rememberBestGateway(
+  ctx: NetworkContext,
+  devEui: string,
+  uplink: DeduplicatedUplink,
+): void {
+  let best = uplink.rxInfo[0];
+  for (const rx of uplink.rxInfo) if (best === undefined || isBetter(rx, best)) best = rx;
+  if (best === undefined) return;
+  ctx.lastUplinkGateway.set(devEui, {
+    gatewayId: best.gatewayId,
+    snr: best.snr,
+    rssi: best.rssi,
+    atMs: ctx.now(),
+  });
+}
+
+interface MacLayerInput {
+  session: DeviceSession;
+  device: NetworkDevice;
+  profile: NetworkDeviceProfile;
+  uplink: DeduplicatedUplink;
+  uplinkDr: number;
+  fCnt: number;
+  adrBit: boolean;
+  adrAckReq: boolean;
+  commands: MacCommand[];
+  answers: MacCommand[];
+}
+
+/**
+ * The MAC layer for an accepted uplink: answers to earlier requests, ADR, new requests. Most
+ * uplinks of most devices need none of it (no ADR bit, no MAC command, nothing the profile
+ * wants changed), and skip it without building a state.
+ */
+async function runMacLayer(
+  ctx: NetworkContext,
+  input: MacLayerInput,
+): Promise<{ commands: MacCommand[]; downlinkNeeded: boolean }> {
+  const { session, device, profile } = input;
+  const stored = sessionMacOf(ctx.region, session);
+  if (
+    stored === undefined &&
+    session.macState === null &&
+    input.commands.length === 0 &&
+    !input.adrBit &&
+    !input.adrAckReq &&
+    !profileWantsChanges(profile, session, ctx.now())
+  ) {
+    return { commands: input.answers, downlinkNeeded: input.answers.length > 0 };
+  }
+  let maxSnrDb = Number.NEGATIVE_INFINITY;
+  for (const rx of input.uplink.rxInfo) maxSnrDb = Math.max(maxSnrDb, rx.snr);
+  const result = processUplinkMac({
+    region: ctx.region,
+    macVersion: session.macVersion,
+    deviceClass: device.deviceClass,
+    profile,
+    state: stored,
+    activation: session,
+    history: ctx.adrHistories.get(device.devEui) ?? [],
+    uplinkDr: input.uplinkDr,
+    fCnt: input.fCnt,
+    adrBit: input.adrBit,
+    adrAckReq: input.adrAckReq,
+    maxSnrDb,
+    gatewayCount: input.uplink.rxInfo.length,
+    commands: input.commands,
+    answers: input.answers,
+    nFCntDown: session.nFCntDown,
+    nowMs: ctx.now(),
+  });
+  if (input.adrBit && profile.adr.enabled) ctx.adrHistories.set(device.devEui, result.history);
+  if (result.state !== undefined) {
+    const state = trustSessionMac(result.state);
+    await ctx.store.saveMacState(device.devEui, state);
+    ctx.counters.increment('macStatesSaved');
+    const cached = ctx.sessions.byDevEui(device.devEui);
+    if (cached !== undefined) cached.macState = state;
+    const status = result.state.mac.lastDevStatus;
+    if (status !== null && status !== stored?.mac.lastDevStatus) {
+      await emitStatusEvent(ctx, device, status);
+    }
+  }
+  if (result.commands.some((command) => command.cid === 'LinkADRReq')) {
+    ctx.counters.increment('adrRequests');
+  }
+  for (const note of result.notes) {
+    await emitLogEvent(ctx, device, note.level, note.code, note.description);
+  }
+  return { commands: result.commands, downlinkNeeded: result.downlinkNeeded };
+}
+
+/**
+ * Whether a device without a MAC state yet would get a request from its profile: any MAC
+ * setting beyond the status interval, or a status request that is due.
+ */
+function profileWantsChanges(
+  profile: NetworkDeviceProfile,
+  session: DeviceSession,
+  nowMs: number,
+): boolean {
+  for (const key of Object.keys(profile.mac)) {
+    if (key !== 'devStatusIntervalMs') return true;
+  }
+  const interval = profile.mac.devStatusIntervalMs ?? DEFAULT_DEV_STATUS_INTERVAL_MS;
+  return interval > 0 && nowMs - Date.parse(session.createdAt) >= interval;
+}
+
+/** ChirpStack v4's `status` event, from a DevStatusAns. */
+async function emitStatusEvent(
+  ctx: NetworkContext,
+  device: NetworkDevice,
+  status: { battery: number; margin: number; at: string },
+): Promise<void> {
+  await ctx.emit({
+    type: 'status',
+    devEui: device.devEui,
+    applicationId: device.applicationId,
+    time: status.at,
+    body: {
+      time: status.at,
+      deviceInfo: deviceInfo(device),
+      margin: status.margin,
+      externalPowerSource: status.battery === 0,
+      batteryLevelUnavailable: status.battery === 255,
+      batteryLevel:
+        status.battery === 0 || status.battery === 255
+          ? 0
+          : Math.round(((status.battery - 1) / 253) * 10000) / 100,
+    },
   });
 }
 
@@ -201,8 +361,8 @@ async function answerMacCommands(
   uplink: DeduplicatedUplink,
   uplinkDr: number,
   bytes: Uint8Array,
-): Promise<MacCommand[]> {
-  if (bytes.length === 0) return [];
+): Promise<{ commands: MacCommand[]; answers: MacCommand[] }> {
+  if (bytes.length === 0) return { commands: [], answers: [] };
   let commands: MacCommand[];
   try {
     commands = decodeMacCommands(bytes, 'uplink');
@@ -210,7 +370,7 @@ async function answerMacCommands(
     if (!isLorawanError(error)) throw error;
     ctx.counters.increment('macCommandsMalformed');
     await emitLogEvent(ctx, device, 'WARNING', 'MAC_COMMANDS', error.message);
-    return [];
+    return { commands: [], answers: [] };
   }
   const answers: MacCommand[] = [];
   for (const command of commands) {
@@ -238,11 +398,9 @@ async function answerMacCommands(
         answers.push({ cid: 'ResetConf', minorVersion: Math.min(command.minorVersion, 1) });
         break;
       default:
-        ctx.logger.debug(
-          { devEui: device.devEui, cid: command.cid },
-          'MAC command not handled yet',
-        );
+        // Answers to the network's requests: the MAC layer (mac-layer.ts) reads them.
+        break;
     }
   }
-  return answers;
+  return { commands, answers };
 }

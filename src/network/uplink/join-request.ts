@@ -4,6 +4,8 @@ import { allocateDevAddr } from '../devaddr.js';
 import { deviceInfo } from '../device-info.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { emitLogEvent } from '../log-event.js';
+import { initialSessionMac, type SessionMac, trustSessionMac } from '../mac/session-mac.js';
+import type { MacVersion } from '../session.js';
 import type { DeviceSession } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
@@ -61,11 +63,13 @@ export async function handleJoinRequest(
     rx2Dr: ctx.config.rx2Dr,
     rx2FrequencyHz: ctx.config.rx2FrequencyHz,
     awaitingAck: null,
+    macState: joinedSessionMac(ctx, answer.macVersion, device.deviceClass, now),
     createdAt: now,
     updatedAt: now,
   };
   await ctx.store.saveSession(session);
   ctx.sessions.set(session);
+  ctx.adrHistories.delete(device.devEui);
   ctx.counters.increment('joinsAccepted');
   await ctx.store.touchDevice(device.devEui, now);
   await scheduler.answer(uplink, uplinkDr, {
@@ -86,4 +90,25 @@ export async function handleJoinRequest(
       devAddr: devAddr.toString(16).padStart(8, '0'),
     },
   });
+}
+
+/** The MAC state of a new OTAA session: the JoinAccept's settings and CFList channels. */
+export function joinedSessionMac(
+  ctx: NetworkContext,
+  macVersion: MacVersion,
+  deviceClass: 'A' | 'C',
+  now: string,
+): SessionMac {
+  const state = initialSessionMac(ctx.region, {
+    macVersion,
+    deviceClass,
+    cfListChannels: ctx.channelPlan,
+    rx1DelaySeconds: ctx.config.rx1DelaySeconds,
+    rx1DrOffset: ctx.config.rx1DrOffset,
+    rx2Dr: ctx.config.rx2Dr,
+    rx2FrequencyHz: ctx.config.rx2FrequencyHz,
+  });
+  // The first status request comes one interval after the join.
+  state.mac.lastDevStatusRequestAt = now;
+  return trustSessionMac(state);
 }

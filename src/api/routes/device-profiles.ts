@@ -1,0 +1,219 @@
+import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import { getRegion, regionNames } from '../../lorawan/regions/index.js';
+import {
+  type DeviceProfile,
+  type DeviceProfileUpdate,
+  MAC_VERSIONS,
+  MAX_EXTRA_CHANNELS,
+  type NewDeviceProfile,
+} from '../../storage/index.js';
+import { badRequest, notFound } from '../errors.js';
+import type { ApiContext } from '../server.js';
+import { listQuerySchema } from './schemas.js';
+
+/**
+ * Device profiles: `/device-profiles`. The schema checks each field's type and range; the
+ * storage layer checks what spans fields (minDr <= maxDr, ...) on the merged result of a PATCH,
+ * and `checkRegionalParameters` what the region's channel plan allows.
+ *
+ * Every field of the settings accepts `null`, which resets it to its default (or removes a
+ * setting that has none), as in a JSON merge patch; a PATCH merges nested objects field by field
+ * and replaces `extraChannels` as a whole.
+ */
+
+const nullableInteger = (minimum: number, maximum: number) =>
+  ({ type: ['integer', 'null'], minimum, maximum }) as const;
+const dataRate = nullableInteger(0, 15);
+const frequencyHz = { type: 'integer', minimum: 100_000_000, maximum: 1_000_000_000 } as const;
+
+const settingsProperties = {
+  macVersion: { type: ['string', 'null'], enum: [...MAC_VERSIONS, null] },
+  adr: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: {
+      enabled: { type: ['boolean', 'null'] },
+      minDr: dataRate,
+      maxDr: dataRate,
+      installationMarginDb: { type: ['number', 'null'], minimum: 0, maximum: 30 },
+    },
+  },
+  rx1DelaySeconds: nullableInteger(1, 15),
+  rx1DrOffset: nullableInteger(0, 5),
+  rx2Dr: dataRate,
+  rx2FrequencyHz: { ...frequencyHz, type: ['integer', 'null'] },
+  extraChannels: {
+    type: ['array', 'null'],
+    maxItems: MAX_EXTRA_CHANNELS,
+    items: {
+      type: 'object',
+      required: ['frequencyHz'],
+      additionalProperties: false,
+      properties: { frequencyHz, minDr: dataRate, maxDr: dataRate },
+    },
+  },
+  maxDutyCycle: nullableInteger(0, 15),
+  // 1 to 59 is refused by the storage layer, with a message saying why.
+  devStatusIntervalSeconds: nullableInteger(0, 31_536_000),
+  confirmedDownlink: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: {
+      maxAttempts: nullableInteger(1, 10),
+      classCTimeoutSeconds: nullableInteger(1, 3600),
+    },
+  },
+  adrAckLimitExp: nullableInteger(0, 15),
+  adrAckDelayExp: nullableInteger(0, 15),
+  rejoin: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: { maxTimeN: nullableInteger(0, 15), maxCountN: nullableInteger(0, 15) },
+  },
+  uplinkIntervalSeconds: nullableInteger(1, 604_800),
+} as const;
+
+const nameSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+const newDeviceProfileSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: nameSchema,
+    region: { type: 'string', enum: [...regionNames] },
+    ...settingsProperties,
+  },
+} as const;
+
+const deviceProfileUpdateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { name: nameSchema, ...settingsProperties },
+} as const;
+
+const TYPE_NAMES: Record<string, string> = {
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  string: 'a string',
+  object: 'an object',
+  array: 'an array',
+  null: 'null',
+};
+
+/**
+ * A validation error as one sentence per failing field, with the field's path
+ * (`body.extraChannels[2].frequencyHz must be <= 1000000000`) and the name of an unknown field.
+ */
+export function schemaErrorMessage(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const sentences = errors.map((error) => {
+    const path = `${dataVar}${error.instancePath.replace(/\/(\d+)/g, '[$1]').replaceAll('/', '.')}`;
+    const params = error.params as Record<string, unknown>;
+    switch (error.keyword) {
+      case 'additionalProperties':
+        return `${path} has an unknown field ${JSON.stringify(params['additionalProperty'])}`;
+      case 'type': {
+        const types = String(params['type']).split(',');
+        return `${path} must be ${types.map((type) => TYPE_NAMES[type] ?? type).join(' or ')}`;
+      }
+      case 'enum':
+        return `${path} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+      default:
+        return `${path} ${error.message ?? 'is invalid'}`;
+    }
+  });
+  return new Error(sentences.join('; '));
+}
+
+/** What a profile's region allows: its data rates, frequency range and channel count. */
+export function checkRegionalParameters(profile: DeviceProfile): void {
+  const region = getRegion(profile.region);
+  const name = region.name;
+  const refuse = (message: string): never => {
+    throw badRequest(message);
+  };
+  const checkDr = (dr: number, what: string) => {
+    if (region.dataRates[dr] === undefined) refuse(`${what}: DR${dr} is not defined in ${name}`);
+  };
+  const checkFrequency = (frequency: number, what: string) => {
+    const { min, max } = region.frequencyRangeHz;
+    if (frequency < min || frequency > max) {
+      refuse(`${what}: ${frequency} Hz is outside ${name} (${min} to ${max} Hz)`);
+    }
+  };
+  checkDr(profile.adr.minDr, 'adr.minDr');
+  checkDr(profile.adr.maxDr, 'adr.maxDr');
+  checkDr(profile.rx2Dr, 'rx2Dr');
+  if (profile.rx1DrOffset > region.maxRx1DrOffset) {
+    refuse(`rx1DrOffset: ${name} allows 0 to ${region.maxRx1DrOffset}, got ${profile.rx1DrOffset}`);
+  }
+  checkFrequency(profile.rx2FrequencyHz, 'rx2FrequencyHz');
+  const room = region.maxChannels - region.defaultChannels.length;
+  if (profile.extraChannels.length > room) {
+    refuse(`extraChannels: ${name} has room for ${room}, got ${profile.extraChannels.length}`);
+  }
+  profile.extraChannels.forEach((channel, i) => {
+    const what = `extraChannels[${i}]`;
+    checkFrequency(channel.frequencyHz, `${what}.frequencyHz`);
+    checkDr(channel.minDr, `${what}.minDr`);
+    checkDr(channel.maxDr, `${what}.maxDr`);
+    const fixed = region.defaultChannels.findIndex((c) => c.frequencyHz === channel.frequencyHz);
+    if (fixed !== -1) {
+      refuse(
+        `${what}.frequencyHz: ${channel.frequencyHz} Hz is default channel ${fixed} of ${name}`,
+      );
+    }
+  });
+}
+
+export function registerDeviceProfileRoutes(
+  api: FastifyInstance,
+  { storage, network }: ApiContext,
+): void {
+  const validate = checkRegionalParameters;
+
+  api.post<{ Body: NewDeviceProfile }>(
+    '/device-profiles',
+    { schema: { body: newDeviceProfileSchema }, schemaErrorFormatter: schemaErrorMessage },
+    async (request, reply) => {
+      const profile = await storage.deviceProfiles.create(request.body, { validate });
+      network.deviceProfileChanged?.(profile.id);
+      return reply.status(201).send(profile);
+    },
+  );
+
+  api.get<{ Querystring: { limit?: number; offset?: number } }>(
+    '/device-profiles',
+    { schema: { querystring: listQuerySchema } },
+    async (request) => ({ deviceProfiles: await storage.deviceProfiles.list(request.query) }),
+  );
+
+  api.get<{ Params: { id: string } }>('/device-profiles/:id', async (request) => {
+    const profile = await storage.deviceProfiles.get(request.params.id);
+    if (profile === undefined) throw notFound(`device profile ${request.params.id}`);
+    return profile;
+  });
+
+  api.patch<{ Params: { id: string }; Body: DeviceProfileUpdate }>(
+    '/device-profiles/:id',
+    { schema: { body: deviceProfileUpdateSchema }, schemaErrorFormatter: schemaErrorMessage },
+    async (request) => {
+      const profile = await storage.deviceProfiles.update(request.params.id, request.body, {
+        validate,
+      });
+      if (profile === undefined) throw notFound(`device profile ${request.params.id}`);
+      // The network server caches profiles: it applies the new settings only once told.
+      network.deviceProfileChanged?.(profile.id);
+      return profile;
+    },
+  );
+
+  api.delete<{ Params: { id: string } }>('/device-profiles/:id', async (request, reply) => {
+    if (!(await storage.deviceProfiles.delete(request.params.id))) {
+      throw notFound(`device profile ${request.params.id}`);
+    }
+    network.deviceProfileChanged?.(request.params.id);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,133 @@
+import { buildDataFrame } from '../../lorawan/data-frame.js';
+import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
+import type { NetworkContext } from '../context.js';
+import { dataSessionKeys } from '../prepared-keys.js';
+import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
+
+/** FOpts holds at most 15 bytes of MAC commands; more go in an FPort-0 frame. */
+export const MAX_FOPTS_LENGTH = 15;
+
+export interface DataDownlinkRequest {
+  session: DeviceSession;
+  device: NetworkDevice;
+  /** The data rate of the window it goes out in (limits the payload). */
+  dataRate: number;
+  /** Set ACK: answers a confirmed uplink. */
+  ack: boolean;
+  /** The uplink's 32-bit counter (the 1.1 MIC's ConfFCnt when ACK is set). */
+  uplinkFCnt?: number;
+  adr: boolean;
+  macCommands: readonly MacCommand[];
+  /** Send even when it carries nothing (ADRACKReq, a device repeating MAC answers). */
+  force: boolean;
+}
+
+export interface BuiltDataDownlink {
+  phyPayload: Uint8Array;
+  queueItem?: QueuedDownlink;
+  fCntDown: number;
+}
+
+/**
+ * Builds the next data downlink of a device for one window: MAC commands first (in FOpts, or
+ * alone in an FPort-0 frame when they exceed 15 bytes), then the next queued item if it fits
+ * the window's data rate and no confirmed downlink waits for its ACK. Takes the frame counter
+ * and marks the queue item sent. undefined when there is nothing to send.
+ */
+export async function buildDataDownlink(
+  ctx: NetworkContext,
+  request: DataDownlinkRequest,
+): Promise<BuiltDataDownlink | undefined> {
+  const { session, device } = request;
+  const maxFrmPayload = ctx.region.maxPayloadSize(request.dataRate).frmPayload;
+  let fOpts = encodeMacCommands(request.macCommands);
+  const macInPayload = fOpts.length > MAX_FOPTS_LENGTH;
+
+  let item: QueuedDownlink | undefined;
+  const hasQueue = ctx.pendingDownlinks.has(device.devEui);
+  if (!macInPayload && hasQueue) {
+    const next = await ctx.store.nextPendingDownlink(device.devEui);
+    if (
+      next !== undefined &&
+      next.data.length + fOpts.length <= maxFrmPayload &&
+      (ctx.sessions.byDevEui(device.devEui)?.awaitingAck ?? null) === null
+    ) {
+      item = next;
+    }
+  }
+  if (!request.ack && fOpts.length === 0 && item === undefined && !request.force) return undefined;
+
+  const pending = hasQueue ? await ctx.store.countPendingDownlinks(device.devEui) : 0;
+  if (pending === 0 || (pending === 1 && item !== undefined)) {
+    ctx.pendingDownlinks.delete(device.devEui);
+  }
+  const is11 = session.keys.lorawan === '1.1';
+  const usesAppCounter = is11 && item !== undefined;
+  const fCntDown = await ctx.store.takeFCntDown(device.devEui, usesAppCounter ? 'a' : 'n');
+  const cached = ctx.sessions.byDevEui(device.devEui);
+  if (cached !== undefined) {
+    if (usesAppCounter) cached.aFCntDown = Math.max(cached.aFCntDown, fCntDown + 1);
+    else cached.nFCntDown = Math.max(cached.nFCntDown, fCntDown + 1);
+  }
+  let fPort: number | undefined;
+  let frmPayload: Uint8Array | undefined;
+  if (macInPayload) {
+    fPort = 0;
+    frmPayload = fOpts.subarray(0, maxFrmPayload);
+    fOpts = new Uint8Array(0);
+  } else if (item !== undefined) {
+    fPort = item.fPort;
+    frmPayload = item.data;
+  }
+  const phyPayload = buildDataFrame(
+    {
+      mType: item?.confirmed === true ? 'ConfirmedDataDown' : 'UnconfirmedDataDown',
+      devAddr: session.devAddr,
+      fCtrl: {
+        adr: request.adr,
+        adrAckReq: false,
+        ack: request.ack,
+        classB: false,
+        fPending: pending > (item === undefined ? 0 : 1),
+      },
+      fCnt: fCntDown,
+      fOpts,
+      ...(fPort === undefined ? {} : { fPort }),
+      ...(frmPayload === undefined ? {} : { frmPayload }),
+    },
+    dataSessionKeys(session),
+    request.uplinkFCnt === undefined ? {} : { confFCnt: request.uplinkFCnt },
+  );
+  if (item !== undefined) {
+    await ctx.store.markDownlinkSent(item.id, fCntDown);
+    item = { ...item, attempts: item.attempts + 1 };
+    // Remembered at once, with the session: a gateway without TX_ACK (protocol 1) and a
+    // restart must not lose it (the 1.1 MIC of the acknowledging uplink needs this FCntDown).
+    if (item.confirmed)
+      await setAwaitingAck(ctx, device.devEui, { queueItemId: item.id, fCntDown });
+  }
+  return { phyPayload, ...(item === undefined ? {} : { queueItem: item }), fCntDown };
+}
+
+export async function setAwaitingAck(
+  ctx: NetworkContext,
+  devEui: string,
+  awaiting: DeviceSession['awaitingAck'],
+): Promise<void> {
+  await ctx.store.setAwaitingAck(devEui, awaiting);
+  const session = ctx.sessions.byDevEui(devEui);
+  if (session !== undefined) ctx.sessions.set({ ...session, awaitingAck: awaiting });
+}
+
+/** An item that was never transmitted goes back to the queue, first in line. */
+export async function putBackDownlink(
+  ctx: NetworkContext,
+  item: QueuedDownlink,
+  reason: string,
+): Promise<void> {
+  await ctx.store.requeueDownlink(item.id, reason);
+  ctx.pendingDownlinks.add(item.devEui);
+  if (ctx.sessions.byDevEui(item.devEui)?.awaitingAck?.queueItemId === item.id) {
+    await setAwaitingAck(ctx, item.devEui, null);
+  }
+}

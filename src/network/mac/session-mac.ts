@@ -1,0 +1,145 @@
+import type { LinkADRReq } from '../../lorawan/mac-commands.js';
+import type { ChannelPlan, Region } from '../../lorawan/regions/index.js';
+import type { MacVersion } from '../session.js';
+import { type DeviceClass, initialMacState, type MacState, validateMacState } from './mac-state.js';
+
+/**
+ * What the network keeps of one session's MAC layer, stored with the session as JSON: the
+ * device settings and pending requests of `mac-state.ts`, and the ADR part (data rate, TX power,
+ * NbTrans and the LinkADRReq block waiting for its answer), which `link-adr.ts` plans and reads.
+ * The ADR uplink history is not here: it lives in memory only (see uplink/mac-layer.ts).
+ */
+export interface SessionMac {
+  /** Layout version of this JSON document. */
+  v: 1;
+  mac: MacState;
+  adr: AdrState;
+}
+
+export interface AdrState {
+  /** The data rate of the device's latest uplink (null before one). */
+  dr: number | null;
+  /** TXPower index the device uses (0 = max EIRP after a join or a reset). */
+  txPowerIndex: number;
+  nbTrans: number;
+  pendingLinkAdr: PendingLinkAdr | null;
+}
+
+export interface PendingLinkAdr {
+  commands: LinkADRReq[];
+  /** What the block asks for, so an accepted answer can be applied as a whole. */
+  target: { dr: number; txPowerIndex: number; nbTrans: number; enabledChannels: number[] };
+  sentAt: string;
+  nFCntDown: number;
+  attempts: number;
+}
+
+export interface InitialSessionMacOptions {
+  macVersion: MacVersion;
+  deviceClass: DeviceClass;
+  cfListChannels?: ChannelPlan;
+  rx1DelaySeconds?: number;
+  rx1DrOffset?: number;
+  rx2Dr?: number;
+  rx2FrequencyHz?: number;
+}
+
+export function initialSessionMac(region: Region, options: InitialSessionMacOptions): SessionMac {
+  return {
+    v: 1,
+    mac: initialMacState(region, options),
+    adr: { dr: null, txPowerIndex: 0, nbTrans: 1, pendingLinkAdr: null },
+  };
+}
+
+/**
+ * A stored MAC state, checked: anything that is not a valid state for this region (an older
+ * layout, a hand-edited row) gives undefined, and the caller starts again from the defaults,
+ * as after a join. Never throws.
+ */
+export function sessionMacFromJson(value: unknown, region: Region): SessionMac | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const candidate = value as Partial<SessionMac>;
+  if (candidate.v !== 1 || typeof candidate.mac !== 'object' || candidate.mac === null) {
+    return undefined;
+  }
+  const adr = candidate.adr;
+  if (
+    typeof adr !== 'object' ||
+    adr === null ||
+    !(adr.dr === null || (Number.isInteger(adr.dr) && adr.dr >= 0 && adr.dr <= 15)) ||
+    !(Number.isInteger(adr.txPowerIndex) && adr.txPowerIndex >= 0 && adr.txPowerIndex <= 15) ||
+    !(Number.isInteger(adr.nbTrans) && adr.nbTrans >= 1 && adr.nbTrans <= 15) ||
+    !(adr.pendingLinkAdr === null || isPendingLinkAdr(adr.pendingLinkAdr))
+  ) {
+    return undefined;
+  }
+  try {
+    if (validateMacState(candidate.mac, region).length > 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  return candidate as SessionMac;
+}
+
+function isPendingLinkAdr(value: unknown): value is PendingLinkAdr {
+  if (typeof value !== 'object' || value === null) return false;
+  const pending = value as Partial<PendingLinkAdr>;
+  return (
+    Array.isArray(pending.commands) &&
+    pending.commands.every((c) => typeof c === 'object' && c !== null && c.cid === 'LinkADRReq') &&
+    typeof pending.target === 'object' &&
+    pending.target !== null &&
+    Array.isArray(pending.target.enabledChannels) &&
+    typeof pending.sentAt === 'string' &&
+    Number.isInteger(pending.nFCntDown) &&
+    Number.isInteger(pending.attempts)
+  );
+}
+
+/** The indices of the enabled channels, ascending. */
+export function enabledChannelIndices(channels: ChannelPlan): number[] {
+  const out: number[] = [];
+  channels.forEach((channel, index) => {
+    if (channel?.enabled) out.push(index);
+  });
+  return out;
+}
+
+const checked = new WeakSet<object>();
+
+/**
+ * The session's MAC state, checked once per object (the cache keeps the same object until it
+ * changes). undefined when the session has none yet or the stored one is not valid here.
+ */
+export function sessionMacOf(
+  region: Region,
+  session: { macState: unknown },
+): SessionMac | undefined {
+  const value = session.macState;
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (checked.has(value)) return value as SessionMac;
+  const parsed = sessionMacFromJson(value, region);
+  if (parsed !== undefined) checked.add(parsed);
+  return parsed;
+}
+
+/** Marks a state built by the MAC layer itself as checked. */
+export function trustSessionMac(state: SessionMac): SessionMac {
+  checked.add(state);
+  return state;
+}
+
+/** The receive-window settings the device uses now: its MAC state's, else the activation's. */
+export function rxSettingsOf(
+  region: Region,
+  session: {
+    macState: unknown;
+    rx1DelaySeconds: number;
+    rx1DrOffset: number;
+    rx2Dr: number;
+    rx2FrequencyHz: number;
+  },
+): { rx1DelaySeconds: number; rx1DrOffset: number; rx2Dr: number; rx2FrequencyHz: number } {
+  return sessionMacOf(region, session)?.mac ?? session;
+}

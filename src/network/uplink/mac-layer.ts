@@ -1,0 +1,307 @@
+import type { LinkADRAns, MacCommand } from '../../lorawan/mac-commands.js';
+import { encodeMacCommands } from '../../lorawan/mac-commands.js';
+import type { Region } from '../../lorawan/regions/index.js';
+import { defaultAdr } from '../adr/default-adr.js';
+import { appendUplink, type UplinkHistoryEntry } from '../adr/history.js';
+import type { NetworkDeviceProfile } from '../device-profile.js';
+import { applyLinkAdrAnswers, buildLinkAdrRequests } from '../mac/link-adr.js';
+import type { MacAnswerOutcome } from '../mac/requests.js';
+import { applyMacAnswers, planMacRequests } from '../mac/requests.js';
+import { enabledChannelIndices, initialSessionMac, type SessionMac } from '../mac/session-mac.js';
+import type { MacVersion } from '../session.js';
+
+/** FOpts holds at most 15 bytes. */
+const MAX_FOPTS = 15;
+/** Downlinks that may carry one LinkADRReq block before ADR gives up on an answer. */
+const MAX_LINK_ADR_ATTEMPTS = 3;
+
+export interface UplinkMacInput {
+  region: Region;
+  macVersion: MacVersion;
+  deviceClass: 'A' | 'C';
+  profile: NetworkDeviceProfile;
+  /** The session's stored MAC state, or undefined to start from the defaults. */
+  state: SessionMac | undefined;
+  /** Settings the session was activated with (used when there is no state yet). */
+  activation: {
+    rx1DelaySeconds: number;
+    rx1DrOffset: number;
+    rx2Dr: number;
+    rx2FrequencyHz: number;
+    createdAt: string;
+  };
+  /** The ADR history of the device (memory only); replaced in the result. */
+  history: readonly UplinkHistoryEntry[];
+  uplinkDr: number;
+  fCnt: number;
+  adrBit: boolean;
+  adrAckReq: boolean;
+  /** Best SNR among the gateways that heard the uplink, and how many did. */
+  maxSnrDb: number;
+  gatewayCount: number;
+  /** The uplink's MAC commands, decoded. */
+  commands: readonly MacCommand[];
+  /** Answers the uplink path already made (LinkCheckAns, DeviceTimeAns, RekeyConf...). */
+  answers: readonly MacCommand[];
+  /** The NFCntDown (1.0: FCntDown) the next downlink will most likely use. */
+  nFCntDown: number;
+  nowMs: number;
+}
+
+export interface UplinkMacResult {
+  /** For the next downlink, in order: answers, replies, LinkADRReq block, requests. */
+  commands: MacCommand[];
+  /** A downlink should go even with nothing else to send (ADRACKReq, requests, replies). */
+  downlinkNeeded: boolean;
+  /** The state to keep; undefined when it did not change from `input.state`. */
+  state: SessionMac | undefined;
+  history: UplinkHistoryEntry[];
+  /** What happened, for the device's log events. */
+  notes: { level: 'INFO' | 'WARNING'; code: string; description: string }[];
+}
+
+/**
+ * The MAC layer's part of one accepted uplink: reads the answers to earlier requests (LinkADRAns
+ * here, the rest through `applyMacAnswers`), feeds ADR, and plans what the next downlink
+ * carries. Pure: the caller stores the state and sends the commands.
+ */
+export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
+  const { region, macVersion, profile } = input;
+  const notes: UplinkMacResult['notes'] = [];
+  const at = new Date(input.nowMs).toISOString();
+  let changed = input.state === undefined;
+  let session: SessionMac =
+    input.state ??
+    (() => {
+      const initial = initialSessionMac(region, {
+        macVersion,
+        deviceClass: input.deviceClass,
+        rx1DelaySeconds: input.activation.rx1DelaySeconds,
+        rx1DrOffset: input.activation.rx1DrOffset,
+        rx2Dr: input.activation.rx2Dr,
+        rx2FrequencyHz: input.activation.rx2FrequencyHz,
+      });
+      // The first status request comes one interval after activation, not with the first uplink.
+      initial.mac.lastDevStatusRequestAt = input.activation.createdAt;
+      return initial;
+    })();
+
+  // The device tells its data rate with every uplink (it may have lowered it itself).
+  if (session.adr.dr !== input.uplinkDr) {
+    session = { ...session, adr: { ...session.adr, dr: input.uplinkDr } };
+    changed = true;
+  }
+
+  // LinkADRAns: the answer to the pending block, all at once.
+  const linkAdrAnswers = input.commands.filter(
+    (command): command is LinkADRAns => command.cid === 'LinkADRAns',
+  );
+  const pendingLinkAdr = session.adr.pendingLinkAdr;
+  if (linkAdrAnswers.length > 0) {
+    if (pendingLinkAdr === null) {
+      notes.push({
+        level: 'WARNING',
+        code: 'MAC_LINK_ADR',
+        description: 'LinkADRAns without a pending LinkADRReq; ignored',
+      });
+    } else {
+      const before = {
+        dr: session.adr.dr ?? input.uplinkDr,
+        txPowerIndex: session.adr.txPowerIndex,
+        nbTrans: session.adr.nbTrans,
+        enabledChannels: enabledChannelIndices(session.mac.channels),
+      };
+      const result = applyLinkAdrAnswers(before, pendingLinkAdr.commands, linkAdrAnswers, {
+        region,
+        channels: session.mac.channels,
+        deviceAdrEnabled: input.adrBit,
+      });
+      const enabled = new Set(result.state.enabledChannels);
+      session = {
+        ...session,
+        mac: {
+          ...session.mac,
+          channels: session.mac.channels.map((channel, index) =>
+            channel === null ? null : { ...channel, enabled: enabled.has(index) },
+          ),
+        },
+        adr: {
+          ...session.adr,
+          txPowerIndex: result.state.txPowerIndex,
+          nbTrans: result.state.nbTrans,
+          pendingLinkAdr: null,
+        },
+      };
+      changed = true;
+      notes.push(
+        result.accepted
+          ? {
+              level: 'INFO',
+              code: 'MAC_LINK_ADR',
+              description: `LinkADRReq applied: DR${result.state.dr}, TX power index ${result.state.txPowerIndex}, NbTrans ${result.state.nbTrans}`,
+            }
+          : {
+              level: 'WARNING',
+              code: 'MAC_LINK_ADR',
+              description: `device refused LinkADRReq (${result.rejected.join(', ')}); settings unchanged`,
+            },
+      );
+    }
+  }
+
+  const applied = applyMacAnswers(session.mac, input.commands, {
+    nowMs: input.nowMs,
+    region,
+    macVersion,
+  });
+  if (applied.state !== session.mac) {
+    session = { ...session, mac: applied.state };
+    changed = true;
+  }
+  for (const outcome of applied.outcomes) notes.push(outcomeNote(outcome));
+
+  // ADR: history of uplinks with the ADR bit, and a decision when nothing is pending.
+  let history = input.history as UplinkHistoryEntry[];
+  const commands: MacCommand[] = [...input.answers, ...applied.replies];
+  if (input.adrBit && profile.adr.enabled) {
+    history = appendUplink(input.history, {
+      fCnt: input.fCnt,
+      maxSnrDb: input.maxSnrDb,
+      gatewayCount: input.gatewayCount,
+      dr: input.uplinkDr,
+      txPowerIndex: session.adr.txPowerIndex,
+    });
+    const linkAdr = planLinkAdr(session, input, history, at, notes);
+    if (linkAdr !== undefined) {
+      session = linkAdr.session;
+      changed = true;
+      commands.push(...linkAdr.session.adr.pendingLinkAdr!.commands);
+    }
+  }
+
+  const used = encodeMacCommands(commands).length;
+  const plan = planMacRequests(session.mac, profile.mac, {
+    region,
+    macVersion,
+    nowMs: input.nowMs,
+    nFCntDown: input.nFCntDown,
+    maxBytes: Math.max(0, MAX_FOPTS - used),
+  });
+  if (plan.commands.length > 0 || plan.abandoned.length > 0 || plan.state !== session.mac) {
+    session = { ...session, mac: plan.state };
+    changed = true;
+  }
+  commands.push(...plan.commands);
+  for (const abandoned of plan.abandoned) {
+    notes.push({
+      level: 'WARNING',
+      code: 'MAC_UNANSWERED',
+      description: `${abandoned.command.cid} given up: ${abandoned.reason}`,
+    });
+  }
+
+  return {
+    commands,
+    downlinkNeeded: input.adrAckReq || applied.downlinkNeeded || commands.length > 0,
+    state:
+      changed &&
+      (input.state === undefined || JSON.stringify(session) !== JSON.stringify(input.state))
+        ? session
+        : undefined,
+    history,
+    notes,
+  };
+}
+
+/** A new LinkADRReq block when ADR wants a change, or the pending one again when it is due. */
+function planLinkAdr(
+  session: SessionMac,
+  input: UplinkMacInput,
+  history: readonly UplinkHistoryEntry[],
+  at: string,
+  notes: UplinkMacResult['notes'],
+): { session: SessionMac } | undefined {
+  const pending = session.adr.pendingLinkAdr;
+  if (pending !== null) {
+    const due = input.nFCntDown < pending.nFCntDown || input.nFCntDown > pending.nFCntDown;
+    if (!due) return undefined;
+    if (pending.attempts >= MAX_LINK_ADR_ATTEMPTS) {
+      notes.push({
+        level: 'WARNING',
+        code: 'MAC_UNANSWERED',
+        description: `LinkADRReq given up: no answer after ${pending.attempts} downlink(s)`,
+      });
+      return {
+        session: { ...session, adr: { ...session.adr, pendingLinkAdr: null } },
+      };
+    }
+    return {
+      session: {
+        ...session,
+        adr: {
+          ...session.adr,
+          pendingLinkAdr: {
+            ...pending,
+            sentAt: at,
+            nFCntDown: input.nFCntDown,
+            attempts: pending.attempts + 1,
+          },
+        },
+      },
+    };
+  }
+  const current = {
+    dr: input.uplinkDr,
+    txPowerIndex: session.adr.txPowerIndex,
+    nbTrans: session.adr.nbTrans,
+  };
+  const decision = defaultAdr.decide({
+    region: input.region,
+    ...current,
+    history,
+    profile: input.profile.adr,
+  });
+  if (
+    decision.dr === current.dr &&
+    decision.txPowerIndex === current.txPowerIndex &&
+    decision.nbTrans === current.nbTrans
+  ) {
+    return undefined;
+  }
+  const enabledChannels = enabledChannelIndices(session.mac.channels);
+  const target = {
+    dr: decision.dr,
+    txPowerIndex: decision.txPowerIndex,
+    nbTrans: decision.nbTrans,
+    enabledChannels,
+  };
+  let commands: ReturnType<typeof buildLinkAdrRequests>;
+  try {
+    commands = buildLinkAdrRequests(input.region, target, session.mac.channels);
+  } catch (error) {
+    notes.push({
+      level: 'WARNING',
+      code: 'MAC_LINK_ADR',
+      description: `ADR wanted ${decision.reason ?? 'a change'} but cannot ask for it: ${(error as Error).message}`,
+    });
+    return undefined;
+  }
+  notes.push({ level: 'INFO', code: 'ADR', description: decision.reason ?? 'ADR change' });
+  return {
+    session: {
+      ...session,
+      adr: {
+        ...session.adr,
+        pendingLinkAdr: { commands, target, sentAt: at, nFCntDown: input.nFCntDown, attempts: 1 },
+      },
+    },
+  };
+}
+
+function outcomeNote(outcome: MacAnswerOutcome): UplinkMacResult['notes'][number] {
+  return {
+    level: outcome.status === 'applied' ? 'INFO' : 'WARNING',
+    code: 'MAC_ANSWER',
+    description: `${outcome.cid}: ${outcome.detail}`,
+  };
+}
