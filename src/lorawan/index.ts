@@ -20,3 +20,4 @@ export * from './mac-commands.js';
 export * from './mhdr.js';
 export * from './phy-payload.js';
 export * from './regions/index.js';
+export * from './rejoin-request.js';

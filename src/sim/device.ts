@@ -1,9 +1,12 @@
 import {
   AesKey,
   buildDataFrame,
+  buildRejoinRequest,
   type Channel,
   type ChannelPlan,
+  type DataFrameToBuild,
   type DataSessionKeys,
+  type DeviceModeClass,
   type DownlinkMacCommand,
   decodeMacCommands,
   decodePhyPayloadWithMicInput,
@@ -17,13 +20,17 @@ import {
   encodePhyPayload,
   type FrameMicContext,
   isLorawanError,
+  type JoinAcceptFields,
   type JoinAcceptMicKeys,
   type JoinRequest,
   joinRequestMic,
+  joinRequestTypeOfRejoin,
   type LinkADRReq,
   type MacCommand,
   openJoinAccept,
+  optNegJoinAcceptKeys,
   type Region,
+  type RejoinType,
   reconstructFCnt,
   type SessionKeys10,
   type SessionKeys11,
@@ -34,13 +41,21 @@ import {
 import { createRandom, type Random } from './random.js';
 
 /**
- * A class A end device as the network server sees it over the air: LoRaWAN 1.0.2, 1.0.3,
- * 1.0.4 or 1.1, activated by OTAA or ABP. Pure state machine: it builds the frames it would
- * transmit and takes the frames it receives; radio timing is the gateway simulator's business
- * (each transmission lists the receive windows it opens).
+ * A class A or class C end device as the network server sees it over the air: LoRaWAN 1.0.2,
+ * 1.0.3, 1.0.4 or 1.1, activated by OTAA or ABP. Pure state machine: it builds the frames it
+ * would transmit and takes the frames it receives; radio timing is the gateway simulator's
+ * business (each transmission lists the receive windows it opens, a class C device names the
+ * window it listens on between transmissions).
+ *
+ * Beyond class A data: ADR on the device side (ADRACKReq and the backoff), NbTrans repetitions,
+ * DeviceModeInd (1.1 class switch), RejoinParamSetupReq/ForceRejoinReq and RejoinRequest types
+ * 0, 1 and 2 with the JoinAccept that answers them.
  */
 
 export type DeviceLorawanVersion = '1.0.2' | '1.0.3' | '1.0.4' | '1.1';
+
+/** The device classes simulated: A (receive windows after an uplink) and C (always listening). */
+export type DeviceClass = DeviceModeClass;
 
 export type DeviceActivation =
   | {
@@ -68,8 +83,12 @@ export interface SimulatedDeviceConfig {
   region?: Region;
   /** Uplink data rate (default DR5; joins use it too). */
   dataRate?: number;
-  /** ADR bit in uplinks (default true). */
+  /** ADR bit in uplinks, with ADRACKReq and the ADR backoff (default true). */
   adr?: boolean;
+  /** Class C listens on RX2 between its transmissions (default 'A'). */
+  deviceClass?: DeviceClass;
+  /** RejoinParamSetupAns TimeOK: the device can honour MaxTimeN (default true). */
+  rejoinTimeOk?: boolean;
   /** ABP: the channel plan (default: the region's default channels). */
   channels?: ChannelPlan;
   /** ABP receive-window settings (defaults: offset 0, the region's RX2, 1 s). */
@@ -83,10 +102,13 @@ export interface SimulatedDeviceConfig {
   random?: Random;
 }
 
-/** A receive window a transmission opens. */
+/**
+ * A receive window a transmission opens, or ('rxc') the one a class C device keeps open between
+ * its transmissions.
+ */
 export interface ReceiveWindow {
-  name: 'rx1' | 'rx2';
-  /** From the end of the uplink, in µs (what the gateway's tmst arithmetic uses). */
+  name: 'rx1' | 'rx2' | 'rxc';
+  /** From the end of the uplink, in µs (what the gateway's tmst arithmetic uses); 0 for 'rxc'. */
   delayUs: number;
   frequencyHz: number;
   dataRate: number;
@@ -95,16 +117,20 @@ export interface ReceiveWindow {
 /** A frame on the air, with what the device will listen for afterwards. */
 export interface DeviceTransmission {
   devEui: string;
-  kind: 'join' | 'data';
+  kind: 'join' | 'rejoin' | 'data';
   phyPayload: Uint8Array;
   frequencyHz: number;
   dataRate: number;
   /** Channel index in the device's plan. */
   channel: number;
-  /** Data uplinks: the 32-bit FCntUp. Joins: the DevNonce. */
+  /** Data uplinks: the 32-bit FCntUp. Joins: the DevNonce. Rejoins: RJcount0 or RJcount1. */
   counter: number;
   confirmed: boolean;
   receiveWindows: readonly ReceiveWindow[];
+  /** Rejoins only: the RejoinRequest type. */
+  rejoinType?: RejoinType;
+  /** NbTrans repetitions only (repeatUplink): 1 for the first repetition of the frame, ... */
+  repetition?: number;
 }
 
 export interface UplinkOptions {
@@ -132,7 +158,8 @@ export interface ReceivedDownlink {
 }
 
 export type DownlinkOutcome =
-  | { status: 'joined'; devAddr: number }
+  /** A JoinAccept took effect; `rejoinType` when it answered a RejoinRequest. */
+  | { status: 'joined'; devAddr: number; rejoinType?: RejoinType }
   | { status: 'accepted'; downlink: ReceivedDownlink }
   /** Not for this device, or nothing expected (another DevAddr, no join pending). */
   | { status: 'ignored'; reason: string }
@@ -145,6 +172,34 @@ export interface ReceptionInfo {
   snr?: number;
 }
 
+/** Receive-window settings as the network configured them (JoinAccept, MAC commands). */
+export interface DeviceRxSettings {
+  rx1DrOffset: number;
+  rx2DataRate: number;
+  rx2FrequencyHz: number;
+  rxDelaySeconds: number;
+}
+
+/** A ForceRejoinReq the device has yet to honour (LoRaWAN 1.1 §5.13). */
+export interface ForcedRejoin {
+  rejoinType: 0 | 2;
+  dataRate: number;
+  /** Retransmission delay 32 s × 2^period + random(0-32 s): the harness's business. */
+  period: number;
+  maxRetries: number;
+  /** RejoinRequests still to send: 1 + maxRetries at first. */
+  remaining: number;
+}
+
+/**
+ * RejoinParamSetupReq: a type-0 rejoin at least every 2^(maxTimeN+10) s or every
+ * 2^(maxCountN+4) uplinks.
+ */
+export interface RejoinParameters {
+  maxTimeN: number;
+  maxCountN: number;
+}
+
 interface Session {
   devAddr: number;
   lorawan: '1.0' | '1.1';
@@ -154,6 +209,18 @@ interface Session {
   /** Last accepted downlink counters; 1.0 uses `nFCntDown` only. */
   nFCntDown: number | undefined;
   aFCntDown: number | undefined;
+}
+
+/** The last data uplink, kept to repeat it (NbTrans) with the same FCnt. */
+interface LastUplink {
+  session: Session;
+  frame: DataFrameToBuild;
+  confFCnt: number;
+  channel: number;
+  /** Transmissions of this frame so far (1 after `uplink`). */
+  sent: number;
+  /** A downlink answered it (any, unconfirmed; an ACK, confirmed): no more repetitions. */
+  answered: boolean;
 }
 
 const MAX_FOPTS_LENGTH = 15;
@@ -182,11 +249,15 @@ export class SimulatedDevice {
   readonly region: Region;
   readonly #activation: DeviceActivation;
   readonly #random: Random;
-  readonly #adr: boolean;
   readonly #battery: number;
+  readonly #rejoinTimeOk: boolean;
   readonly #received: ReceivedDownlink[] = [];
 
   #session: Session | undefined;
+  #adr: boolean;
+  #deviceClass: DeviceClass;
+  /** DeviceModeInd sent until DeviceModeConf: the class asked for. */
+  #requestedClass: DeviceClass | undefined;
   #dataRate: number;
   #txPowerIndex = 0;
   #nbTrans = 1;
@@ -208,6 +279,20 @@ export class SimulatedDevice {
   /** 1.1: RekeyInd after an OptNeg join, ResetInd after an ABP start, until confirmed. */
   #rekeyIndDue = false;
   #resetIndDue = false;
+  /** ADR_ACK_CNT: data uplinks since the last downlink (LoRaWAN 1.0.4/1.1 §4.3.1.1). */
+  #adrAckCounter = 0;
+  #adrAckLimit: number;
+  #adrAckDelay: number;
+  #lastUplink: LastUplink | undefined;
+  #netId: number | undefined;
+  /** Next RJcount0 (reset by every JoinAccept) and RJcount1 (kept for the device's life). */
+  #rjCount0 = 0;
+  #rjCount1 = 0;
+  #pendingRejoin: { rejoinType: RejoinType; rjCount: number } | undefined;
+  #forcedRejoin: ForcedRejoin | undefined;
+  #rejoinParameters: RejoinParameters | undefined;
+  /** Data uplinks since the last type-0 rejoin (or activation), for RejoinParamSetupReq. */
+  #uplinksSinceRejoin = 0;
 
   constructor(config: SimulatedDeviceConfig) {
     this.devEui = config.devEui.toLowerCase();
@@ -216,7 +301,11 @@ export class SimulatedDevice {
     this.#activation = config.activation;
     this.#random = config.random ?? createRandom(Number.parseInt(this.devEui.slice(-8), 16));
     this.#adr = config.adr ?? true;
+    this.#deviceClass = config.deviceClass ?? 'A';
     this.#battery = config.battery ?? 200;
+    this.#rejoinTimeOk = config.rejoinTimeOk ?? true;
+    this.#adrAckLimit = this.region.adrAckLimit;
+    this.#adrAckDelay = this.region.adrAckDelay;
     this.#dataRate = config.dataRate ?? 5;
     this.region.dataRate(this.#dataRate);
     this.#channels = [...(config.channels ?? this.region.defaultChannels)].map((channel) =>
@@ -303,6 +392,128 @@ export class SimulatedDevice {
     return this.#channels;
   }
 
+  /** Indices of the channels the device may transmit on. */
+  enabledChannels(): number[] {
+    return this.#enabledIndices();
+  }
+
+  get rxSettings(): DeviceRxSettings {
+    return {
+      rx1DrOffset: this.#rx1DrOffset,
+      rx2DataRate: this.#rx2DataRate,
+      rx2FrequencyHz: this.#rx2FrequencyHz,
+      rxDelaySeconds: this.#rxDelaySeconds,
+    };
+  }
+
+  get deviceClass(): DeviceClass {
+    return this.#deviceClass;
+  }
+
+  /** The class a DeviceModeInd asks for, until the network's DeviceModeConf. */
+  get requestedDeviceClass(): DeviceClass | undefined {
+    return this.#requestedClass;
+  }
+
+  /**
+   * The window a class C device listens on between its transmissions (RX2 frequency and data
+   * rate, LoRaWAN 1.0.4 §6); undefined for class A or before activation.
+   */
+  continuousWindow(): ReceiveWindow | undefined {
+    if (this.#deviceClass !== 'C' || this.#session === undefined) return undefined;
+    return {
+      name: 'rxc',
+      delayUs: 0,
+      frequencyHz: this.#rx2FrequencyHz,
+      dataRate: this.#rx2DataRate,
+    };
+  }
+
+  get adrEnabled(): boolean {
+    return this.#adr;
+  }
+
+  /** ADR_ACK_CNT: data uplinks (repetitions not counted) since the last downlink. */
+  get adrAckCounter(): number {
+    return this.#adrAckCounter;
+  }
+
+  /** ADR_ACK_LIMIT: the region's (EU868 64) until an ADRParamSetupReq. */
+  get adrAckLimit(): number {
+    return this.#adrAckLimit;
+  }
+
+  /** ADR_ACK_DELAY: the region's (EU868 32) until an ADRParamSetupReq. */
+  get adrAckDelay(): number {
+    return this.#adrAckDelay;
+  }
+
+  /** NbTrans: transmissions of each data uplink; `repeatUplink` builds the repetitions. */
+  get transmissionsPerUplink(): number {
+    return this.#nbTrans;
+  }
+
+  /** Repetitions of the last data uplink still due (0 once a downlink answered it). */
+  get pendingRepetitions(): number {
+    const last = this.#lastUplink;
+    if (last === undefined || last.answered || last.session !== this.#session) return 0;
+    return Math.max(0, this.#nbTrans - last.sent);
+  }
+
+  /** NetID from the last JoinAccept, used by rejoin types 0 and 2. */
+  get netId(): number | undefined {
+    return this.#netId;
+  }
+
+  /** RJcount0 of the next RejoinRequest of type 0 or 2. */
+  get rjCount0(): number {
+    return this.#rjCount0;
+  }
+
+  /** RJcount1 of the next RejoinRequest of type 1. */
+  get rjCount1(): number {
+    return this.#rjCount1;
+  }
+
+  /** The ForceRejoinReq still to honour with `rejoinRequest()`, if any. */
+  get forcedRejoin(): Readonly<ForcedRejoin> | undefined {
+    return this.#forcedRejoin;
+  }
+
+  /** What the last RejoinParamSetupReq asked for. */
+  get rejoinParameters(): Readonly<RejoinParameters> | undefined {
+    return this.#rejoinParameters;
+  }
+
+  /** 2^(MaxCountN+4) data uplinks went by since the last type-0 rejoin (RejoinParamSetupReq). */
+  get periodicRejoinDue(): boolean {
+    const parameters = this.#rejoinParameters;
+    return parameters !== undefined && this.#uplinksSinceRejoin >= 2 ** (parameters.maxCountN + 4);
+  }
+
+  /** Turns ADR on or off (the ADR bit of the next uplinks); restarts ADR_ACK_CNT. */
+  setAdr(enabled: boolean): void {
+    this.#adr = enabled;
+    this.#adrAckCounter = 0;
+  }
+
+  /** Switches class at once, as a 1.0 class C device configured out of band does. */
+  setDeviceClass(deviceClass: DeviceClass): void {
+    this.#deviceClass = deviceClass;
+    this.#requestedClass = undefined;
+  }
+
+  /**
+   * LoRaWAN 1.1 class switch: DeviceModeInd rides in every uplink until the network's
+   * DeviceModeConf, which sets the class.
+   */
+  requestDeviceClass(deviceClass: DeviceClass): void {
+    if (this.#session?.lorawan !== '1.1') {
+      throw new RangeError(`device ${this.devEui}: DeviceModeInd needs a LoRaWAN 1.1 session`);
+    }
+    this.#requestedClass = deviceClass;
+  }
+
   get receivedDownlinks(): readonly ReceivedDownlink[] {
     return this.#received;
   }
@@ -361,6 +572,109 @@ export class SimulatedDevice {
     };
   }
 
+  /**
+   * A LoRaWAN 1.1 RejoinRequest (§6.2.4): type 0 (reset the session and radio parameters) and
+   * type 2 (rekey) carry NetID | DevEUI | RJcount0 and are signed with the SNwkSIntKey of the
+   * current session; type 1 (restore a lost session, OTAA only) carries JoinEUI | DevEUI |
+   * RJcount1 and is signed with the JSIntKey. OTAA only: the answer needs the NwkKey. Without a
+   * type, the one a ForceRejoinReq asked for, at its data rate. The device listens for the
+   * JoinAccept at JOIN_ACCEPT_DELAY1/2, RX1 and RX2 with its current settings, and keeps its
+   * session until one arrives.
+   */
+  rejoinRequest(rejoinType?: RejoinType, options: { dataRate?: number } = {}): DeviceTransmission {
+    const forced = this.#forcedRejoin;
+    const type = rejoinType ?? forced?.rejoinType;
+    if (type === undefined) {
+      throw new RangeError(`device ${this.devEui}: no rejoin type given and no ForceRejoinReq`);
+    }
+    if (this.lorawanVersion !== '1.1') {
+      throw new RangeError(`device ${this.devEui}: RejoinRequest is LoRaWAN 1.1 only`);
+    }
+    const activation = this.#activation;
+    // Whatever the type, the JoinAccept that answers needs the NwkKey (JSIntKey, JSEncKey).
+    if (activation.mode !== 'otaa') {
+      throw new RangeError(`device ${this.devEui}: a RejoinRequest needs OTAA root keys`);
+    }
+    const honoursForced = forced !== undefined && forced.rejoinType === type;
+    const dataRate = options.dataRate ?? (honoursForced ? forced.dataRate : this.#dataRate);
+    this.region.dataRate(dataRate);
+    let phyPayload: Uint8Array;
+    let rjCount: number;
+    if (type === 1) {
+      rjCount = this.#counterForRejoin(this.#rjCount1, 'RJcount1');
+      const { jsIntKey } = deriveJoinServerKeys(activation.nwkKey!, this.devEui);
+      phyPayload = buildRejoinRequest(
+        {
+          mType: 'RejoinRequest',
+          rejoinType: 1,
+          joinEui: activation.joinEui,
+          devEui: this.devEui,
+          rjCount1: rjCount,
+        },
+        jsIntKey,
+      );
+      this.#rjCount1++;
+    } else {
+      const session = this.#session;
+      if (session === undefined || session.lorawan !== '1.1') {
+        throw new RangeError(
+          `device ${this.devEui}: a type-${type} RejoinRequest needs a LoRaWAN 1.1 session (SNwkSIntKey)`,
+        );
+      }
+      const netId = this.#netId;
+      if (netId === undefined) {
+        throw new RangeError(`device ${this.devEui}: no NetID known for a type-${type} rejoin`);
+      }
+      rjCount = this.#counterForRejoin(this.#rjCount0, 'RJcount0');
+      phyPayload = buildRejoinRequest(
+        { mType: 'RejoinRequest', rejoinType: type, netId, devEui: this.devEui, rjCount0: rjCount },
+        (session.rawKeys as SessionKeys11).sNwkSIntKey,
+      );
+      this.#rjCount0++;
+      if (type === 0) this.#uplinksSinceRejoin = 0;
+    }
+    this.#pendingRejoin = { rejoinType: type, rjCount };
+    if (honoursForced) {
+      forced.remaining--;
+      if (forced.remaining <= 0) this.#forcedRejoin = undefined;
+    }
+    const channel = this.#pickChannel(this.#enabledChannelsFor(dataRate));
+    const frequencyHz = this.#channels[channel]!.frequencyHz;
+    return {
+      devEui: this.devEui,
+      kind: 'rejoin',
+      phyPayload,
+      frequencyHz,
+      dataRate,
+      channel,
+      counter: rjCount,
+      confirmed: false,
+      receiveWindows: [
+        {
+          name: 'rx1',
+          delayUs: this.region.joinAcceptDelay1Ms * 1000,
+          frequencyHz:
+            this.#downlinkFrequencies.get(channel) ?? this.region.rx1FrequencyHz(frequencyHz),
+          dataRate: this.region.rx1DataRate(dataRate, this.#rx1DrOffset),
+        },
+        {
+          name: 'rx2',
+          delayUs: this.region.joinAcceptDelay2Ms * 1000,
+          frequencyHz: this.#rx2FrequencyHz,
+          dataRate: this.#rx2DataRate,
+        },
+      ],
+      rejoinType: type,
+    };
+  }
+
+  #counterForRejoin(value: number, name: string): number {
+    if (value > 0xffff) {
+      throw new RangeError(`device ${this.devEui} has used every ${name} value`);
+    }
+    return value;
+  }
+
   /** The next data uplink; throws when the device has no session. */
   uplink(options: UplinkOptions = {}): DeviceTransmission {
     const session = this.#session;
@@ -368,6 +682,7 @@ export class SimulatedDevice {
     if (session.fCntUp > MAX_UINT32) {
       throw new RangeError(`device ${this.devEui} has used up FCntUp and must rejoin`);
     }
+    const adrAckReq = this.#adrBeforeUplink();
     const confirmed = options.confirmed ?? false;
     const payload = options.payload ?? new Uint8Array(0);
     let fPort = options.fPort ?? (payload.length > 0 ? 1 : undefined);
@@ -393,7 +708,10 @@ export class SimulatedDevice {
           }
         }
         fOpts = encodeMacCommands(fitting);
-        unsent = unsent.filter((c) => c.cid !== 'RekeyInd' && c.cid !== 'ResetInd');
+        // Indications are added again to every uplink until confirmed.
+        unsent = unsent.filter(
+          (c) => c.cid !== 'RekeyInd' && c.cid !== 'ResetInd' && c.cid !== 'DeviceModeInd',
+        );
       }
     }
     const maxMacPayload = this.region.maxPayloadSize(this.#dataRate).macPayload;
@@ -412,23 +730,30 @@ export class SimulatedDevice {
       txDr: this.#dataRate,
       txCh: channel,
     };
-    const phyPayload = buildDataFrame(
-      {
-        mType: confirmed ? 'ConfirmedDataUp' : 'UnconfirmedDataUp',
-        devAddr: session.devAddr,
-        fCtrl: { adr: this.#adr, adrAckReq: false, ack, classB: false, fPending: false },
-        fCnt,
-        fOpts,
-        ...(fPort === undefined ? {} : { fPort }),
-        frmPayload,
-      },
-      session.keys,
-      context,
-    );
+    const frame: DataFrameToBuild = {
+      mType: confirmed ? 'ConfirmedDataUp' : 'UnconfirmedDataUp',
+      devAddr: session.devAddr,
+      fCtrl: { adr: this.#adr, adrAckReq, ack, classB: false, fPending: false },
+      fCnt,
+      fOpts,
+      ...(fPort === undefined ? {} : { fPort }),
+      frmPayload,
+    };
+    const phyPayload = buildDataFrame(frame, session.keys, context);
     session.fCntUp++;
     this.#ackDue = undefined;
     this.#macAnswers = unsent;
     if (confirmed) this.#confirmedUplinkFCnt = fCnt;
+    if (this.#adr) this.#adrAckCounter++;
+    this.#uplinksSinceRejoin++;
+    this.#lastUplink = {
+      session,
+      frame,
+      confFCnt: context.confFCnt ?? 0,
+      channel,
+      sent: 1,
+      answered: false,
+    };
     return {
       devEui: this.devEui,
       kind: 'data',
@@ -442,10 +767,89 @@ export class SimulatedDevice {
     };
   }
 
+  /**
+   * The next NbTrans repetition of the last data uplink (LoRaWAN 1.0.4 §4.3.1.1, 1.1 §4.3.1.1):
+   * the same frame and FCnt on another channel where there is one, or undefined when none is
+   * due: NbTrans reached, or a downlink answered the frame (any downlink for an unconfirmed
+   * uplink, its ACK for a confirmed one). In 1.1 the MIC is computed again: it covers the
+   * channel and the data rate.
+   */
+  repeatUplink(): DeviceTransmission | undefined {
+    const last = this.#lastUplink;
+    if (last === undefined || this.pendingRepetitions === 0) return undefined;
+    const candidates = this.#enabledChannelsFor(this.#dataRate);
+    const others = candidates.filter((index) => index !== last.channel);
+    const channel = this.#pickChannel(others.length > 0 ? others : candidates);
+    const frequencyHz = this.#channels[channel]!.frequencyHz;
+    const phyPayload = buildDataFrame(last.frame, last.session.keys, {
+      confFCnt: last.confFCnt,
+      txDr: this.#dataRate,
+      txCh: channel,
+    });
+    last.sent++;
+    last.channel = channel;
+    return {
+      devEui: this.devEui,
+      kind: 'data',
+      phyPayload,
+      frequencyHz,
+      dataRate: this.#dataRate,
+      channel,
+      counter: last.frame.fCnt,
+      confirmed: last.frame.mType === 'ConfirmedDataUp',
+      receiveWindows: this.#dataReceiveWindows(channel, frequencyHz),
+      repetition: last.sent - 1,
+    };
+  }
+
+  /**
+   * ADR on the device (LoRaWAN 1.0.4 and 1.1 §4.3.1.1), before each new data uplink: ADRACKReq
+   * once ADR_ACK_CNT reaches ADR_ACK_LIMIT, except at the lowest data rate and default power
+   * where the device could do nothing more; then, every ADR_ACK_DELAY uplinks still without a
+   * downlink, one backoff step. Returns the ADRACKReq bit.
+   */
+  #adrBeforeUplink(): boolean {
+    if (!this.#adr) return false;
+    const count = this.#adrAckCounter;
+    const limit = this.#adrAckLimit;
+    const delay = this.#adrAckDelay;
+    if (count >= limit + delay && (count - limit) % delay === 0) this.#adrBackoffStep();
+    return (
+      count >= limit && !(this.#dataRate <= this.#lowestDataRate() && this.#txPowerIndex === 0)
+    );
+  }
+
+  /**
+   * One step to regain the network: the default (maximum) TX power first, then the next lower
+   * data rate, one per step, and at the lowest data rate the default channels enabled again.
+   */
+  #adrBackoffStep(): void {
+    if (this.#txPowerIndex !== 0) {
+      this.#txPowerIndex = 0;
+      return;
+    }
+    if (this.#dataRate > this.#lowestDataRate()) {
+      this.#dataRate--;
+      return;
+    }
+    this.region.defaultChannels.forEach((channel, index) => {
+      this.#channels[index] = { ...channel, enabled: true };
+    });
+  }
+
+  /** The lowest data rate the enabled channels allow. */
+  #lowestDataRate(): number {
+    const enabled = this.#enabledIndices().map((index) => this.#channels[index]!.minDr);
+    return enabled.length === 0 ? 0 : Math.min(...enabled);
+  }
+
   #pendingUplinkCommands(requested: readonly UplinkMacCommand[]): UplinkMacCommand[] {
     const commands: UplinkMacCommand[] = [];
     if (this.#rekeyIndDue) commands.push({ cid: 'RekeyInd', minorVersion: 1 });
     if (this.#resetIndDue) commands.push({ cid: 'ResetInd', minorVersion: 1 });
+    if (this.#requestedClass !== undefined) {
+      commands.push({ cid: 'DeviceModeInd', class: this.#requestedClass });
+    }
     commands.push(...this.#macAnswers, ...requested);
     return commands;
   }
@@ -496,8 +900,14 @@ export class SimulatedDevice {
   // -------------------------------------------------------------------------------------------
   // Receiving.
 
-  /** Takes a PHYPayload heard in one of the windows of the last transmission. */
+  /**
+   * Takes a PHYPayload heard in one of the windows of the last transmission, or (`window:
+   * 'rxc'`) between transmissions by a class C device.
+   */
   receive(phyPayload: Uint8Array, reception: ReceptionInfo = {}): DownlinkOutcome {
+    if (reception.window === 'rxc' && this.#deviceClass !== 'C') {
+      return { status: 'ignored', reason: 'a class A device does not listen between windows' };
+    }
     let decoded: ReturnType<typeof decodePhyPayloadWithMicInput>;
     try {
       decoded = decodePhyPayloadWithMicInput(phyPayload);
@@ -558,6 +968,16 @@ export class SimulatedDevice {
     }
     if (downlink.ack) this.#confirmedUplinkFCnt = undefined;
     if (downlink.confirmed) this.#ackDue = fCnt;
+    // Any downlink restarts ADR_ACK_CNT, and ends the NbTrans repetitions of an unconfirmed
+    // uplink (a confirmed one is repeated until its ACK).
+    this.#adrAckCounter = 0;
+    const lastUplink = this.#lastUplink;
+    if (
+      lastUplink !== undefined &&
+      (lastUplink.frame.mType !== 'ConfirmedDataUp' || downlink.ack)
+    ) {
+      lastUplink.answered = true;
+    }
     this.#answerMacCommands(downlink.macCommands, reception.snr ?? 10);
     this.#received.push(downlink);
     return { status: 'accepted', downlink };
@@ -565,8 +985,17 @@ export class SimulatedDevice {
 
   #receiveJoinAccept(phyPayload: Uint8Array): DownlinkOutcome {
     const activation = this.#activation;
+    if (activation.mode !== 'otaa') return { status: 'ignored', reason: 'ABP device' };
+    const pendingRejoin = this.#pendingRejoin;
+    if (pendingRejoin !== undefined) {
+      const outcome = this.#receiveRejoinAccept(phyPayload, activation, pendingRejoin);
+      // Not the answer to the rejoin: maybe the answer to a JoinRequest sent since.
+      if (outcome.status !== 'rejected' || outcome.reason !== 'mic' || !this.#pendingJoin) {
+        return outcome;
+      }
+    }
     const pending = this.#pendingJoin;
-    if (activation.mode !== 'otaa' || pending === undefined) {
+    if (pending === undefined) {
       return { status: 'ignored', reason: 'no JoinRequest pending' };
     }
     let opened: ReturnType<typeof openJoinAccept>;
@@ -580,35 +1009,17 @@ export class SimulatedDevice {
     const is11 = this.lorawanVersion === '1.1';
     const optNeg = is11 && fields.dlSettings.optNeg;
     const micKeys: JoinAcceptMicKeys = optNeg
-      ? {
-          optNeg: true,
-          jsIntKey: deriveJoinServerKeys(activation.nwkKey!, this.devEui).jsIntKey,
-          joinRequestType: 'join',
-          joinEui: activation.joinEui,
-          devNonce: pending.devNonce,
-        }
+      ? optNegJoinAcceptKeys(
+          activation.nwkKey!,
+          this.devEui,
+          activation.joinEui,
+          'join',
+          pending.devNonce,
+        ).micKeys
       : { optNeg: false, key: this.#rootNetworkKey() };
     // The MIC decides whether this accept is ours: another device's accept fails it too.
     if (!verifyJoinAcceptMic(opened, micKeys)) {
       return { status: 'rejected', reason: 'mic', detail: 'JoinAccept MIC does not verify' };
-    }
-    // LoRaWAN 1.1 §6.2.3: JoinNonce strictly increases; an older accept is a replay.
-    if (optNeg && this.#lastJoinNonce !== undefined && fields.joinNonce <= this.#lastJoinNonce) {
-      return {
-        status: 'rejected',
-        reason: 'replay',
-        detail: `JoinNonce ${fields.joinNonce} is not past ${this.#lastJoinNonce}`,
-      };
-    }
-    let channels: (Channel | null | undefined)[];
-    try {
-      channels =
-        fields.cfList === undefined
-          ? this.region.defaultChannels.map((channel) => ({ ...channel }))
-          : this.region.decodeCfList(fields.cfList);
-    } catch (error) {
-      if (!isLorawanError(error)) throw error;
-      return { status: 'rejected', reason: 'malformed', detail: `CFList: ${message(error)}` };
     }
     const rawKeys: SessionKeys10 | SessionKeys11 = optNeg
       ? deriveSessionKeys11(
@@ -625,6 +1036,98 @@ export class SimulatedDevice {
           fields.netId,
           pending.devNonce,
         );
+    return this.#startSession(fields, rawKeys, optNeg, true);
+  }
+
+  /**
+   * The JoinAccept answering a RejoinRequest (LoRaWAN 1.1 §6.2.3): encrypted with JSEncKey,
+   * signed with JSIntKey over JoinReqType | JoinEUI | RJcount, keys derived with the RJcount as
+   * DevNonce. Types 0 and 1 take the radio parameters of the accept as a join does; type 2
+   * (rekey) keeps the current ones (§6.2.4).
+   */
+  #receiveRejoinAccept(
+    phyPayload: Uint8Array,
+    activation: Extract<DeviceActivation, { mode: 'otaa' }>,
+    pending: { rejoinType: RejoinType; rjCount: number },
+  ): DownlinkOutcome {
+    const { micKeys, encryptionKey } = optNegJoinAcceptKeys(
+      activation.nwkKey!,
+      this.devEui,
+      activation.joinEui,
+      joinRequestTypeOfRejoin(pending.rejoinType),
+      pending.rjCount,
+    );
+    let opened: ReturnType<typeof openJoinAccept>;
+    try {
+      opened = openJoinAccept(phyPayload, encryptionKey);
+    } catch (error) {
+      if (!isLorawanError(error)) throw error;
+      return { status: 'rejected', reason: 'malformed', detail: error.message };
+    }
+    if (!verifyJoinAcceptMic(opened, micKeys)) {
+      return {
+        status: 'rejected',
+        reason: 'mic',
+        detail: `JoinAccept MIC does not verify as the answer to RejoinRequest type ${pending.rejoinType}`,
+      };
+    }
+    const { fields } = opened;
+    if (!fields.dlSettings.optNeg) {
+      return {
+        status: 'rejected',
+        reason: 'malformed',
+        detail: 'a JoinAccept answering a RejoinRequest must set OptNeg',
+      };
+    }
+    const rawKeys = deriveSessionKeys11(
+      activation.nwkKey!,
+      activation.appKey,
+      fields.joinNonce,
+      activation.joinEui,
+      pending.rjCount,
+    );
+    const outcome = this.#startSession(fields, rawKeys, true, pending.rejoinType !== 2);
+    return outcome.status === 'joined' ? { ...outcome, rejoinType: pending.rejoinType } : outcome;
+  }
+
+  /**
+   * Switches to the session a JoinAccept opened: new DevAddr and keys, counters from 0, RekeyInd
+   * due after OptNeg, RJcount0 reset (1.1 §6.2.4); with `applyRadioParameters`, DLSettings,
+   * RxDelay and the CFList replace the receive settings and channels.
+   */
+  #startSession(
+    fields: JoinAcceptFields,
+    rawKeys: SessionKeys10 | SessionKeys11,
+    optNeg: boolean,
+    applyRadioParameters: boolean,
+  ): DownlinkOutcome {
+    // LoRaWAN 1.1 §6.2.3: JoinNonce strictly increases; an older accept is a replay.
+    if (optNeg && this.#lastJoinNonce !== undefined && fields.joinNonce <= this.#lastJoinNonce) {
+      return {
+        status: 'rejected',
+        reason: 'replay',
+        detail: `JoinNonce ${fields.joinNonce} is not past ${this.#lastJoinNonce}`,
+      };
+    }
+    if (applyRadioParameters) {
+      let channels: (Channel | null | undefined)[];
+      try {
+        channels =
+          fields.cfList === undefined
+            ? this.region.defaultChannels.map((channel) => ({ ...channel }))
+            : this.region.decodeCfList(fields.cfList);
+      } catch (error) {
+        if (!isLorawanError(error)) throw error;
+        return { status: 'rejected', reason: 'malformed', detail: `CFList: ${message(error)}` };
+      }
+      this.#channels = channels;
+      this.#downlinkFrequencies.clear();
+      this.#rx1DrOffset = fields.dlSettings.rx1DrOffset;
+      this.#rx2DataRate = fields.dlSettings.rx2Dr;
+      this.#rx2FrequencyHz = this.region.rx2Default.frequencyHz;
+      this.#rxDelaySeconds = fields.rxDelay === 0 ? 1 : fields.rxDelay;
+      this.#nbTrans = 1;
+    }
     this.#session = {
       devAddr: fields.devAddr,
       lorawan: optNeg ? '1.1' : '1.0',
@@ -635,17 +1138,17 @@ export class SimulatedDevice {
       aFCntDown: undefined,
     };
     this.#pendingJoin = undefined;
+    this.#pendingRejoin = undefined;
+    this.#forcedRejoin = undefined;
     this.#lastJoinNonce = fields.joinNonce;
-    this.#channels = channels;
-    this.#downlinkFrequencies.clear();
-    this.#rx1DrOffset = fields.dlSettings.rx1DrOffset;
-    this.#rx2DataRate = fields.dlSettings.rx2Dr;
-    this.#rx2FrequencyHz = this.region.rx2Default.frequencyHz;
-    this.#rxDelaySeconds = fields.rxDelay === 0 ? 1 : fields.rxDelay;
+    this.#netId = fields.netId;
+    this.#rjCount0 = 0;
+    this.#uplinksSinceRejoin = 0;
     this.#ackDue = undefined;
     this.#confirmedUplinkFCnt = undefined;
     this.#macAnswers = [];
-    this.#nbTrans = 1;
+    this.#lastUplink = undefined;
+    this.#adrAckCounter = 0;
     this.#rekeyIndDue = optNeg;
     this.#resetIndDue = false;
     return { status: 'joined', devAddr: fields.devAddr };
@@ -779,6 +1282,9 @@ export class SimulatedDevice {
         answers.push({ cid: 'RXTimingSetupAns' });
         return;
       case 'ADRParamSetupReq':
+        // LoRaWAN 1.1 §5.11: ADR_ACK_LIMIT = 2^Limit_exp, ADR_ACK_DELAY = 2^Delay_exp.
+        this.#adrAckLimit = 2 ** command.limitExp;
+        this.#adrAckDelay = 2 ** command.delayExp;
         answers.push({ cid: 'ADRParamSetupAns' });
         return;
       case 'RekeyConf':
@@ -787,9 +1293,33 @@ export class SimulatedDevice {
       case 'ResetConf':
         this.#resetIndDue = false;
         return;
+      case 'RejoinParamSetupReq':
+        // LoRaWAN 1.1 §5.14: periodic type-0 rejoins; TimeOK says whether MaxTimeN is honoured.
+        if (this.#session?.lorawan !== '1.1') return;
+        this.#rejoinParameters = { maxTimeN: command.maxTimeN, maxCountN: command.maxCountN };
+        answers.push({ cid: 'RejoinParamSetupAns', timeOk: this.#rejoinTimeOk });
+        return;
+      case 'ForceRejoinReq':
+        // LoRaWAN 1.1 §5.13: no MAC answer, the RejoinRequest is the answer. RejoinType 0 and 1
+        // both ask for a type-0 rejoin, 2 for type 2; 3-7 are RFU and the command is ignored.
+        if (this.#session?.lorawan !== '1.1' || command.rejoinType > 2) return;
+        this.#forcedRejoin = {
+          rejoinType: command.rejoinType === 2 ? 2 : 0,
+          dataRate: command.dataRate,
+          period: command.period,
+          maxRetries: command.maxRetries,
+          remaining: 1 + command.maxRetries,
+        };
+        return;
+      case 'DeviceModeConf':
+        // LoRaWAN 1.1 class C, DeviceModeConf: the class the device operates in from now on.
+        if (this.#requestedClass === undefined) return;
+        this.#deviceClass = command.class;
+        this.#requestedClass = undefined;
+        return;
       default:
         // LinkCheckAns, DeviceTimeAns: recorded with the downlink. TxParamSetupReq is not
-        // answered in EU868 (RP002 §2.4.x); class B/C and rejoin commands are not simulated.
+        // answered in EU868 (RP002 §2.4.x); class B commands are not simulated.
         return;
     }
   }

@@ -21,7 +21,9 @@ import { createRandom, type Random } from './random.js';
  * PUSH_DATA with rxpk and stat, PULL_RESP answered with TX_ACK. Its "air" is simple: a downlink
  * reaches a device when its counter time, frequency and data rate fit a receive window the
  * device opened with an uplink this gateway heard, and the frame is handed over when the
- * PULL_RESP arrives (the timing is checked on the counter, not waited for).
+ * PULL_RESP arrives (the timing is checked on the counter, not waited for). A downlink that fits
+ * no such window (`imme`, or a time that is no class A window) reaches the class C devices
+ * registered with `registerClassC` whose continuous window has its frequency and data rate.
  */
 
 export interface LinkQuality {
@@ -46,6 +48,7 @@ export interface ReceivedPullResp {
   offsetUs?: number;
   /** Arrival − uplink tmst: how long the network server took to answer, in counter µs. */
   arrivedAfterUplinkUs?: number;
+  /** The class A window it fits, or 'rxc' when it reaches class C devices instead. */
   window?: ReceiveWindow['name'];
   txAckStatus: TxAckStatus;
   /** A device took the frame (right window, its DevAddr, good MIC). */
@@ -58,6 +61,28 @@ export type DownlinkDelivery = (
   window: ReceiveWindow,
   link: LinkQuality,
 ) => boolean;
+
+/**
+ * A device that listens between its transmissions (class C). SimulatedDevice is one: its
+ * `continuousWindow()` is the RX2 frequency and data rate while it operates in class C.
+ */
+export interface ContinuousReceiver {
+  readonly devEui: string;
+  /** The window it listens on now; undefined while it does not (class A). */
+  continuousWindow(): ReceiveWindow | undefined;
+  /** Takes a frame heard in that window (used when no `deliver` is registered). */
+  receive(
+    phyPayload: Uint8Array,
+    reception: { window?: ReceiveWindow['name']; snr?: number },
+  ): { status: string };
+}
+
+export interface ClassCRegistration {
+  /** Signal of the gateway's downlinks at the device (default: -80 dBm, 8 dB). */
+  link?: LinkQuality;
+  /** Hands the frame over instead of `receiver.receive` (e.g. to record the outcome). */
+  deliver?: DownlinkDelivery;
+}
 
 export type SimulatedGatewayEvent =
   | { type: 'pullAck' }
@@ -111,6 +136,12 @@ export interface SimulatedGatewayCounts {
   txEmitted: number;
 }
 
+interface ClassCListener {
+  receiver: ContinuousReceiver;
+  link: LinkQuality;
+  deliver: DownlinkDelivery;
+}
+
 interface HeardUplink {
   timestampUs: number;
   transmission: DeviceTransmission;
@@ -122,6 +153,7 @@ const COUNTER_MODULO = 2 ** 32;
 /** Uplinks older than this (counter time) can no longer be answered: RX2 of a join is at 6 s. */
 const RECENT_UPLINK_US = 10_000_000;
 const MAX_RECENT_UPLINKS = 1024;
+const DEFAULT_CLASS_C_LINK: LinkQuality = { rssi: -80, snr: 8 };
 
 function signed32(value: number): number {
   return value | 0;
@@ -158,6 +190,7 @@ export class SimulatedGateway {
   readonly #onEvent: (event: SimulatedGatewayEvent) => void;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #recent: HeardUplink[] = [];
+  readonly #classC = new Map<string, ClassCListener>();
   readonly #downlinks: ReceivedPullResp[] = [];
   readonly #readyWaiters: ((ready: boolean) => void)[] = [];
   #pullAcked = false;
@@ -308,6 +341,28 @@ export class SimulatedGateway {
     return timestampUs;
   }
 
+  /**
+   * Makes a device reachable by downlinks outside class A windows while its
+   * `continuousWindow()` names a window (class C), replacing an earlier registration of the same
+   * DevEUI. Returns the function that unregisters it.
+   */
+  registerClassC(receiver: ContinuousReceiver, registration: ClassCRegistration = {}): () => void {
+    const listener: ClassCListener = {
+      receiver,
+      link: registration.link ?? DEFAULT_CLASS_C_LINK,
+      deliver:
+        registration.deliver ??
+        ((phyPayload, window, link) => {
+          const { status } = receiver.receive(phyPayload, { window: window.name, snr: link.snr });
+          return status === 'accepted' || status === 'joined';
+        }),
+    };
+    this.#classC.set(receiver.devEui, listener);
+    return () => {
+      if (this.#classC.get(receiver.devEui) === listener) this.#classC.delete(receiver.devEui);
+    };
+  }
+
   #rxpkFor(transmission: DeviceTransmission, link: LinkQuality, timestampUs: number): Rxpk {
     const dataRate = this.#region.dataRate(transmission.dataRate);
     const modulation: Modulation =
@@ -411,6 +466,8 @@ export class SimulatedGateway {
     };
     if (txpk.tmst !== undefined) record.leadUs = signed32(txpk.tmst - arrivedAtCounterUs);
     const match = txpk.tmst === undefined ? undefined : this.#matchWindow(txpk, txpk.tmst);
+    // Class C: what fits no class A window reaches the devices listening on its channel.
+    const listeners = match === undefined ? this.#matchClassC(txpk) : [];
     if (match !== undefined) {
       record.uplinkTimestampUs = match.uplink.timestampUs;
       record.devEui = match.uplink.transmission.devEui;
@@ -418,20 +475,26 @@ export class SimulatedGateway {
       record.arrivedAfterUplinkUs =
         (arrivedAtCounterUs - match.uplink.timestampUs + COUNTER_MODULO) % COUNTER_MODULO;
       record.window = match.window.name;
+    } else if (listeners.length > 0) {
+      record.window = 'rxc';
     }
     const automatic: TxAckStatus =
       record.leadUs !== undefined && record.leadUs < this.#minimumLeadUs ? 'TOO_LATE' : 'NONE';
     record.txAckStatus = this.#txAckStatus?.(record) ?? automatic;
     if (record.txAckStatus === 'NONE') {
       this.#counts.txEmitted++;
+      const phyPayload = new Uint8Array(Buffer.from(txpk.data, 'base64'));
       if (match?.uplink.deliver !== undefined) {
-        record.delivered = match.uplink.deliver(
-          new Uint8Array(Buffer.from(txpk.data, 'base64')),
-          match.window,
-          match.uplink.link,
-        );
+        record.delivered = match.uplink.deliver(phyPayload, match.window, match.uplink.link);
         // A device that took a frame in RX1 does not open RX2 (LoRaWAN 1.0.4 §3.3.2).
         if (record.delivered) this.#recent.splice(this.#recent.indexOf(match.uplink), 1);
+      }
+      // Every class C device on the channel hears the frame; its DevAddr and MIC pick one.
+      for (const { listener, window } of listeners) {
+        if (listener.deliver(Uint8Array.from(phyPayload), window, listener.link)) {
+          record.delivered = true;
+          record.devEui = listener.receiver.devEui;
+        }
       }
     }
     if (this.#version === 2) {
@@ -446,6 +509,26 @@ export class SimulatedGateway {
     this.#downlinks.push(record);
     if (this.#downlinks.length > this.#maxRecords) this.#downlinks.shift();
     this.#onEvent({ type: 'downlink', gatewayId: this.gatewayId, record });
+  }
+
+  /** The registered class C devices listening on the frequency and data rate of a txpk. */
+  #matchClassC(txpk: Txpk): { listener: ClassCListener; window: ReceiveWindow }[] {
+    if (txpk.ipol !== true || this.#classC.size === 0) return [];
+    let dataRate: number;
+    try {
+      dataRate = this.#region.dataRateFromRx(txpk.datr, 'downlink');
+    } catch {
+      return [];
+    }
+    const frequencyHz = Math.round(txpk.freq * 1e6);
+    const found: { listener: ClassCListener; window: ReceiveWindow }[] = [];
+    for (const listener of this.#classC.values()) {
+      const window = listener.receiver.continuousWindow();
+      if (window?.frequencyHz === frequencyHz && window.dataRate === dataRate) {
+        found.push({ listener, window });
+      }
+    }
+    return found;
   }
 
   /** The newest heard uplink with a receive window at this counter time, frequency and DR. */

@@ -234,6 +234,16 @@ export class Simulation {
       };
     });
     this.devices = this.#runtimes.map((runtime) => runtime.device);
+    // Devices operating in class C also hear what their gateways send outside class A windows.
+    for (const runtime of this.#runtimes) {
+      for (const { gateway, base } of runtime.links) {
+        gateway.registerClassC(runtime.device, {
+          link: base,
+          deliver: (phyPayload, window, quality) =>
+            this.#deliver(runtime, phyPayload, window, quality),
+        });
+      }
+    }
   }
 
   stats(): SimulationStats {
@@ -394,9 +404,12 @@ export class Simulation {
           devEui: device.devEui,
           devAddr: outcome.devAddr.toString(16).padStart(8, '0'),
         });
-        this.#after(runtime.random.float(0, Math.min(runtime.intervalMs, 1000)), () =>
-          this.#sendUplink(runtime),
-        );
+        // A JoinAccept answering a rejoin keeps the uplink loop that runs already.
+        if (outcome.rejoinType === undefined) {
+          this.#after(runtime.random.float(0, Math.min(runtime.intervalMs, 1000)), () =>
+            this.#sendUplink(runtime),
+          );
+        }
         return true;
       case 'accepted':
         this.#stats.downlinksReceived++;

@@ -321,3 +321,70 @@ describe('runSimulation against a minimal network server', () => {
     assert.deepEqual(await frames(), first);
   });
 });
+
+describe('Simulation with class C devices', () => {
+  it('registers its devices with their gateways: an immediate downlink reaches a class C device', async () => {
+    const backend = await SemtechUdpBackend.listen({ host: '127.0.0.1', port: 0 });
+    const devAddr = 0x26ffffc1;
+    const keys = { nwkSKey: NWK_KEY, appSKey: APP_KEY };
+    const classC: SimulationDeviceConfig = {
+      devEui: '0000000000000ac1',
+      lorawanVersion: '1.0.4',
+      activation: { mode: 'abp', devAddr, keys },
+      deviceClass: 'C',
+    };
+    const events: SimulationEvent[] = [];
+    try {
+      const simulation = await Simulation.start({
+        server: { host: '127.0.0.1', port: backend.address().port },
+        gateways: 1,
+        devices: [classC],
+        uplinkIntervalMs: 60_000,
+        durationMs: 60_000,
+        seed: 5,
+        gatewayOptions: { statIntervalMs: 0 },
+        onEvent: (event) => events.push(event),
+      });
+      try {
+        const gateway = simulation.gateways[0]!;
+        const downlink = buildDataFrame(
+          {
+            mType: 'UnconfirmedDataDown',
+            devAddr,
+            fCtrl: { adr: false, adrAckReq: false, ack: false, classB: false, fPending: false },
+            fCnt: 0,
+            fPort: 9,
+            frmPayload: Uint8Array.of(0x42),
+          },
+          { lorawan: '1.0', ...keys },
+        );
+        await backend.sendDownlink({
+          gatewayId: gateway.gatewayId,
+          downlinkId: 1,
+          phyPayload: downlink,
+          frequencyHz: 869_525_000,
+          powerDbm: 27,
+          modulation: { lora: { spreadingFactor: 12, bandwidthHz: 125_000, codeRate: 'CR_4_5' } },
+          timing: { kind: 'immediately' },
+        });
+        const device = simulation.devices[0]!;
+        const deadline = Date.now() + 2000;
+        while (device.receivedDownlinks.length === 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        assert.deepEqual(
+          device.receivedDownlinks.map((d) => [d.window, d.fPort, d.payload]),
+          [['rxc', 9, Uint8Array.of(0x42)]],
+        );
+        const stats = simulation.stats();
+        assert.equal(stats.downlinksReceived, 1);
+        assert.equal(stats.timingErrors, 0);
+        assert.ok(events.some((e) => e.type === 'downlink' && e.window === 'rxc'));
+      } finally {
+        await simulation.stop();
+      }
+    } finally {
+      await backend.close();
+    }
+  });
+});

@@ -43,7 +43,8 @@ export function deriveSessionKeys10(
 
 /**
  * LoRaWAN 1.1 session keys with OptNeg (§6.2.5.2): network keys from the NwkKey, the AppSKey from
- * the AppKey, each AES(root, type | JoinNonce | JoinEUI | DevNonce | pad).
+ * the AppKey, each AES(root, type | JoinNonce | JoinEUI | DevNonce | pad). After a
+ * RejoinRequest, `devNonce` is its RJcount0 (types 0, 2) or RJcount1 (type 1).
  */
 export function deriveSessionKeys11(
   nwkKey: KeyInput,
