@@ -26,6 +26,7 @@ import type { DeviceSession, NetworkStore } from './store.js';
 import { handleDataUplink } from './uplink/data-uplink.js';
 import { type DeduplicatedUplink, Deduplicator } from './uplink/deduplicator.js';
 import { handleJoinRequest } from './uplink/join-request.js';
+import { handleRejoinRequest } from './uplink/rejoin-request.js';
 
 /** EU868 channels 3-7 that an 8-channel gateway listens on, sent to devices in the CFList. */
 export const EU868_EXTRA_CHANNELS_HZ = [
@@ -249,6 +250,19 @@ export class NetworkServer {
         case 'ConfirmedDataUp':
           await this.#perDevice.run(`addr:${payload.devAddr}`, () =>
             handleDataUplink(
+              ctx,
+              this.#scheduler,
+              uplink,
+              uplinkDr,
+              payload,
+              micInput,
+              deduplicationId,
+            ),
+          );
+          return;
+        case 'RejoinRequest':
+          await this.#perDevice.run(`join:${payload.devEui}`, () =>
+            handleRejoinRequest(
               ctx,
               this.#scheduler,
               uplink,

@@ -218,4 +218,12 @@ export class StorageJoinServerStore implements JoinServerStore {
   maxDevNonce(devEui: string): Promise<number | null> {
     return this.storage.devNonces.maxFor(devEui);
   }
+
+  lastRjCount1(devEui: string): Promise<number | null> {
+    return this.storage.devices.lastRjCount1(devEui);
+  }
+
+  recordRjCount1(devEui: string, rjCount1: number): Promise<'new' | 'replayed'> {
+    return this.storage.devices.recordRjCount1(devEui, rjCount1);
+  }
 }

@@ -4,6 +4,7 @@ import { constraintViolation, StorageError } from './errors.js';
 import type { Activation, DeviceClass, DevicesTable, IsoTimestamp, MacVersion } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
+  assertInteger,
   assertKey,
   clock,
   type ListOptions,
@@ -129,6 +130,7 @@ export class DeviceRepository {
         ? toDbBytes(this.#secrets.seal(input.nwkKey, rootKeyAssociatedData(devEui, 'nwk_key')))
         : null,
       join_nonce: 0,
+      rj_count1: null,
       device_profile_id: input.deviceProfileId ?? null,
       last_seen_at: null,
       created_at: now,
@@ -277,6 +279,31 @@ export class DeviceRepository {
       .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  /** RJcount1 of the last accepted type-1 RejoinRequest; null before one (or no such device). */
+  async lastRjCount1(devEui: string): Promise<number | null> {
+    const row = await this.#db
+      .selectFrom('devices')
+      .select('rj_count1')
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .executeTakeFirst();
+    return row?.rj_count1 ?? null;
+  }
+
+  /**
+   * Keeps the RJcount1 of an accepted type-1 RejoinRequest when it is above the last one, as one
+   * compare-and-set UPDATE: of two copies of one request, one is 'new' and the other 'replayed'.
+   */
+  async recordRjCount1(devEui: string, rjCount1: number): Promise<'new' | 'replayed'> {
+    assertInteger(rjCount1, 0, 0xffff, 'RJcount1');
+    const result = await this.#db
+      .updateTable('devices')
+      .set({ rj_count1: rjCount1 })
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .where((eb) => eb.or([eb('rj_count1', 'is', null), eb('rj_count1', '<', rjCount1)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n ? 'new' : 'replayed';
   }
 
   /**

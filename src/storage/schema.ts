@@ -73,6 +73,8 @@ export interface DevicesTable {
   /** The last JoinNonce issued (join server side); 0 before the first join. */
   join_nonce: number;
   last_seen_at: IsoTimestamp | null;
+  /** RJcount1 of the last accepted LoRaWAN 1.1 type-1 RejoinRequest (0003); null before one. */
+  rj_count1: number | null;
   /** The device profile (0003); null: the server's default settings. */
   device_profile_id: string | null;
   created_at: IsoTimestamp;

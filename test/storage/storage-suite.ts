@@ -502,6 +502,23 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.equal(await storage.devices.touch(eui(), '2025-03-01T08:00:00Z'), false);
     });
 
+    it('keeps RJcount1 only upwards: one of two racing copies is new, the other a replay', async (t) => {
+      const { storage } = await setup(target, t);
+      const { devEui } = await newDevice(storage);
+      assert.equal(await storage.devices.lastRjCount1(devEui), null);
+      assert.equal(await storage.devices.recordRjCount1(devEui, 0), 'new');
+      assert.equal(await storage.devices.recordRjCount1(devEui, 0), 'replayed');
+      const racing = await Promise.all([
+        storage.devices.recordRjCount1(devEui, 5),
+        storage.devices.recordRjCount1(devEui, 5),
+      ]);
+      assert.deepEqual([...racing].sort(), ['new', 'replayed']);
+      assert.equal(await storage.devices.recordRjCount1(devEui, 4), 'replayed');
+      assert.equal(await storage.devices.lastRjCount1(devEui), 5);
+      assert.equal(await storage.devices.recordRjCount1(eui(), 1), 'replayed');
+      await rejectsWith(storage.devices.recordRjCount1(devEui, 0x1_0000), 'INVALID_INPUT');
+    });
+
     it('issues JoinNonces 1, 2, 3 ... distinct under concurrency, and stops at 2^24 - 1', async (t) => {
       const { storage, database } = await setup(target, t);
       const { devEui } = await newDevice(storage);

@@ -296,16 +296,6 @@ export class ClassAScheduler {
     return this.ctx.now() < rx.receivedAtMs + window.delayMs - this.ctx.config.downlinkLeadMs;
   }
 
-  #firstWindowInTime(
-    rx: UplinkRxInfo,
-    rx1: ReceiveWindow,
-    rx2: ReceiveWindow,
-  ): ReceiveWindow | undefined {
-    if (this.#inTime(rx, rx1)) return rx1;
-    if (this.#inTime(rx, rx2)) return rx2;
-    return undefined;
-  }
-
   #airtimeMs(phyPayload: Uint8Array, window: ReceiveWindow): number {
     return dataRateTimeOnAirMs(
       this.ctx.region.dataRate(window.dataRate),

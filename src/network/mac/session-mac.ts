@@ -14,6 +14,11 @@ export interface SessionMac {
   v: 1;
   mac: MacState;
   adr: AdrState;
+  /**
+   * LoRaWAN 1.1: RJcount0 of the last type 0/2 RejoinRequest accepted in this session (-1: none
+   * yet); a RejoinRequest must count above it.
+   */
+  lastRjCount0?: number;
 }
 
 export interface AdrState {

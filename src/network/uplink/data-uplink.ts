@@ -289,8 +289,10 @@ async function runMacLayer(
   if (input.adrBit && profile.adr.enabled) ctx.adrHistories.set(device.devEui, result.history);
   if (result.state !== undefined) {
     const state = trustSessionMac(result.state);
-    await ctx.store.saveMacState(device.devEui, state);
-    ctx.counters.increment('macStatesSaved');
+    if (result.persist) {
+      await ctx.store.saveMacState(device.devEui, state);
+      ctx.counters.increment('macStatesSaved');
+    }
     const cached = ctx.sessions.byDevEui(device.devEui);
     if (cached !== undefined) cached.macState = state;
     const status = result.state.mac.lastDevStatus;

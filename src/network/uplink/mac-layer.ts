@@ -53,8 +53,13 @@ export interface UplinkMacResult {
   commands: MacCommand[];
   /** A downlink should go even with nothing else to send (ADRACKReq, requests, replies). */
   downlinkNeeded: boolean;
-  /** The state to keep; undefined when it did not change from `input.state`. */
+  /** The state to keep in memory; undefined when it is still `input.state`. */
   state: SessionMac | undefined;
+  /**
+   * Whether the state differs from the stored one in more than the data rate (which every
+   * uplink tells again): only then is it worth a write.
+   */
+  persist: boolean;
   history: UplinkHistoryEntry[];
   /** What happened, for the device's log events. */
   notes: { level: 'INFO' | 'WARNING'; code: string; description: string }[];
@@ -69,7 +74,6 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
   const { region, macVersion, profile } = input;
   const notes: UplinkMacResult['notes'] = [];
   const at = new Date(input.nowMs).toISOString();
-  let changed = input.state === undefined;
   let session: SessionMac =
     input.state ??
     (() => {
@@ -85,11 +89,11 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
       initial.mac.lastDevStatusRequestAt = input.activation.createdAt;
       return initial;
     })();
+  const start = session;
 
   // The device tells its data rate with every uplink (it may have lowered it itself).
   if (session.adr.dr !== input.uplinkDr) {
     session = { ...session, adr: { ...session.adr, dr: input.uplinkDr } };
-    changed = true;
   }
 
   // LinkADRAns: the answer to the pending block, all at once.
@@ -132,7 +136,6 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
           pendingLinkAdr: null,
         },
       };
-      changed = true;
       notes.push(
         result.accepted
           ? {
@@ -156,7 +159,6 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
   });
   if (applied.state !== session.mac) {
     session = { ...session, mac: applied.state };
-    changed = true;
   }
   for (const outcome of applied.outcomes) notes.push(outcomeNote(outcome));
 
@@ -174,7 +176,6 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
     const linkAdr = planLinkAdr(session, input, history, at, notes);
     if (linkAdr !== undefined) {
       session = linkAdr.session;
-      changed = true;
       commands.push(...linkAdr.session.adr.pendingLinkAdr!.commands);
     }
   }
@@ -189,7 +190,6 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
   });
   if (plan.commands.length > 0 || plan.abandoned.length > 0 || plan.state !== session.mac) {
     session = { ...session, mac: plan.state };
-    changed = true;
   }
   commands.push(...plan.commands);
   for (const abandoned of plan.abandoned) {
@@ -203,11 +203,11 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
   return {
     commands,
     downlinkNeeded: input.adrAckReq || applied.downlinkNeeded || commands.length > 0,
-    state:
-      changed &&
-      (input.state === undefined || JSON.stringify(session) !== JSON.stringify(input.state))
-        ? session
-        : undefined,
+    state: session === start && input.state !== undefined ? undefined : session,
+    persist:
+      input.state === undefined
+        ? persistedForm(session) !== persistedForm(start)
+        : session !== start && persistedForm(session) !== persistedForm(start),
     history,
     notes,
   };
@@ -304,4 +304,8 @@ function outcomeNote(outcome: MacAnswerOutcome): UplinkMacResult['notes'][number
     code: 'MAC_ANSWER',
     description: `${outcome.cid}: ${outcome.detail}`,
   };
+}
+
+function persistedForm(state: SessionMac): string {
+  return JSON.stringify({ ...state, adr: { ...state.adr, dr: null } });
 }

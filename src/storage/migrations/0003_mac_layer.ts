@@ -5,7 +5,8 @@ import type { DatabaseDialect } from '../schema.js';
  * The MAC layer: device profiles (ADR, receive windows, channels, status requests, confirmed
  * downlink policy, as one JSON settings document validated by the API), the profile a device
  * uses, and the MAC state the network keeps per session (the device's current settings and the
- * MAC requests still waiting for an answer), as JSON.
+ * MAC requests still waiting for an answer), as JSON. And, for the join server, the RJcount1 of
+ * the last accepted LoRaWAN 1.1 type-1 RejoinRequest (its replay protection).
  */
 export function macLayerMigration(dialect: DatabaseDialect): Migration {
   // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
@@ -36,9 +37,14 @@ export function macLayerMigration(dialect: DatabaseDialect): Migration {
         .column('device_profile_id')
         .execute();
       await db.schema.alterTable('device_sessions').addColumn('mac_state', 'text').execute();
+      await db.schema
+        .alterTable('devices')
+        .addColumn('rj_count1', 'integer', (c) => c.check(sql`rj_count1 between 0 and 65535`))
+        .execute();
     },
     // biome-ignore lint/suspicious/noExplicitAny: see above.
     async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('devices').dropColumn('rj_count1').execute();
       await db.schema.alterTable('device_sessions').dropColumn('mac_state').execute();
       await db.schema.dropIndex('devices_device_profile_idx').execute();
       await db.schema.alterTable('devices').dropColumn('device_profile_id').execute();

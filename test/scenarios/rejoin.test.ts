@@ -1,0 +1,123 @@
+/**
+ * LoRaWAN 1.1 rejoin scenarios over real UDP: a joined 1.1 device sends RejoinRequests of types
+ * 0, 1 and 2; the network checks what it can (types 0/2: SNwkSIntKey MIC and RJcount0), the join
+ * server the rest (type 1: JSIntKey MIC and RJcount1), and the device moves to the new session
+ * while a 1.0.4 device works beside it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SimulatedDevice } from '../../src/sim/device.js';
+import { ScenarioNetwork, waitFor } from './helpers.js';
+
+const GW1 = 'aa555a0000000011';
+const bytes = (...values: number[]) => Uint8Array.from(values);
+const hex = (value: number | undefined) => (value ?? -1).toString(16).padStart(8, '0');
+
+/** An uplink in the device's current session: its `up` event (matched by DevAddr and FCnt). */
+async function uplinkInSession(
+  net: ScenarioNetwork,
+  device: SimulatedDevice,
+  options: Parameters<SimulatedDevice['uplink']>[0],
+) {
+  const transmission = device.uplink(options);
+  net.transmit(device, transmission);
+  return net.waitForEvent(
+    device.devEui,
+    (e) => e.event === 'up' && e.fCnt === transmission.counter && e.devAddr === hex(device.devAddr),
+    `up event ${transmission.counter} from ${hex(device.devAddr)}`,
+  );
+}
+
+async function withNetwork(scenario: (net: ScenarioNetwork) => Promise<void>): Promise<void> {
+  const net = await ScenarioNetwork.start([{ gatewayId: GW1 }]);
+  try {
+    await scenario(net);
+  } finally {
+    await net.close();
+  }
+}
+
+describe('LoRaWAN 1.1 rejoin scenarios', () => {
+  it('serves rejoins of types 0, 2 and 1 with new sessions; traffic follows; replays refused', async () => {
+    await withNetwork(async (net) => {
+      const device = await net.addOtaaDevice('0000000000001101', '1.1');
+      const old = await net.addOtaaDevice('0000000000001102', '1.0.4');
+      await net.join(device);
+      await net.join(old);
+      await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      const firstAddr = device.devAddr;
+      const firstKeys = device.sessionKeys();
+
+      // Type 0: new DevAddr, new keys, counters from 0.
+      const rejoin0 = device.rejoinRequest(0);
+      net.transmit(device, rejoin0);
+      await waitFor('rejoin type 0 accepted', () => device.devAddr !== firstAddr);
+      const join0 = await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'join' && e.rejoinType === 0,
+        'join event of the type 0 rejoin',
+      );
+      assert.equal(join0.devAddr, hex(device.devAddr));
+      assert.notDeepEqual(device.sessionKeys(), firstKeys);
+      const after0 = await uplinkInSession(net, device, { fPort: 2, payload: bytes(2) });
+      assert.equal(after0.fCnt, 0);
+
+      // The same type-0 frame again: signed with the old session's key, so it is refused.
+      net.transmit(device, rejoin0);
+      await net.waitForMetric('galet_network_rejoins_rejected_total', 1);
+
+      // Type 2: keys only; the DevAddr stays.
+      const addrBefore2 = device.devAddr;
+      const keysBefore2 = device.sessionKeys();
+      net.transmit(device, device.rejoinRequest(2));
+      await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'join' && e.rejoinType === 2,
+        'join event of the type 2 rejoin',
+      );
+      await waitFor('device took the type 2 JoinAccept', () => {
+        const keys = device.sessionKeys();
+        return keys !== undefined && JSON.stringify(keys) !== JSON.stringify(keysBefore2);
+      });
+      assert.equal(device.devAddr, addrBefore2);
+      const downlinksBefore = device.receivedDownlinks.length;
+      const after2 = await uplinkInSession(net, device, {
+        fPort: 3,
+        payload: bytes(3),
+        confirmed: true,
+      });
+      assert.equal(after2.fCnt, 0);
+      const acked = await net.waitForDownlink(device, downlinksBefore + 1);
+      assert.equal(acked.ack, true);
+
+      // Type 1: checked by the join server (JSIntKey, RJcount1).
+      const rejoin1 = device.rejoinRequest(1);
+      const addrBefore1 = device.devAddr;
+      net.transmit(device, rejoin1);
+      await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'join' && e.rejoinType === 1,
+        'join event of the type 1 rejoin',
+      );
+      await waitFor('device took the type 1 JoinAccept', () => device.devAddr !== addrBefore1);
+      const rejectedBefore = await net.metric('galet_network_rejoins_rejected_total');
+      net.transmit(device, rejoin1);
+      await net.waitForMetric('galet_network_rejoins_rejected_total', rejectedBefore + 1);
+      const after1 = await uplinkInSession(net, device, { fPort: 4, payload: bytes(4) });
+      assert.equal(after1.fCnt, 0);
+
+      const refusals = (await net.events(device.devEui, 'log')).filter((e) => e.code === 'REJOIN');
+      assert.equal(refusals.length, 2);
+      assert.match(refusals[0]!.description, /MIC does not verify/);
+      assert.match(refusals[1]!.description, /RJcount1|replay/i);
+
+      // The 1.0.4 device beside it was never disturbed.
+      const oldUp = await net.uplink(old, { fPort: 1, payload: bytes(9) });
+      assert.equal(oldUp.event.fCnt, 0);
+      assert.equal(oldUp.event.data, Buffer.from(bytes(9)).toString('base64'));
+      const metrics = await net.metrics();
+      assert.equal(metrics.get('galet_network_rejoins_accepted_total'), 3);
+      assert.equal(metrics.get('galet_network_uplinks_mic_failed_total'), 0);
+    });
+  });
+});
