@@ -45,6 +45,16 @@ describe('LoRaWAN 1.1 rejoin scenarios', () => {
       await net.join(device);
       await net.join(old);
       await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      // The API shows the MAC state the join set up: CFList channels, RX settings, class.
+      const shown = await net.galet.request('GET', `/api/v1/devices/${device.devEui}`);
+      assert.equal(shown.status, 200);
+      assert.equal(shown.json.mac.deviceClass, 'A');
+      assert.equal(shown.json.mac.rx1DelaySeconds, 1);
+      assert.deepEqual(
+        shown.json.mac.channels.map((c: { frequencyHz: number }) => c.frequencyHz / 1e5),
+        [8681, 8683, 8685, 8671, 8673, 8675, 8677, 8679],
+      );
+      assert.equal(shown.json.deviceStatus, null);
       const firstAddr = device.devAddr;
       const firstKeys = device.sessionKeys();
 

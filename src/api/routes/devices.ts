@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { hexToBytes, parseHexUint, uint32ToHex } from '../../lorawan/bytes.js';
+import type { Region } from '../../lorawan/regions/index.js';
+import { sessionMacView } from '../../network/mac/session-mac.js';
 import type { DeviceSession } from '../../network/store.js';
 import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../storage/index.js';
 import { badRequest, notFound } from '../errors.js';
@@ -121,7 +123,12 @@ function decodeBase64(data: string): Uint8Array {
 }
 
 /** A device as the API shows it: no keys, with its session state when it has one. */
-function deviceView(device: Device, session: DeviceSession | undefined): Record<string, unknown> {
+function deviceView(
+  device: Device,
+  session: DeviceSession | undefined,
+  region: Region,
+): Record<string, unknown> {
+  const mac = session === undefined ? null : sessionMacView(region, session.macState);
   return {
     ...device,
     devAddr: session === undefined ? null : uint32ToHex(session.devAddr),
@@ -129,10 +136,15 @@ function deviceView(device: Device, session: DeviceSession | undefined): Record<
     fCntDown: session?.nFCntDown ?? null,
     ...(session?.keys.lorawan === '1.1' ? { aFCntDown: session.aFCntDown } : {}),
     activated: session !== undefined,
+    deviceStatus: mac?.deviceStatus ?? null,
+    mac,
   };
 }
 
-export function registerDeviceRoutes(api: FastifyInstance, { storage, network }: ApiContext): void {
+export function registerDeviceRoutes(
+  api: FastifyInstance,
+  { storage, network, region }: ApiContext,
+): void {
   api.post<{ Body: NewDeviceBody }>(
     '/devices',
     { schema: { body: newDeviceSchema } },
@@ -180,7 +192,7 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
         });
         network.sessionChanged(session);
       }
-      return reply.status(201).send(deviceView(device, session));
+      return reply.status(201).send(deviceView(device, session, region));
     },
   );
 
@@ -212,7 +224,7 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
     const devEui = request.params.devEui.toLowerCase();
     const device = await storage.devices.get(devEui);
     if (device === undefined) throw notFound(`device ${request.params.devEui}`);
-    return deviceView(device, await storage.deviceSessions.get(devEui));
+    return deviceView(device, await storage.deviceSessions.get(devEui), region);
   });
 
   api.patch<{ Params: { devEui: string }; Body: DeviceUpdateBody }>(
@@ -224,7 +236,7 @@ export function registerDeviceRoutes(api: FastifyInstance, { storage, network }:
       if (device === undefined) throw notFound(`device ${request.params.devEui}`);
       // The network server caches devices: a new profile applies only once it is told.
       network.deviceChanged?.(devEui);
-      return deviceView(device, await storage.deviceSessions.get(devEui));
+      return deviceView(device, await storage.deviceSessions.get(devEui), region);
     },
   );
 

@@ -148,3 +148,54 @@ export function rxSettingsOf(
 ): { rx1DelaySeconds: number; rx1DrOffset: number; rx2Dr: number; rx2FrequencyHz: number } {
   return sessionMacOf(region, session)?.mac ?? session;
 }
+
+/** What the API shows of a session's MAC state: the device's settings as the network knows them. */
+export interface SessionMacView {
+  dataRate: number | null;
+  txPowerIndex: number;
+  nbTrans: number;
+  rx1DelaySeconds: number;
+  rx1DrOffset: number;
+  rx2Dr: number;
+  rx2FrequencyHz: number;
+  channels: {
+    index: number;
+    frequencyHz: number;
+    minDr: number;
+    maxDr: number;
+    enabled: boolean;
+  }[];
+  maxDutyCycle: number;
+  deviceClass: DeviceClass;
+  /** MAC requests sent and not answered yet. */
+  pendingMacCommands: string[];
+  /** The last DevStatusAns: battery 0 = external power, 1-254 level, 255 unknown; margin dB. */
+  deviceStatus: { battery: number; margin: number; at: string } | null;
+}
+
+export function sessionMacView(region: Region, macState: unknown): SessionMacView | null {
+  const state = sessionMacFromJson(macState, region);
+  if (state === undefined) return null;
+  const { mac, adr } = state;
+  const channels: SessionMacView['channels'] = [];
+  mac.channels.forEach((channel, index) => {
+    if (channel !== null) channels.push({ index, ...channel });
+  });
+  return {
+    dataRate: adr.dr,
+    txPowerIndex: adr.txPowerIndex,
+    nbTrans: adr.nbTrans,
+    rx1DelaySeconds: mac.rx1DelaySeconds,
+    rx1DrOffset: mac.rx1DrOffset,
+    rx2Dr: mac.rx2Dr,
+    rx2FrequencyHz: mac.rx2FrequencyHz,
+    channels,
+    maxDutyCycle: mac.maxDutyCycle,
+    deviceClass: mac.deviceClass,
+    pendingMacCommands: [
+      ...mac.pending.map((pending) => pending.command.cid),
+      ...(adr.pendingLinkAdr === null ? [] : ['LinkADRReq']),
+    ],
+    deviceStatus: mac.lastDevStatus,
+  };
+}
