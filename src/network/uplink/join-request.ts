@@ -1,3 +1,4 @@
+import type { JoinAnswer } from '../../join/join-server.js';
 import type { JoinRequest } from '../../lorawan/phy-payload.js';
 import type { NetworkContext } from '../context.js';
 import { allocateDevAddr } from '../devaddr.js';
@@ -6,7 +7,7 @@ import type { ClassAScheduler } from '../downlink/class-a.js';
 import { emitLogEvent } from '../log-event.js';
 import { initialSessionMac, type SessionMac, trustSessionMac } from '../mac/session-mac.js';
 import type { MacVersion } from '../session.js';
-import type { DeviceSession } from '../store.js';
+import type { DeviceSession, NetworkDevice } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
 
 /**
@@ -50,8 +51,42 @@ export async function handleJoinRequest(
   const device = await ctx.devices.get(answer.devEui);
   if (device === undefined) return;
   const now = new Date(ctx.now()).toISOString();
+  await startSession(ctx, scheduler, {
+    device,
+    answer,
+    devAddr,
+    macState: joinedSessionMac(ctx, answer.macVersion, device.deviceClass, now),
+    now,
+    uplink,
+    uplinkDr,
+    deduplicationId,
+  });
+  ctx.counters.increment('joinsAccepted');
+}
+
+/**
+ * A join server's accepted answer (to a JoinRequest or a RejoinRequest) becomes the device's
+ * session: stored, cached, answered with the JoinAccept in the join-accept windows, and told in
+ * a `join` event.
+ */
+export async function startSession(
+  ctx: NetworkContext,
+  scheduler: ClassAScheduler,
+  params: {
+    device: NetworkDevice;
+    answer: Extract<JoinAnswer, { result: 'Success' }>;
+    devAddr: number;
+    macState: SessionMac;
+    now: string;
+    uplink: DeduplicatedUplink;
+    uplinkDr: number;
+    deduplicationId: string;
+    eventFields?: Record<string, unknown>;
+  },
+): Promise<void> {
+  const { device, answer, devAddr, now } = params;
   const session: DeviceSession = {
-    devEui: answer.devEui,
+    devEui: device.devEui,
     devAddr,
     macVersion: answer.macVersion,
     keys: answer.sessionKeys,
@@ -63,16 +98,15 @@ export async function handleJoinRequest(
     rx2Dr: ctx.config.rx2Dr,
     rx2FrequencyHz: ctx.config.rx2FrequencyHz,
     awaitingAck: null,
-    macState: joinedSessionMac(ctx, answer.macVersion, device.deviceClass, now),
+    macState: params.macState,
     createdAt: now,
     updatedAt: now,
   };
   await ctx.store.saveSession(session);
   ctx.sessions.set(session);
   ctx.adrHistories.delete(device.devEui);
-  ctx.counters.increment('joinsAccepted');
   await ctx.store.touchDevice(device.devEui, now);
-  await scheduler.answer(uplink, uplinkDr, {
+  await scheduler.answer(params.uplink, params.uplinkDr, {
     kind: 'joinAccept',
     phyPayload: answer.phyPayload,
     devEui: device.devEui,
@@ -84,10 +118,11 @@ export async function handleJoinRequest(
     applicationId: device.applicationId,
     time: now,
     body: {
-      deduplicationId,
+      deduplicationId: params.deduplicationId,
       time: now,
       deviceInfo: deviceInfo(device),
       devAddr: devAddr.toString(16).padStart(8, '0'),
+      ...params.eventFields,
     },
   });
 }

@@ -2,13 +2,11 @@ import type { RejoinRequest } from '../../lorawan/phy-payload.js';
 import { verifyRejoinRequestMic } from '../../lorawan/rejoin-request.js';
 import type { NetworkContext } from '../context.js';
 import { allocateDevAddr } from '../devaddr.js';
-import { deviceInfo } from '../device-info.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { emitLogEvent } from '../log-event.js';
 import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
-import type { DeviceSession } from '../store.js';
 import type { DeduplicatedUplink } from './deduplicator.js';
-import { joinedSessionMac } from './join-request.js';
+import { joinedSessionMac, startSession } from './join-request.js';
 
 /**
  * LoRaWAN 1.1 RejoinRequest (§6.2.4): a new session negotiated through the join server while
@@ -98,45 +96,16 @@ export async function handleRejoinRequest(
     // RJcount0 starts again from 0 after the JoinAccept; remembered so a replay is refused.
     macState = trustSessionMac({ ...macState, lastRjCount0: -1 });
   }
-  const session: DeviceSession = {
-    devEui: device.devEui,
-    devAddr,
-    macVersion: answer.macVersion,
-    keys: answer.sessionKeys,
-    fCntUp: null,
-    nFCntDown: 0,
-    aFCntDown: 0,
-    rx1DelaySeconds: ctx.config.rx1DelaySeconds,
-    rx1DrOffset: ctx.config.rx1DrOffset,
-    rx2Dr: ctx.config.rx2Dr,
-    rx2FrequencyHz: ctx.config.rx2FrequencyHz,
-    awaitingAck: null,
-    macState,
-    createdAt: now,
-    updatedAt: now,
-  };
-  await ctx.store.saveSession(session);
-  ctx.sessions.set(session);
-  ctx.adrHistories.delete(device.devEui);
-  ctx.counters.increment('rejoinsAccepted');
-  await ctx.store.touchDevice(device.devEui, now);
-  await scheduler.answer(uplink, uplinkDr, {
-    kind: 'joinAccept',
-    phyPayload: answer.phyPayload,
-    devEui: device.devEui,
+  await startSession(ctx, scheduler, {
     device,
+    answer,
+    devAddr,
+    macState,
+    now,
+    uplink,
+    uplinkDr,
+    deduplicationId,
+    eventFields: { rejoinType: request.rejoinType },
   });
-  await ctx.emit({
-    type: 'join',
-    devEui: device.devEui,
-    applicationId: device.applicationId,
-    time: now,
-    body: {
-      deduplicationId,
-      time: now,
-      deviceInfo: deviceInfo(device),
-      devAddr: devAddr.toString(16).padStart(8, '0'),
-      rejoinType: request.rejoinType,
-    },
-  });
+  ctx.counters.increment('rejoinsAccepted');
 }
