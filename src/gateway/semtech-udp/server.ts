@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type {
   GatewayBackend,
   GatewayDownlink,
@@ -205,6 +206,7 @@ export class SemtechUdpBackend implements GatewayBackend {
     const socket = createSocket({
       type: isIPv6(host) ? 'udp6' : 'udp4',
       recvBufferSize: options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
+      lookup: literalAddressLookup,
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -564,4 +566,25 @@ export class SemtechUdpBackend implements GatewayBackend {
       }
     }
   }
+}
+
+/**
+ * Every address this socket sends to came from a datagram's sender (a numeric IP), so it needs
+ * no resolution: the default lookup would still go through dns.lookup and a deferred callback
+ * for each PUSH_ACK. Names (never used here) still go to the resolver.
+ */
+function literalAddressLookup(
+  hostname: string,
+  options: LookupOptions | number,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  const lookupOptions = typeof options === 'number' ? { family: options } : options;
+  dnsLookup(hostname, { ...lookupOptions, all: false }, (error, address, resolvedFamily) =>
+    callback(error, address, resolvedFamily),
+  );
 }
