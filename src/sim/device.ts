@@ -139,6 +139,12 @@ export interface UplinkOptions {
   confirmed?: boolean;
   /** Device-initiated commands to piggy-back, e.g. LinkCheckReq or DeviceTimeReq. */
   macCommands?: readonly UplinkMacCommand[];
+  /**
+   * The channel index to transmit on; it must be enabled and allow the data rate (RangeError
+   * otherwise). Default, and when this very uplink's ADR backoff step leaves it unusable: one
+   * of those, picked at random.
+   */
+  channel?: number;
 }
 
 export interface ReceivedDownlink {
@@ -264,6 +270,8 @@ export class SimulatedDevice {
   #channels: (Channel | null | undefined)[];
   /** DlChannelReq: RX1 frequency per channel, when it differs from the uplink's. */
   #downlinkFrequencies = new Map<number, number>();
+  /** DutyCycleReq: aggregated duty cycle 1/2^maxDutyCycle (0: the regulatory limit only). */
+  #maxDutyCycle = 0;
   #rx1DrOffset: number;
   #rx2DataRate: number;
   #rx2FrequencyHz: number;
@@ -408,6 +416,11 @@ export class SimulatedDevice {
 
   get deviceClass(): DeviceClass {
     return this.#deviceClass;
+  }
+
+  /** MaxDutyCycle from the last DutyCycleReq: at most 1/2^n of the time on air (0: no limit). */
+  get maxDutyCycle(): number {
+    return this.#maxDutyCycle;
   }
 
   /** The class a DeviceModeInd asks for, until the network's DeviceModeConf. */
@@ -682,6 +695,12 @@ export class SimulatedDevice {
     if (session.fCntUp > MAX_UINT32) {
       throw new RangeError(`device ${this.devEui} has used up FCntUp and must rejoin`);
     }
+    const usable = this.#enabledChannelsFor(this.#dataRate);
+    if (options.channel !== undefined && !usable.includes(options.channel)) {
+      throw new RangeError(
+        `device ${this.devEui}: channel ${options.channel} is not enabled for DR${this.#dataRate} (enabled: ${usable.join(', ')})`,
+      );
+    }
     const adrAckReq = this.#adrBeforeUplink();
     const confirmed = options.confirmed ?? false;
     const payload = options.payload ?? new Uint8Array(0);
@@ -721,7 +740,12 @@ export class SimulatedDevice {
         `device ${this.devEui}: MACPayload of ${macPayloadLength} bytes exceeds ${maxMacPayload} at DR${this.#dataRate}`,
       );
     }
-    const channel = this.#pickChannel(this.#enabledChannelsFor(this.#dataRate));
+    // The ADR backoff may have changed the data rate (and the channels) since the check above.
+    const channel =
+      options.channel !== undefined &&
+      this.#enabledChannelsFor(this.#dataRate).includes(options.channel)
+        ? options.channel
+        : this.#pickChannel(this.#enabledChannelsFor(this.#dataRate));
     const frequencyHz = this.#channels[channel]!.frequencyHz;
     const fCnt = session.fCntUp;
     const ack = this.#ackDue !== undefined;
@@ -1127,6 +1151,7 @@ export class SimulatedDevice {
       this.#rx2FrequencyHz = this.region.rx2Default.frequencyHz;
       this.#rxDelaySeconds = fields.rxDelay === 0 ? 1 : fields.rxDelay;
       this.#nbTrans = 1;
+      this.#maxDutyCycle = 0;
     }
     this.#session = {
       devAddr: fields.devAddr,
@@ -1222,6 +1247,8 @@ export class SimulatedDevice {
     const answers = this.#macAnswers;
     switch (command.cid) {
       case 'DutyCycleReq':
+        // Kept, not enforced: the simulator does not model time on air (see README).
+        this.#maxDutyCycle = command.maxDutyCycle;
         answers.push({ cid: 'DutyCycleAns' });
         return;
       case 'RXParamSetupReq': {

@@ -6,6 +6,7 @@
 import { createSocket } from 'node:dgram';
 import type { TxAckStatus } from '../../src/gateway/types.js';
 import { bytesToHex } from '../../src/lorawan/index.js';
+import type { GaletOptions } from '../../src/server/galet.js';
 import {
   type DeviceActivation,
   type DeviceLorawanVersion,
@@ -13,6 +14,7 @@ import {
   type DownlinkOutcome,
   type ReceiveWindow,
   SimulatedDevice,
+  type SimulatedDeviceConfig,
 } from '../../src/sim/device.js';
 import {
   type LinkQuality,
@@ -55,6 +57,25 @@ export interface Hearing {
 // biome-ignore lint/suspicious/noExplicitAny: events are read field by field and asserted on
 export type ApiEvent = Record<string, any> & { id: number; event: string };
 
+/** Galet settings a scenario may change (the rest are startTestGalet's). */
+export type ScenarioGaletOptions = Pick<Partial<GaletOptions>, 'deduplicationWindowMs'>;
+
+/** Settings of the simulated twin beyond its identity and keys. */
+export type SimulatorSettings = Omit<
+  Partial<SimulatedDeviceConfig>,
+  'devEui' | 'lorawanVersion' | 'activation' | 'deviceClass'
+>;
+
+/** What a test may add to a device it registers. */
+export interface DeviceOptions {
+  /** The device's profile (POST /device-profiles); default none. */
+  deviceProfileId?: string;
+  /** Registered with this class, and the simulated device starts in it (default 'A'). */
+  deviceClass?: 'A' | 'C';
+  /** Data rate, ADR bit, battery, channels... of the simulated device. */
+  simulator?: SimulatorSettings;
+}
+
 const DEFAULT_LINK: LinkQuality = { rssi: -80, snr: 7 };
 
 export async function waitFor<T>(
@@ -79,6 +100,9 @@ export class ScenarioNetwork {
   readonly deliveries: Delivery[] = [];
   readonly #specs: readonly GatewaySpec[];
   readonly #databaseUrl: string | undefined;
+  readonly #options: ScenarioGaletOptions;
+  /** Devices that hear no downlink (the gateways still transmit them). */
+  readonly #deaf = new Set<string>();
 
   private constructor(
     galet: TestGalet,
@@ -86,20 +110,29 @@ export class ScenarioNetwork {
     specs: readonly GatewaySpec[],
     gateways: SimulatedGateway[],
     databaseUrl: string | undefined,
+    options: ScenarioGaletOptions,
   ) {
     this.#databaseUrl = databaseUrl;
+    this.#options = options;
     this.galet = galet;
     this.applicationId = applicationId;
     this.#specs = specs;
     this.gateways = gateways;
   }
 
-  /** `databaseUrl`: PostgreSQL instead of the SQLite file in the temporary data directory. */
+  /**
+   * `databaseUrl`: PostgreSQL instead of the SQLite file in the temporary data directory;
+   * `options`: Galet settings such as a shorter deduplication window.
+   */
   static async start(
     specs: readonly GatewaySpec[],
     databaseUrl?: string,
+    options: ScenarioGaletOptions = {},
   ): Promise<ScenarioNetwork> {
-    const galet = await startTestGalet(databaseUrl === undefined ? {} : { databaseUrl });
+    const galet = await startTestGalet({
+      ...options,
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+    });
     try {
       const application = await galet.request('POST', '/api/v1/applications', {
         name: 'Commune de Saint-Galmier',
@@ -113,7 +146,7 @@ export class ScenarioNetwork {
         if (created.status !== 201) throw new Error(JSON.stringify(created.json));
       }
       const gateways = await startGateways(specs, galet.udpPort);
-      return new ScenarioNetwork(galet, application.json.id, specs, gateways, databaseUrl);
+      return new ScenarioNetwork(galet, application.json.id, specs, gateways, databaseUrl, options);
     } catch (error) {
       await galet.stop();
       await removeDir(galet.dataDir);
@@ -133,6 +166,7 @@ export class ScenarioNetwork {
     this.gateways = [];
     await this.galet.stop();
     this.galet = await startTestGalet({
+      ...this.#options,
       dataDir: this.galet.dataDir,
       ...(this.#databaseUrl === undefined ? {} : { databaseUrl: this.#databaseUrl }),
     });
@@ -152,7 +186,7 @@ export class ScenarioNetwork {
   async addOtaaDevice(
     devEui: string,
     lorawanVersion: DeviceLorawanVersion,
-    options: { devNonce?: number; register?: boolean } = {},
+    options: { devNonce?: number; register?: boolean } & DeviceOptions = {},
   ): Promise<SimulatedDevice> {
     const is11 = lorawanVersion === '1.1';
     if (options.register !== false) {
@@ -164,6 +198,7 @@ export class ScenarioNetwork {
         macVersion: macVersionOf(lorawanVersion),
         appKey: bytesToHex(APP_KEY),
         ...(is11 ? { nwkKey: bytesToHex(NWK_KEY) } : {}),
+        ...registrationExtras(options),
       });
       if (created.status !== 201) throw new Error(JSON.stringify(created.json));
     }
@@ -174,7 +209,13 @@ export class ScenarioNetwork {
       ...(is11 ? { nwkKey: NWK_KEY } : {}),
       ...(options.devNonce === undefined ? {} : { devNonce: options.devNonce }),
     };
-    return new SimulatedDevice({ devEui, lorawanVersion, activation });
+    return new SimulatedDevice({
+      ...options.simulator,
+      devEui,
+      lorawanVersion,
+      activation,
+      ...(options.deviceClass === undefined ? {} : { deviceClass: options.deviceClass }),
+    });
   }
 
   /** Registers an ABP device (unless `register` is false) and returns its simulated twin. */
@@ -182,7 +223,7 @@ export class ScenarioNetwork {
     devEui: string,
     lorawanVersion: DeviceLorawanVersion,
     devAddr: number,
-    options: { fCntUp?: number; register?: boolean; keySeed?: number } = {},
+    options: { fCntUp?: number; register?: boolean; keySeed?: number } & DeviceOptions = {},
   ): Promise<SimulatedDevice> {
     const seed = options.keySeed ?? Number.parseInt(devEui.slice(-2), 16);
     const key = (n: number) =>
@@ -200,10 +241,12 @@ export class ScenarioNetwork {
         applicationId: this.applicationId,
         macVersion: macVersionOf(lorawanVersion),
         abp,
+        ...registrationExtras(options),
       });
       if (created.status !== 201) throw new Error(JSON.stringify(created.json));
     }
     return new SimulatedDevice({
+      ...options.simulator,
       devEui,
       lorawanVersion,
       activation: {
@@ -212,7 +255,56 @@ export class ScenarioNetwork {
         keys,
         ...(options.fCntUp === undefined ? {} : { fCntUp: options.fCntUp }),
       },
+      ...(options.deviceClass === undefined ? {} : { deviceClass: options.deviceClass }),
     });
+  }
+
+  /** Creates a device profile through the API (`settings` as POST /device-profiles takes them). */
+  async createDeviceProfile(name: string, settings: Record<string, unknown>): Promise<string> {
+    const created = await this.galet.request('POST', '/api/v1/device-profiles', {
+      name,
+      ...settings,
+    });
+    if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+    return created.json.id;
+  }
+
+  /**
+   * Makes the device reachable by a gateway outside class A windows while it operates in
+   * class C (what it takes is recorded in `deliveries`, window 'rxc'). Returns the function that
+   * unregisters it.
+   */
+  listenClassC(
+    device: SimulatedDevice,
+    gateway: SimulatedGateway = this.gateways[0]!,
+    link: LinkQuality = DEFAULT_LINK,
+  ): () => void {
+    return gateway.registerClassC(device, {
+      link,
+      deliver: (phyPayload, window, quality) =>
+        this.#deliver(device, gateway, phyPayload, window, quality),
+    });
+  }
+
+  /** While deaf, the device hears no downlink: the gateways transmit, the frames are lost. */
+  setDeaf(device: SimulatedDevice, deaf: boolean): void {
+    if (deaf) this.#deaf.add(device.devEui);
+    else this.#deaf.delete(device.devEui);
+  }
+
+  /**
+   * Backdates the device's session by `ageMs`. Galet's clock cannot be injected through
+   * `startGalet`, so a test that needs an old session (a DevStatusReq one interval after
+   * activation) rewrites `createdAt` in storage and tells the network, as the API does when it
+   * creates an ABP session.
+   */
+  async ageSession(devEui: string, ageMs: number): Promise<void> {
+    const session = await this.galet.storage.deviceSessions.get(devEui);
+    if (session === undefined) throw new Error(`device ${devEui} has no session`);
+    const createdAt = new Date(Date.parse(session.createdAt) - ageMs).toISOString();
+    this.galet.network.sessionChanged(
+      await this.galet.storage.deviceSessions.upsert({ ...session, createdAt }),
+    );
   }
 
   /**
@@ -227,17 +319,30 @@ export class ScenarioNetwork {
     return heardBy.map((entry) => {
       const { gateway, link } =
         entry instanceof SimulatedGateway ? { gateway: entry, link: DEFAULT_LINK } : entry;
-      return gateway.forwardUplink(transmission, link, (phyPayload, window, quality) => {
-        const outcome = device.receive(phyPayload, { window: window.name, snr: quality.snr });
-        this.deliveries.push({
-          devEui: device.devEui,
-          gatewayId: gateway.gatewayId,
-          window: window.name,
-          outcome,
-        });
-        return outcome.status === 'joined' || outcome.status === 'accepted';
-      });
+      return gateway.forwardUplink(transmission, link, (phyPayload, window, quality) =>
+        this.#deliver(device, gateway, phyPayload, window, quality),
+      );
     });
+  }
+
+  /** A frame a gateway hands to a device: taken (unless the device is deaf) and recorded. */
+  #deliver(
+    device: SimulatedDevice,
+    gateway: SimulatedGateway,
+    phyPayload: Uint8Array,
+    window: ReceiveWindow,
+    quality: LinkQuality,
+  ): boolean {
+    const outcome: DownlinkOutcome = this.#deaf.has(device.devEui)
+      ? { status: 'ignored', reason: 'the device is deaf (test)' }
+      : device.receive(phyPayload, { window: window.name, snr: quality.snr });
+    this.deliveries.push({
+      devEui: device.devEui,
+      gatewayId: gateway.gatewayId,
+      window: window.name,
+      outcome,
+    });
+    return outcome.status === 'joined' || outcome.status === 'accepted';
   }
 
   /** Sends a JoinRequest and waits until the device took the JoinAccept. */
@@ -351,6 +456,14 @@ export class ScenarioNetwork {
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     }
   }
+}
+
+/** The API fields a test's device options add to POST /devices. */
+function registrationExtras(options: DeviceOptions): Record<string, unknown> {
+  return {
+    ...(options.deviceProfileId === undefined ? {} : { deviceProfileId: options.deviceProfileId }),
+    ...(options.deviceClass === undefined ? {} : { deviceClass: options.deviceClass }),
+  };
 }
 
 async function startGateways(

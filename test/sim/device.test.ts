@@ -518,6 +518,35 @@ describe('SimulatedDevice: MAC commands', () => {
     ]);
   });
 
+  it('keeps the MaxDutyCycle of a DutyCycleReq (not enforced) until a new join', () => {
+    const device = otaa('1.0.4');
+    const { keys } = join10(device);
+    assert.equal(device.maxDutyCycle, 0);
+    device.uplink();
+    device.receive(downlink(keys, 0, { mac: [{ cid: 'DutyCycleReq', maxDutyCycle: 7 }] }));
+    assert.equal(device.maxDutyCycle, 7);
+    assert.deepEqual(openUplink(device.uplink(), keys).macCommands, [{ cid: 'DutyCycleAns' }]);
+    join10(device);
+    assert.equal(device.maxDutyCycle, 0);
+  });
+
+  it('transmits on the channel a test names, if enabled for the data rate', () => {
+    const device = otaa('1.0.4');
+    const { keys } = join10(device);
+    device.uplink();
+    device.receive(
+      downlink(keys, 0, {
+        mac: [{ cid: 'NewChannelReq', chIndex: 3, frequencyHz: 868_900_000, minDr: 0, maxDr: 5 }],
+      }),
+    );
+    const onNew = device.uplink({ channel: 3 });
+    assert.equal(onNew.channel, 3);
+    assert.equal(onNew.frequencyHz, 868_900_000);
+    const fCntUp = device.fCntUp;
+    assert.throws(() => device.uplink({ channel: 9 }), /channel 9 is not enabled for DR5/);
+    assert.equal(device.fCntUp, fCntUp, 'nothing sent');
+  });
+
   it('moves MAC answers that do not fit FOpts to FPort 0 when there is no payload', () => {
     const device = otaa('1.0.4');
     const { keys } = join10(device);

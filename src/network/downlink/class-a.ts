@@ -242,6 +242,13 @@ export class ClassAScheduler {
       return;
     }
     this.ctx.counters.increment('txAcksError');
+    // Not transmitted: the airtime counted when it was handed to the gateway was not used.
+    this.ctx.dutyCycle.release(
+      flight.rx.gatewayId,
+      flight.window.frequencyHz,
+      flight.rx.receivedAtMs + flight.window.delayMs,
+      this.#airtimeMs(flight.phyPayload, flight.window),
+    );
     await this.#emitTxAck(flight, ack);
     const rx2StartMs = flight.rx.receivedAtMs + flight.rx2.delayMs;
     const rx2AirtimeMs = this.#airtimeMs(flight.phyPayload, flight.rx2);

@@ -22,20 +22,30 @@ interface ClassCFlight {
   fCntDown: number;
   frequencyHz: number;
   dataRate: number;
+  /** What the duty-cycle accounting recorded for it. */
+  startMs: number;
+  airtimeMs: number;
   expiresAtMs: number;
+}
+
+/** Which transmission of a confirmed downlink an acknowledgement timeout is for. */
+function transmissionKey(awaiting: { queueItemId: string; fCntDown: number }): string {
+  return `${awaiting.queueItemId}:${awaiting.fCntDown}`;
 }
 
 /**
  * Class C (LoRaWAN 1.0.4 §6): the device listens on its RX2 parameters whenever it does not
  * transmit, so a queued downlink goes at once ("immediately" timing) through the best gateway
  * of its latest uplink, one item at a time. A confirmed item waits for its ACK (an uplink) up to
- * the profile's timeout, then is sent again or reported unacknowledged. Class A windows still
- * serve the device when an uplink opens them. Until the device's first uplink since start, no
- * gateway is known and items wait.
+ * the profile's timeout, then is sent again or reported unacknowledged; so does one that went in
+ * a Class A window (the uplink path triggers the scheduler after answering). Class A windows
+ * still serve the device when an uplink opens them. Until the device's first uplink since
+ * start, no gateway is known and items wait.
  */
 export class ClassCScheduler {
   readonly #inFlight = new Map<number, ClassCFlight>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** One timer per device; `watching` names the transmission an acknowledgement timeout is for. */
+  readonly #timers = new Map<string, { timer: NodeJS.Timeout; watching?: string }>();
   /** Devices told about a missing gateway or a duty-cycle wait, so the log says it once. */
   readonly #waitingReason = new Map<string, string>();
   #closed = false;
@@ -51,7 +61,10 @@ export class ClassCScheduler {
     return device.deviceClass === 'C';
   }
 
-  /** Sends the device's next queued item if it is a Class C device and may receive one now. */
+  /**
+   * Sends the device's next queued item if it is a Class C device and may receive one now; if
+   * a confirmed downlink waits for its acknowledgement, makes sure its timeout runs.
+   */
   trigger(devEui: string): void {
     if (this.#closed) return;
     void this.#run(devEui).catch((error: unknown) => {
@@ -72,6 +85,13 @@ export class ClassCScheduler {
       return true;
     }
     this.ctx.counters.increment('txAcksError');
+    // Not transmitted: the airtime counted when it was handed to the gateway was not used.
+    this.ctx.dutyCycle.release(
+      flight.gatewayId,
+      flight.frequencyHz,
+      flight.startMs,
+      flight.airtimeMs,
+    );
     if (device !== undefined) {
       await this.#emitTxAck(device, flight, ack);
       await emitLogEvent(
@@ -95,13 +115,14 @@ export class ClassCScheduler {
 
   close(): void {
     this.#closed = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const { timer } of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
 
   async #run(devEui: string): Promise<void> {
     const session = this.ctx.sessions.byDevEui(devEui);
-    if (session === undefined || !this.ctx.pendingDownlinks.has(devEui)) return;
+    if (session === undefined) return;
+    if (!this.ctx.pendingDownlinks.has(devEui) && session.awaitingAck === null) return;
     const device = await this.ctx.devices.get(devEui);
     if (device === undefined || !this.isClassC(device, session)) return;
     await this.ctx.exclusive(session.devAddr, () => this.#send(device));
@@ -111,7 +132,11 @@ export class ClassCScheduler {
     const { ctx } = this;
     const devEui = device.devEui;
     const session = ctx.sessions.byDevEui(devEui);
-    if (session === undefined || session.awaitingAck !== null) return;
+    if (session === undefined) return;
+    if (session.awaitingAck !== null) {
+      await this.#watchAcknowledgement(device, session.awaitingAck);
+      return;
+    }
     if (!ctx.pendingDownlinks.has(devEui)) return;
     const gateway = ctx.lastUplinkGateway.get(devEui);
     if (gateway === undefined) {
@@ -199,16 +224,45 @@ export class ClassCScheduler {
       fCntDown: built.fCntDown,
       frequencyHz: rx.rx2FrequencyHz,
       dataRate: rx.rx2Dr,
+      startMs,
+      airtimeMs,
       expiresAtMs: ctx.now() + 30_000,
     });
     const item = built.queueItem;
     if (item?.confirmed) {
-      this.#later(devEui, profile.confirmedDownlink.classCTimeoutMs, () =>
-        this.#ackTimedOut(device, item, built.fCntDown, profile.confirmedDownlink.maxAttempts),
+      this.#later(
+        devEui,
+        profile.confirmedDownlink.classCTimeoutMs,
+        () =>
+          this.#ackTimedOut(device, item, built.fCntDown, profile.confirmedDownlink.maxAttempts),
+        transmissionKey({ queueItemId: item.id, fCntDown: built.fCntDown }),
       );
     } else {
       this.#later(devEui, airtimeMs + NEXT_AFTER_AIRTIME_MS);
     }
+  }
+
+  /**
+   * A confirmed downlink the device has yet to acknowledge and no timeout watches: one sent in
+   * a Class A window. The profile's Class C timeout applies to it too: the device may send its
+   * next uplink (the only other thing that settles it) hours later, and its queue waits.
+   */
+  async #watchAcknowledgement(
+    device: NetworkDevice,
+    awaiting: NonNullable<DeviceSession['awaitingAck']>,
+  ): Promise<void> {
+    const key = transmissionKey(awaiting);
+    if (this.#timers.get(device.devEui)?.watching === key) return;
+    const item = await this.ctx.store.getDownlink(awaiting.queueItemId);
+    if (item === undefined) return;
+    const { maxAttempts, classCTimeoutMs } = (await this.ctx.profiles.forDevice(device))
+      .confirmedDownlink;
+    this.#later(
+      device.devEui,
+      classCTimeoutMs,
+      () => this.#ackTimedOut(device, item, awaiting.fCntDown, maxAttempts),
+      key,
+    );
   }
 
   /** No uplink acknowledged the confirmed item in time: send it again, or report it. */
@@ -254,11 +308,14 @@ export class ClassCScheduler {
     this.trigger(device.devEui);
   }
 
-  /** Runs `work` (default: another send) for the device after `delayMs`; one timer per device. */
-  #later(devEui: string, delayMs: number, work?: () => Promise<void>): void {
+  /**
+   * Runs `work` (default: another send) for the device after `delayMs`; one timer per device.
+   * `watching`: the transmission an acknowledgement timeout is for.
+   */
+  #later(devEui: string, delayMs: number, work?: () => Promise<void>, watching?: string): void {
     if (this.#closed) return;
     const previous = this.#timers.get(devEui);
-    if (previous !== undefined) clearTimeout(previous);
+    if (previous !== undefined) clearTimeout(previous.timer);
     const timer = setTimeout(() => {
       this.#timers.delete(devEui);
       if (work === undefined) this.trigger(devEui);
@@ -268,7 +325,7 @@ export class ClassCScheduler {
         });
     }, Math.ceil(delayMs));
     timer.unref();
-    this.#timers.set(devEui, timer);
+    this.#timers.set(devEui, watching === undefined ? { timer } : { timer, watching });
   }
 
   async #waiting(device: NetworkDevice, code: string, description: string): Promise<void> {

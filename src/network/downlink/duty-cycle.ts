@@ -13,8 +13,8 @@ import type { Region, SubBand } from '../../lorawan/regions/index.js';
  * window's start, plus its own, must fit the budget. Transmissions recorded for later times
  * (scheduled ahead) count in full, so a window that ends after them is covered too.
  *
- * `record` is the only method that changes anything: `check` and `usage` only read, so a
- * scheduler may probe other times freely. Entries are pruned when a transmission is recorded,
+ * `record` (and `release`, which takes a recorded transmission back) are the only methods that
+ * change anything: `check` and `usage` only read, so a scheduler may probe other times freely. Entries are pruned when a transmission is recorded,
  * keeping two windows behind the end of the latest one: a check for a transmission that ends up
  * to one window before the latest recorded end (scheduled out of order) still sees everything
  * its window overlaps. Older ones may have been dropped.
@@ -160,6 +160,27 @@ class SubBandLedger {
     for (let i = index + 1; i < entries.length; i += 1) entries[i]!.cumulativeMs += airtimeMs;
     this.#maxSpanMs = Math.max(this.#maxSpanMs, airtimeMs);
     if (this.size > this.#maxEntries) this.#mergePairs();
+  }
+
+  /**
+   * Takes out the entry `add(startMs, airtimeMs)` made. False when it is no longer there as such:
+   * pruned, or merged with a neighbour (which then keeps counting: too much, never too little).
+   */
+  remove(startMs: number, airtimeMs: number): boolean {
+    const endMs = startMs + airtimeMs;
+    const entries = this.#entries;
+    for (let index = entries.length - 1; index >= this.#head; index -= 1) {
+      const entry = entries[index]!;
+      if (entry.endMs < endMs) break;
+      if (entry.endMs !== endMs || entry.startMs !== startMs || entry.airtimeMs !== airtimeMs) {
+        continue;
+      }
+      entries.splice(index, 1);
+      for (let i = index; i < entries.length; i += 1) entries[i]!.cumulativeMs -= airtimeMs;
+      if (this.#head === entries.length) this.prune(Number.POSITIVE_INFINITY);
+      return true;
+    }
+    return false;
   }
 
   /** Airtime after `fromMs`, including entries that end later than any window (scheduled ones). */
@@ -433,6 +454,18 @@ export class GatewayDutyCycle {
     ledger.prune(startMs + airtimeMs - this.#windowMs * HISTORY_WINDOWS);
     ledger.add(startMs, airtimeMs);
     return subBand;
+  }
+
+  /**
+   * Takes back a transmission `record` counted that the gateway did not make (its TX_ACK
+   * reported an error), with the same arguments. Returns whether it was found; one merged with
+   * its neighbours to bound memory (see `SubBandLedger`) stays counted.
+   */
+  release(gatewayId: string, frequencyHz: number, startMs: number, airtimeMs: number): boolean {
+    assertTransmission(startMs, airtimeMs);
+    const index = this.#subBandIndexFor(frequencyHz);
+    if (index === undefined || airtimeMs === 0) return false;
+    return this.#gateways.get(gatewayId)?.[index]?.remove(startMs, airtimeMs) ?? false;
   }
 
   /** Airtime per sub-band of the region in (nowMs − windowMs, nowMs]; zeros for an unknown gateway. */

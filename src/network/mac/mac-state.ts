@@ -64,7 +64,7 @@ export interface PendingMacRequest {
   command: MacRequest;
   /** ISO time of the latest downlink that carried it. */
   sentAt: string;
-  /** NFCntDown (1.0: FCntDown) of that downlink. */
+  /** `nFCntDown` of that downlink as `planMacRequests` took it (1.1: NFCntDown + AFCntDown). */
   nFCntDown: number;
   /** Downlinks that have carried this very command. */
   attempts: number;

@@ -8,9 +8,10 @@
  * - on every uplink, even one without MAC commands, `applyMacAnswers` with the decoded FOpts or
  *   FPort-0 commands; it returns the new state, one outcome per answer to log, the replies to
  *   put first in the next downlink (DeviceModeConf), and whether a downlink is needed soon;
- * - when building a downlink, `planMacRequests` with the FCntDown that downlink will carry and
- *   the bytes left for MAC commands (FOpts: 15 minus the answers already placed); keep the state
- *   it returns only if that downlink is actually sent, and log what it `abandoned`.
+ * - when building a downlink, `planMacRequests` with where the downlink counters stand (the
+ *   FCntDown that downlink will carry; 1.1: NFCntDown + AFCntDown) and the bytes left for MAC
+ *   commands (FOpts: 15 minus the answers already placed); keep the state it returns only if
+ *   that downlink is actually sent, and log what it `abandoned`.
  *
  * Sticky answers. LoRaWAN 1.0.4 and 1.1 (in the descriptions of these answers): a device puts
  * RXParamSetupAns, RXTimingSetupAns and DlChannelAns in every uplink until it receives a Class A
@@ -426,7 +427,10 @@ export interface PlanMacRequestsOptions {
   region: Region;
   macVersion: MacVersion;
   nowMs: number;
-  /** NFCntDown (1.0: FCntDown) of the downlink being built. */
+  /**
+   * Where the session's downlinks stand for the one being built: its NFCntDown (1.0: FCntDown),
+   * plus AFCntDown in LoRaWAN 1.1 (see uplink/mac-layer.ts); it grows with every downlink.
+   */
   nFCntDown: number;
   /**
    * Bytes available for these commands: FOpts holds 15 in all (FOptsLen is 4 bits), minus what the

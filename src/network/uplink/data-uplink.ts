@@ -11,6 +11,7 @@ import { chirpstackRxInfo, chirpstackTxInfo } from '../events.js';
 import { emitLogEvent } from '../log-event.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
+import { batteryLevel } from '../mac/mac-state.js';
 import { DEFAULT_DEV_STATUS_INTERVAL_MS } from '../mac/requests.js';
 import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
@@ -42,31 +43,34 @@ function matchSession(
   frame: DataFrame,
   micInput: Uint8Array,
   uplinkDr: number,
-  uplinkChannel: number,
+  uplinkFrequencyHz: number,
 ): Match | 'replayed' | 'gapTooLarge' | undefined {
   let outcome: 'replayed' | 'gapTooLarge' | undefined;
   for (const session of ctx.sessions.byDevAddr(frame.devAddr)) {
     const keys = dataSessionKeys(session);
-    const micContext = {
-      confFCnt: scheduler.awaitingAckFCnt(session.devEui) ?? 0,
-      txDr: uplinkDr,
-      txCh: uplinkChannel,
-    };
+    const confFCnt = scheduler.awaitingAckFCnt(session.devEui) ?? 0;
+    // TxCh is in the 1.1 MIC only; 1.0 frames are checked once.
+    const channels =
+      session.keys.lorawan === '1.1' ? uplinkChannelIndices(ctx, session, uplinkFrequencyHz) : [0];
+    const verifies = (fCnt: number) =>
+      channels.some((txCh) =>
+        verifyDataMic(frame, micInput, keys, fCnt, { confFCnt, txDr: uplinkDr, txCh }),
+      );
     const check = checkFCnt(frame.fCnt, session.fCntUp ?? undefined, {
       maxGap: maxFCntGap(session),
     });
     if (check.status === 'new' || check.status === 'retransmission') {
-      if (verifyDataMic(frame, micInput, keys, check.fCnt, micContext)) {
+      if (verifies(check.fCnt)) {
         return { session, fCnt: check.fCnt, status: check.status };
       }
     } else if (check.status === 'gapTooLarge') {
-      if (verifyDataMic(frame, micInput, keys, check.fCnt, micContext)) outcome = 'gapTooLarge';
+      if (verifies(check.fCnt)) outcome = 'gapTooLarge';
     }
     // An old counter in the current 16-bit epoch: valid MIC means someone replays a frame.
     const last = session.fCntUp;
     if (last !== null) {
       const old = last - (last % 0x1_0000) + frame.fCnt;
-      if (old < last && verifyDataMic(frame, micInput, keys, old, micContext)) outcome = 'replayed';
+      if (old < last && verifies(old)) outcome = 'replayed';
     }
   }
   return outcome;
@@ -89,8 +93,7 @@ export async function handleDataUplink(
     );
     return;
   }
-  const channel = uplinkChannelIndex(ctx, uplink.txInfo.frequencyHz);
-  const match = matchSession(ctx, scheduler, frame, micInput, uplinkDr, channel);
+  const match = matchSession(ctx, scheduler, frame, micInput, uplinkDr, uplink.txInfo.frequencyHz);
   if (match === undefined || match === 'replayed' || match === 'gapTooLarge') {
     const counter =
       match === 'replayed'
@@ -210,8 +213,14 @@ export async function handleDataUplink(
     macCommands: mac.commands,
     force: mac.downlinkNeeded,
   });
-  // A Class C device may take the rest of its queue at once (after this uplink's windows).
-  if (ctx.pendingDownlinks.has(device.devEui)) ctx.triggerClassC(device.devEui);
+  // A Class C device may take the rest of its queue at once (after this uplink's windows), and
+  // a confirmed downlink sent in those windows gets the Class C acknowledgement timeout.
+  if (
+    ctx.pendingDownlinks.has(device.devEui) ||
+    (ctx.sessions.byDevEui(device.devEui)?.awaitingAck ?? null) !== null
+  ) {
+    ctx.triggerClassC(device.devEui);
+  }
 }
 
 /** Class C downlinks go through the best gateway of the latest uplink. */
@@ -283,7 +292,8 @@ async function runMacLayer(
     gatewayCount: input.uplink.rxInfo.length,
     commands: input.commands,
     answers: input.answers,
-    nFCntDown: session.nFCntDown,
+    // Every downlink takes NFCntDown or (1.1, with an application payload) AFCntDown.
+    nFCntDown: session.nFCntDown + session.aFCntDown,
     nowMs: ctx.now(),
   });
   if (input.adrBit && profile.adr.enabled) ctx.adrHistories.set(device.devEui, result.history);
@@ -331,6 +341,7 @@ async function emitStatusEvent(
   device: NetworkDevice,
   status: { battery: number; margin: number; at: string },
 ): Promise<void> {
+  const level = batteryLevel(status.battery);
   await ctx.emit({
     type: 'status',
     devEui: device.devEui,
@@ -340,20 +351,43 @@ async function emitStatusEvent(
       time: status.at,
       deviceInfo: deviceInfo(device),
       margin: status.margin,
-      externalPowerSource: status.battery === 0,
-      batteryLevelUnavailable: status.battery === 255,
-      batteryLevel:
-        status.battery === 0 || status.battery === 255
-          ? 0
-          : Math.round(((status.battery - 1) / 253) * 10000) / 100,
+      externalPowerSource: level.kind === 'external-power',
+      batteryLevelUnavailable: level.kind === 'unknown',
+      batteryLevel: level.kind === 'level' ? level.percent : 0,
     },
   });
 }
 
-/** The uplink's channel index in the device's channel plan (1.1 MIC input TxCh). */
-function uplinkChannelIndex(ctx: NetworkContext, frequencyHz: number): number {
-  const index = ctx.channelPlan.findIndex((channel) => channel?.frequencyHz === frequencyHz);
-  return index === -1 ? 0 : index;
+/**
+ * The index the uplink's channel may have in the device's channel plan (LoRaWAN 1.1 §4.4: TxCh
+ * is part of the MIC), most likely first; usually one. The plan is the session's: channels that
+ * NewChannelReq added or moved are not the CFList's. A device uses a channel as soon as it
+ * receives the NewChannelReq, so the uplink carrying its answer may already go out on it: a
+ * pending request's index comes first, then the one the network's state knows (the device may
+ * have missed the request). Without a MAC state, the plan every device starts with.
+ */
+function uplinkChannelIndices(
+  ctx: NetworkContext,
+  session: DeviceSession,
+  frequencyHz: number,
+): number[] {
+  const indices: number[] = [];
+  const mac = sessionMacOf(ctx.region, session)?.mac;
+  if (mac !== undefined) {
+    for (const pending of mac.pending) {
+      const command = pending.command;
+      if (command.cid === 'NewChannelReq' && command.frequencyHz === frequencyHz) {
+        indices.push(command.chIndex);
+      }
+    }
+    const known = mac.channels.findIndex((channel) => channel?.frequencyHz === frequencyHz);
+    if (known !== -1) indices.push(known);
+  }
+  if (indices.length === 0) {
+    const planned = ctx.channelPlan.findIndex((channel) => channel?.frequencyHz === frequencyHz);
+    indices.push(planned === -1 ? 0 : planned);
+  }
+  return [...new Set(indices)];
 }
 
 /** Answers the device-initiated MAC commands this server handles; logs the rest. */

@@ -43,7 +43,12 @@ export interface UplinkMacInput {
   commands: readonly MacCommand[];
   /** Answers the uplink path already made (LinkCheckAns, DeviceTimeAns, RekeyConf...). */
   answers: readonly MacCommand[];
-  /** The NFCntDown (1.0: FCntDown) the next downlink will most likely use. */
+  /**
+   * Where the session's downlinks stand: the next NFCntDown (1.0: FCntDown), plus in LoRaWAN
+   * 1.1 the next AFCntDown. It grows with every downlink, whichever counter that one took (a 1.1
+   * downlink with an application payload takes AFCntDown only, also when it carries MAC
+   * commands), so a pending request sees that a downlink went out since it was sent.
+   */
   nFCntDown: number;
   nowMs: number;
 }

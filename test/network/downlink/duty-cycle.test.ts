@@ -131,6 +131,34 @@ describe('GatewayDutyCycle', () => {
     assert.equal(refused.retryAtMs, HOUR_MS + 11_000 - 1000);
   });
 
+  it('takes back a transmission the gateway did not make, and only that one', () => {
+    const dutyCycle = new GatewayDutyCycle({ region: EU868 });
+    fillOnePercent(dutyCycle);
+    dutyCycle.record(GATEWAY, CHANNEL_1_HZ, 365_000, 1500);
+    dutyCycle.record(GATEWAY, CHANNEL_1_HZ, 370_000, 500);
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, 400_000), 38_000);
+    // Released with the same arguments: the frames after it keep their place in the sums.
+    assert.equal(dutyCycle.release(GATEWAY, CHANNEL_3_HZ, 365_000, 1500), true);
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, 400_000), 36_500);
+    // The window from 365.5 s would hold 1 s of it; the frame at 370 s still counts.
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, HOUR_MS + 365_500), 500);
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, HOUR_MS + 370_250), 250);
+    // Nothing recorded like that (any more), another gateway, another sub-band: nothing changes.
+    assert.equal(dutyCycle.release(GATEWAY, CHANNEL_1_HZ, 365_000, 1500), false);
+    assert.equal(dutyCycle.release(GATEWAY, CHANNEL_1_HZ, 370_000, 400), false);
+    assert.equal(dutyCycle.release(OTHER_GATEWAY, CHANNEL_1_HZ, 370_000, 500), false);
+    assert.equal(dutyCycle.release(GATEWAY, RX2_HZ, 370_000, 500), false);
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, 400_000), 36_500);
+    const check = dutyCycle.check(GATEWAY, CHANNEL_1_HZ, 400_000, 1000);
+    assert.ok(!check.ok && check.code === 'DUTY_CYCLE');
+    assert.equal(check.usedMs, 36_500);
+    // The last entry released: the ledger is empty again.
+    for (let i = 0; i < 36; i += 1) dutyCycle.release(GATEWAY, CHANNEL_1_HZ, i * 10_000, 1000);
+    assert.equal(dutyCycle.release(GATEWAY, CHANNEL_1_HZ, 370_000, 500), true);
+    assert.equal(usedMs(dutyCycle, GATEWAY, CHANNEL_1_HZ, 400_000), 0);
+    assert.equal(dutyCycle.check(GATEWAY, CHANNEL_1_HZ, 400_000, 36_000).ok, true);
+  });
+
   it('lets transmissions leave the window an hour after they ended', () => {
     const dutyCycle = new GatewayDutyCycle({ region: EU868 });
     fillOnePercent(dutyCycle);
