@@ -84,6 +84,33 @@ export function appendUplink(
 }
 
 /**
+ * `appendUplink` for a history the caller owns: the same rules, but the array is changed in
+ * place (the uplink path keeps one per ADR device and must not allocate a new one per frame).
+ * Returns the array.
+ */
+export function appendUplinkInPlace(
+  history: UplinkHistoryEntry[],
+  entry: UplinkHistoryEntry,
+  maxLength: number = ADR_HISTORY_LENGTH,
+): UplinkHistoryEntry[] {
+  const last = history[history.length - 1];
+  if (last !== undefined && entry.fCnt <= last.fCnt) {
+    if (history.some((known) => known.fCnt === entry.fCnt)) return history;
+    history.length = 0;
+  }
+  assertEntry(entry);
+  history.push({
+    fCnt: entry.fCnt,
+    maxSnrDb: entry.maxSnrDb,
+    gatewayCount: entry.gatewayCount,
+    dr: entry.dr,
+    txPowerIndex: entry.txPowerIndex,
+  });
+  if (history.length > maxLength) history.splice(0, history.length - maxLength);
+  return history;
+}
+
+/**
  * The fraction of frames lost between the oldest and the newest uplink of the history, 0 to 1:
  * the frames the counters say were sent (newest − oldest + 1) minus those received, over those
  * sent. Frames before the oldest entry are not counted. 0 with fewer than two entries.

@@ -3,6 +3,11 @@ import { isLorawanError } from '../../lorawan/errors.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
 import { decodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { DataFrame } from '../../lorawan/phy-payload.js';
+import {
+  ADR_HISTORY_LENGTH,
+  appendUplinkInPlace,
+  type UplinkHistoryEntry,
+} from '../adr/history.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import type { NetworkDeviceProfile } from '../device-profile.js';
@@ -189,7 +194,6 @@ export async function handleDataUplink(
     frame.fCtrl.ack,
     profile.confirmedDownlink.maxAttempts,
   );
-  rememberBestGateway(ctx, device.devEui, uplink);
   const mac = await runMacLayer(ctx, {
     session: updated,
     device,
@@ -202,10 +206,14 @@ export async function handleDataUplink(
     commands,
     answers,
   });
+  const current = ctx.sessions.byDevEui(session.devEui) ?? updated;
+  if (device.deviceClass === 'C' || sessionMacOf(ctx.region, current)?.mac.deviceClass === 'C') {
+    rememberBestGateway(ctx, device.devEui, uplink);
+  }
 
   await scheduler.answer(uplink, uplinkDr, {
     kind: 'data',
-    session: ctx.sessions.byDevEui(session.devEui) ?? updated,
+    session: current,
     device,
     ack: confirmed,
     uplinkFCnt: fCnt,
@@ -223,7 +231,7 @@ export async function handleDataUplink(
   }
 }
 
-/** Class C downlinks go through the best gateway of the latest uplink. */
+/** Class C downlinks go through the best gateway of the latest uplink (kept for Class C only). */
 function rememberBestGateway(
   ctx: NetworkContext,
   devEui: string,
@@ -232,12 +240,20 @@ function rememberBestGateway(
   let best = uplink.rxInfo[0];
   for (const rx of uplink.rxInfo) if (best === undefined || isBetter(rx, best)) best = rx;
   if (best === undefined) return;
-  ctx.lastUplinkGateway.set(devEui, {
-    gatewayId: best.gatewayId,
-    snr: best.snr,
-    rssi: best.rssi,
-    atMs: ctx.now(),
-  });
+  const known = ctx.lastUplinkGateway.get(devEui);
+  if (known === undefined) {
+    ctx.lastUplinkGateway.set(devEui, {
+      gatewayId: best.gatewayId,
+      snr: best.snr,
+      rssi: best.rssi,
+      atMs: ctx.now(),
+    });
+  } else {
+    known.gatewayId = best.gatewayId;
+    known.snr = best.snr;
+    known.rssi = best.rssi;
+    known.atMs = ctx.now();
+  }
 }
 
 interface MacLayerInput {
@@ -264,18 +280,36 @@ async function runMacLayer(
 ): Promise<{ commands: MacCommand[]; downlinkNeeded: boolean }> {
   const { session, device, profile } = input;
   const stored = sessionMacOf(ctx.region, session);
+  let maxSnrDb = Number.NEGATIVE_INFINITY;
+  for (const rx of input.uplink.rxInfo) maxSnrDb = Math.max(maxSnrDb, rx.snr);
   if (
     stored === undefined &&
     session.macState === null &&
     input.commands.length === 0 &&
-    !input.adrBit &&
     !input.adrAckReq &&
     !profileWantsChanges(profile, session, ctx.now())
   ) {
-    return { commands: input.answers, downlinkNeeded: input.answers.length > 0 };
+    const quiet = { commands: input.answers, downlinkNeeded: input.answers.length > 0 };
+    if (!input.adrBit || !profile.adr.enabled) return quiet;
+    // A device still at its activation settings (full power, NbTrans 1): until its history is
+    // full, ADR could only bring a data rate outside the profile's range back into it.
+    const history = adrHistoryOf(ctx, device.devEui, true);
+    appendUplinkInPlace(history, {
+      fCnt: input.fCnt,
+      maxSnrDb,
+      gatewayCount: input.uplink.rxInfo.length,
+      dr: input.uplinkDr,
+      txPowerIndex: 0,
+    });
+    const { minDr = 0, maxDr = ctx.region.maxAdrDataRate } = profile.adr;
+    if (
+      history.length < ADR_HISTORY_LENGTH &&
+      input.uplinkDr >= minDr &&
+      input.uplinkDr <= Math.min(maxDr, ctx.region.maxAdrDataRate)
+    ) {
+      return quiet;
+    }
   }
-  let maxSnrDb = Number.NEGATIVE_INFINITY;
-  for (const rx of input.uplink.rxInfo) maxSnrDb = Math.max(maxSnrDb, rx.snr);
   const result = processUplinkMac({
     region: ctx.region,
     macVersion: session.macVersion,
@@ -283,7 +317,7 @@ async function runMacLayer(
     profile,
     state: stored,
     activation: session,
-    history: ctx.adrHistories.get(device.devEui) ?? [],
+    history: adrHistoryOf(ctx, device.devEui, input.adrBit && profile.adr.enabled),
     uplinkDr: input.uplinkDr,
     fCnt: input.fCnt,
     adrBit: input.adrBit,
@@ -296,7 +330,6 @@ async function runMacLayer(
     nFCntDown: session.nFCntDown + session.aFCntDown,
     nowMs: ctx.now(),
   });
-  if (input.adrBit && profile.adr.enabled) ctx.adrHistories.set(device.devEui, result.history);
   if (result.state !== undefined) {
     const state = trustSessionMac(result.state);
     if (result.persist) {
@@ -317,6 +350,15 @@ async function runMacLayer(
     await emitLogEvent(ctx, device, note.level, note.code, note.description);
   }
   return { commands: result.commands, downlinkNeeded: result.downlinkNeeded };
+}
+
+/** The device's ADR history, created when the uplink feeds ADR (else a throwaway empty one). */
+function adrHistoryOf(ctx: NetworkContext, devEui: string, feedsAdr: boolean) {
+  const known = ctx.adrHistories.get(devEui);
+  if (known !== undefined || !feedsAdr) return known ?? [];
+  const created: UplinkHistoryEntry[] = [];
+  ctx.adrHistories.set(devEui, created);
+  return created;
 }
 
 /**

@@ -2,11 +2,20 @@ import type { LinkADRAns, MacCommand } from '../../lorawan/mac-commands.js';
 import { encodeMacCommands } from '../../lorawan/mac-commands.js';
 import type { Region } from '../../lorawan/regions/index.js';
 import { defaultAdr } from '../adr/default-adr.js';
-import { appendUplink, type UplinkHistoryEntry } from '../adr/history.js';
+import {
+  ADR_HISTORY_LENGTH,
+  appendUplinkInPlace,
+  type UplinkHistoryEntry,
+} from '../adr/history.js';
 import type { NetworkDeviceProfile } from '../device-profile.js';
 import { applyLinkAdrAnswers, buildLinkAdrRequests } from '../mac/link-adr.js';
-import type { MacAnswerOutcome } from '../mac/requests.js';
-import { applyMacAnswers, planMacRequests } from '../mac/requests.js';
+import type { MacState } from '../mac/mac-state.js';
+import type { MacAnswerOutcome, MacProfile } from '../mac/requests.js';
+import {
+  applyMacAnswers,
+  DEFAULT_DEV_STATUS_INTERVAL_MS,
+  planMacRequests,
+} from '../mac/requests.js';
 import { enabledChannelIndices, initialSessionMac, type SessionMac } from '../mac/session-mac.js';
 import type { MacVersion } from '../session.js';
 
@@ -30,8 +39,8 @@ export interface UplinkMacInput {
     rx2FrequencyHz: number;
     createdAt: string;
   };
-  /** The ADR history of the device (memory only); replaced in the result. */
-  history: readonly UplinkHistoryEntry[];
+  /** The ADR history of the device (memory only), appended to in place. */
+  history: UplinkHistoryEntry[];
   uplinkDr: number;
   fCnt: number;
   adrBit: boolean;
@@ -65,7 +74,6 @@ export interface UplinkMacResult {
    * uplink tells again): only then is it worth a write.
    */
   persist: boolean;
-  history: UplinkHistoryEntry[];
   /** What happened, for the device's log events. */
   notes: { level: 'INFO' | 'WARNING'; code: string; description: string }[];
 }
@@ -92,6 +100,7 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
       });
       // The first status request comes one interval after activation, not with the first uplink.
       initial.mac.lastDevStatusRequestAt = input.activation.createdAt;
+      initial.adr.dr = input.uplinkDr;
       return initial;
     })();
   const start = session;
@@ -157,21 +166,25 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
     }
   }
 
-  const applied = applyMacAnswers(session.mac, input.commands, {
-    nowMs: input.nowMs,
-    region,
-    macVersion,
-  });
+  // Without commands and without answers being repeated, there is nothing to apply.
+  const applied =
+    input.commands.length > 0 || session.mac.stickyAnswers.length > 0
+      ? applyMacAnswers(session.mac, input.commands, {
+          nowMs: input.nowMs,
+          region,
+          macVersion,
+        })
+      : { state: session.mac, outcomes: [], replies: [], downlinkNeeded: false };
   if (applied.state !== session.mac) {
     session = { ...session, mac: applied.state };
   }
   for (const outcome of applied.outcomes) notes.push(outcomeNote(outcome));
 
   // ADR: history of uplinks with the ADR bit, and a decision when nothing is pending.
-  let history = input.history as UplinkHistoryEntry[];
+  const history = input.history;
   const commands: MacCommand[] = [...input.answers, ...applied.replies];
   if (input.adrBit && profile.adr.enabled) {
-    history = appendUplink(input.history, {
+    appendUplinkInPlace(history, {
       fCnt: input.fCnt,
       maxSnrDb: input.maxSnrDb,
       gatewayCount: input.gatewayCount,
@@ -185,37 +198,60 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
     }
   }
 
-  const used = encodeMacCommands(commands).length;
-  const plan = planMacRequests(session.mac, profile.mac, {
-    region,
-    macVersion,
-    nowMs: input.nowMs,
-    nFCntDown: input.nFCntDown,
-    maxBytes: Math.max(0, MAX_FOPTS - used),
-  });
-  if (plan.commands.length > 0 || plan.abandoned.length > 0 || plan.state !== session.mac) {
-    session = { ...session, mac: plan.state };
-  }
-  commands.push(...plan.commands);
-  for (const abandoned of plan.abandoned) {
-    notes.push({
-      level: 'WARNING',
-      code: 'MAC_UNANSWERED',
-      description: `${abandoned.command.cid} given up: ${abandoned.reason}`,
+  const mac = session.mac;
+  const quiet = quietPlans.get(mac);
+  if (quiet === undefined || quiet.profile !== profile.mac || input.nowMs >= quiet.untilMs) {
+    const used = encodeMacCommands(commands).length;
+    const plan = planMacRequests(mac, profile.mac, {
+      region,
+      macVersion,
+      nowMs: input.nowMs,
+      nFCntDown: input.nFCntDown,
+      maxBytes: Math.max(0, MAX_FOPTS - used),
     });
+    const settled =
+      plan.commands.length === 0 &&
+      plan.abandoned.length === 0 &&
+      mac.pending.length === 0 &&
+      mac.refused.length === 0;
+    if (settled) {
+      // Nothing to ask until the next status request is due: later uplinks skip the planner.
+      quietPlans.set(mac, { profile: profile.mac, untilMs: nextStatusRequestMs(mac, profile) });
+    } else {
+      session = { ...session, mac: plan.state };
+      commands.push(...plan.commands);
+    }
+    for (const abandoned of plan.abandoned) {
+      notes.push({
+        level: 'WARNING',
+        code: 'MAC_UNANSWERED',
+        description: `${abandoned.command.cid} given up: ${abandoned.reason}`,
+      });
+    }
   }
 
   return {
     commands,
     downlinkNeeded: input.adrAckReq || applied.downlinkNeeded || commands.length > 0,
     state: session === start && input.state !== undefined ? undefined : session,
-    persist:
-      input.state === undefined
-        ? persistedForm(session) !== persistedForm(start)
-        : session !== start && persistedForm(session) !== persistedForm(start),
-    history,
+    persist: session !== start && persistedForm(session) !== persistedForm(start),
     notes,
   };
+}
+
+/**
+ * MAC states for which the planner found nothing to ask under a given profile, and until when
+ * that holds (the next periodic status request). A state object is never changed in place, so
+ * the answer stays true for that object.
+ */
+const quietPlans = new WeakMap<MacState, { profile: MacProfile; untilMs: number }>();
+
+function nextStatusRequestMs(mac: MacState, profile: NetworkDeviceProfile): number {
+  const interval = profile.mac.devStatusIntervalMs ?? DEFAULT_DEV_STATUS_INTERVAL_MS;
+  if (interval <= 0) return Number.POSITIVE_INFINITY;
+  const last =
+    mac.lastDevStatusRequestAt === null ? Number.NaN : Date.parse(mac.lastDevStatusRequestAt);
+  return Number.isNaN(last) ? 0 : last + interval;
 }
 
 /** A new LinkADRReq block when ADR wants a change, or the pending one again when it is due. */
@@ -260,6 +296,19 @@ function planLinkAdr(
     txPowerIndex: session.adr.txPowerIndex,
     nbTrans: session.adr.nbTrans,
   };
+  // Before a full history the default algorithm only raises TX power (or brings out-of-range
+  // settings back into range): at full power and in range there is nothing it could change.
+  const { minDr = 0, maxDr = input.region.maxAdrDataRate } = input.profile.adr;
+  if (
+    history.length < ADR_HISTORY_LENGTH &&
+    current.txPowerIndex === 0 &&
+    current.nbTrans >= 1 &&
+    current.nbTrans <= 3 &&
+    current.dr >= minDr &&
+    current.dr <= Math.min(maxDr, input.region.maxAdrDataRate)
+  ) {
+    return undefined;
+  }
   const decision = defaultAdr.decide({
     region: input.region,
     ...current,
