@@ -25,6 +25,8 @@ export interface ApiNetwork
     NetworkServer,
     'config' | 'sessionChanged' | 'sessionRemoved' | 'downlinkQueued' | 'gatewayAdded'
   > {
+  /** LoRaWAN 1.1 ForceRejoinReq with the device's next downlink (absent: not supported). */
+  forceRejoin?: NetworkServer['forceRejoin'];
   /** A device profile was created, changed or deleted. */
   deviceProfileChanged?(id: string): void;
   /** A device was created, changed (name, profile) or deleted: read it again. */

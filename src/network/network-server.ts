@@ -21,6 +21,8 @@ import { uplinkDataRate } from './downlink/rx-windows.js';
 import { EventBus, type GaletEvent } from './events.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { LatencyHistogram } from './latency.js';
+import type { ForceRejoinRequest } from './mac/requests.js';
+import { initialSessionMac, sessionMacOf, trustSessionMac } from './mac/session-mac.js';
 import { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
 import { handleDataUplink } from './uplink/data-uplink.js';
@@ -195,6 +197,47 @@ export class NetworkServer {
   /** A device's record changed (name, profile, class): read it again on its next frame. */
   deviceChanged(devEui: string): void {
     this.#ctx.devices.forget(devEui);
+  }
+
+  /**
+   * LoRaWAN 1.1 ForceRejoinReq for one device, sent with its next downlink (its next uplink's
+   * windows). Returns the request id, or why it cannot be asked.
+   */
+  async forceRejoin(
+    devEui: string,
+    request: Omit<ForceRejoinRequest, 'id' | 'dataRate'> & { dataRate?: number },
+  ): Promise<{ id: string } | { error: string }> {
+    const ctx = this.#ctx;
+    const session = ctx.sessions.byDevEui(devEui);
+    if (session === undefined) return { error: `device ${devEui} has no session (not joined)` };
+    if (session.keys.lorawan !== '1.1') {
+      return {
+        error: `device ${devEui} is LoRaWAN ${session.macVersion}: ForceRejoinReq is 1.1 only`,
+      };
+    }
+    const id = randomUUID();
+    await ctx.exclusive(session.devAddr, async () => {
+      const current = ctx.sessions.byDevEui(devEui) ?? session;
+      const device = await ctx.devices.get(devEui);
+      const base =
+        sessionMacOf(ctx.region, current) ??
+        initialSessionMac(ctx.region, {
+          macVersion: current.macVersion,
+          deviceClass: device?.deviceClass ?? 'A',
+          rx1DelaySeconds: current.rx1DelaySeconds,
+          rx1DrOffset: current.rx1DrOffset,
+          rx2Dr: current.rx2Dr,
+          rx2FrequencyHz: current.rx2FrequencyHz,
+        });
+      if (base.mac.lastDevStatusRequestAt === null)
+        base.mac.lastDevStatusRequestAt = current.createdAt;
+      // Default: the data rate the device uses now, so the RejoinRequest reaches as far.
+      const dataRate = request.dataRate ?? base.adr.dr ?? ctx.region.joinDataRates.min;
+      const state = trustSessionMac({ ...base, forceRejoin: { id, ...request, dataRate } });
+      await ctx.store.saveMacState(devEui, state);
+      current.macState = state;
+    });
+    return { id };
   }
 
   gatewayAdded(gatewayId: string): void {

@@ -130,4 +130,70 @@ describe('LoRaWAN 1.1 rejoin scenarios', () => {
       assert.equal(metrics.get('galet_network_uplinks_mic_failed_total'), 0);
     });
   });
+
+  it('sends a ForceRejoinReq asked through the API; the device rejoins as told', async () => {
+    await withNetwork(async (net) => {
+      const device = await net.addOtaaDevice('0000000000001106', '1.1');
+      const old = await net.addOtaaDevice('0000000000001107', '1.0.4');
+      await net.join(device);
+      await net.join(old);
+      await uplinkInSession(net, device, { fPort: 1, payload: bytes(1) });
+
+      const refused = await net.galet.request(
+        'POST',
+        `/api/v1/devices/${old.devEui}/force-rejoin`,
+        {},
+      );
+      assert.equal(refused.status, 409);
+      assert.match(refused.json.message, /1\.1 only/);
+      const invalid = await net.galet.request(
+        'POST',
+        `/api/v1/devices/${device.devEui}/force-rejoin`,
+        { rejoinType: 1 },
+      );
+      assert.equal(invalid.status, 400);
+
+      const asked = await net.galet.request(
+        'POST',
+        `/api/v1/devices/${device.devEui}/force-rejoin`,
+        { rejoinType: 2, maxRetries: 2, period: 1 },
+      );
+      assert.equal(asked.status, 202);
+      assert.equal(typeof asked.json.id, 'string');
+
+      const downlinksBefore = device.receivedDownlinks.length;
+      await uplinkInSession(net, device, { fPort: 1, payload: bytes(2) });
+      const carrying = await net.waitForDownlink(device, downlinksBefore + 1);
+      const force = carrying.macCommands.find((c) => c.cid === 'ForceRejoinReq');
+      assert.ok(force?.cid === 'ForceRejoinReq');
+      assert.equal(force.rejoinType, 2);
+      assert.equal(force.maxRetries, 2);
+      assert.equal(force.period, 1);
+      assert.equal(force.dataRate, 5, 'defaults to the data rate the device uses');
+      assert.equal(device.forcedRejoin?.rejoinType, 2);
+
+      // Sent once: the next downlink does not carry it again.
+      await net.queueDownlink(device.devEui, 5, bytes(0x55));
+      await uplinkInSession(net, device, { fPort: 1, payload: bytes(3) });
+      const next = await net.waitForDownlink(device, downlinksBefore + 2);
+      assert.equal(
+        next.macCommands.some((c) => c.cid === 'ForceRejoinReq'),
+        false,
+      );
+
+      const keysBefore = device.sessionKeys();
+      net.transmit(device, device.rejoinRequest());
+      await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'join' && e.rejoinType === 2,
+        'join event of the forced type 2 rejoin',
+      );
+      await waitFor(
+        'device took the JoinAccept',
+        () => JSON.stringify(device.sessionKeys()) !== JSON.stringify(keysBefore),
+      );
+      const after = await uplinkInSession(net, device, { fPort: 1, payload: bytes(4) });
+      assert.equal(after.fCnt, 0);
+    });
+  });
 });

@@ -4,7 +4,7 @@ import type { Region } from '../../lorawan/regions/index.js';
 import { sessionMacView } from '../../network/mac/session-mac.js';
 import type { DeviceSession } from '../../network/store.js';
 import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../storage/index.js';
-import { badRequest, notFound } from '../errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
 import { schemaErrorMessage } from './device-profiles.js';
 import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, listQuerySchema } from './schemas.js';
@@ -76,6 +76,18 @@ const deviceUpdateSchema = {
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     deviceProfileId: { ...deviceProfileId, type: ['string', 'null'] },
+  },
+} as const;
+
+/** LoRaWAN 1.1 ForceRejoinReq: rejoin type 0 or 2, its data rate, retries, period exponent. */
+const forceRejoinSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    rejoinType: { type: 'integer', enum: [0, 2] },
+    dataRate: { type: 'integer', minimum: 0, maximum: 7 },
+    maxRetries: { type: 'integer', minimum: 0, maximum: 7 },
+    period: { type: 'integer', minimum: 0, maximum: 7 },
   },
 } as const;
 
@@ -271,6 +283,31 @@ export function registerDeviceRoutes(
     network.downlinkQueued(devEui);
     return reply.status(201).send({ id: item.id });
   });
+
+  api.post<{
+    Params: { devEui: string };
+    Body: { rejoinType?: 0 | 2; dataRate?: number; maxRetries?: number; period?: number };
+  }>(
+    '/devices/:devEui/force-rejoin',
+    { schema: { body: forceRejoinSchema } },
+    async (request, reply) => {
+      const devEui = request.params.devEui.toLowerCase();
+      if ((await storage.devices.get(devEui)) === undefined)
+        throw notFound(`device ${request.params.devEui}`);
+      if (network.forceRejoin === undefined) {
+        throw conflict('this network role cannot send ForceRejoinReq');
+      }
+      const body = request.body;
+      const asked = await network.forceRejoin(devEui, {
+        rejoinType: body.rejoinType ?? 0,
+        ...(body.dataRate === undefined ? {} : { dataRate: body.dataRate }),
+        maxRetries: body.maxRetries ?? 1,
+        period: body.period ?? 0,
+      });
+      if ('error' in asked) throw conflict(asked.error);
+      return reply.status(202).send({ id: asked.id });
+    },
+  );
 
   api.get<{ Params: { devEui: string } }>('/devices/:devEui/queue', async (request) => {
     const devEui = request.params.devEui.toLowerCase();

@@ -2,6 +2,7 @@ import type { LinkADRReq } from '../../lorawan/mac-commands.js';
 import type { ChannelPlan, Region } from '../../lorawan/regions/index.js';
 import type { MacVersion } from '../session.js';
 import { type DeviceClass, initialMacState, type MacState, validateMacState } from './mac-state.js';
+import type { ForceRejoinRequest } from './requests.js';
 
 /**
  * What the network keeps of one session's MAC layer, stored with the session as JSON: the
@@ -19,6 +20,11 @@ export interface SessionMac {
    * yet); a RejoinRequest must count above it.
    */
   lastRjCount0?: number;
+  /**
+   * LoRaWAN 1.1: a ForceRejoinReq asked through the API, sent with the next downlink (once per
+   * id) and removed once sent.
+   */
+  forceRejoin?: ForceRejoinRequest;
 }
 
 export interface AdrState {

@@ -18,7 +18,7 @@ import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
 import { batteryLevel } from '../mac/mac-state.js';
 import { DEFAULT_DEV_STATUS_INTERVAL_MS } from '../mac/requests.js';
-import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
+import { type SessionMac, sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
 import { type DeduplicatedUplink, isBetter } from './deduplicator.js';
@@ -314,7 +314,7 @@ async function runMacLayer(
     region: ctx.region,
     macVersion: session.macVersion,
     deviceClass: device.deviceClass,
-    profile,
+    profile: withForcedRejoin(profile, stored),
     state: stored,
     activation: session,
     history: adrHistoryOf(ctx, device.devEui, input.adrBit && profile.adr.enabled),
@@ -350,6 +350,17 @@ async function runMacLayer(
     await emitLogEvent(ctx, device, note.level, note.code, note.description);
   }
   return { commands: result.commands, downlinkNeeded: result.downlinkNeeded };
+}
+
+/** The device profile with the ForceRejoinReq the API asked for this device, if one waits. */
+function withForcedRejoin(
+  profile: NetworkDeviceProfile,
+  state: SessionMac | undefined,
+): NetworkDeviceProfile {
+  const forceRejoin = state?.forceRejoin;
+  if (forceRejoin === undefined || state?.mac.lastForceRejoin?.id === forceRejoin.id)
+    return profile;
+  return { ...profile, mac: { ...profile.mac, forceRejoin } };
 }
 
 /** The device's ADR history, created when the uplink feeds ADR (else a throwaway empty one). */

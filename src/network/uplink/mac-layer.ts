@@ -230,6 +230,15 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
     }
   }
 
+  // A ForceRejoinReq the API asked for is done once the planner has sent it.
+  if (
+    session.forceRejoin !== undefined &&
+    session.mac.lastForceRejoin?.id === session.forceRejoin.id
+  ) {
+    const { forceRejoin: _sent, ...rest } = session;
+    session = rest;
+  }
+
   return {
     commands,
     downlinkNeeded: input.adrAckReq || applied.downlinkNeeded || commands.length > 0,
