@@ -49,6 +49,10 @@ export function networkDeviceProfile(profile: DeviceProfile, region: Region): Ne
       ...channel,
     }));
   }
+  // Likewise, an empty list leaves the RX1 frequencies the devices were given alone.
+  if (profile.dlChannels.length > 0) {
+    mac.dlChannels = profile.dlChannels.map((channel) => ({ ...channel }));
+  }
   if (profile.adrAckLimitExp !== undefined) mac.adrAckLimitExp = profile.adrAckLimitExp;
   if (profile.adrAckDelayExp !== undefined) mac.adrAckDelayExp = profile.adrAckDelayExp;
   if (profile.rejoin !== undefined) mac.rejoin = { ...profile.rejoin };

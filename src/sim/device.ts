@@ -400,6 +400,14 @@ export class SimulatedDevice {
     return this.#channels;
   }
 
+  /**
+   * The RX1 downlink frequencies DlChannelReq gave channels, by channel index (a copy); a
+   * channel not in it uses the region's rule from its uplink frequency.
+   */
+  dlChannelFrequencies(): Map<number, number> {
+    return new Map(this.#downlinkFrequencies);
+  }
+
   /** Indices of the channels the device may transmit on. */
   enabledChannels(): number[] {
     return this.#enabledIndices();

@@ -18,7 +18,7 @@ import {
 
 /**
  * Device profiles: the MAC-layer settings of a kind of device (ADR, receive windows, extra
- * channels, status requests, confirmed downlink policy). A device without a profile gets
+ * channels and their RX1 downlink frequencies, status requests, confirmed downlink policy). A device without a profile gets
  * `defaultDeviceProfileSettings()`.
  *
  * The settings are stored as one JSON document, fully defaulted, so that a reader never has to
@@ -41,6 +41,13 @@ export interface ExtraChannel {
   frequencyHz: number;
   minDr: number;
   maxDr: number;
+}
+
+/** DlChannelReq: the RX1 downlink frequency of one of the device's channels. */
+export interface DlChannel {
+  /** The channel index, 0-15 (EU868: 0-2 are the default channels). */
+  index: number;
+  frequencyHz: number;
 }
 
 export interface ConfirmedDownlinkSettings {
@@ -66,6 +73,11 @@ export interface DeviceProfileSettings {
   rx2Dr: number;
   rx2FrequencyHz: number;
   extraChannels: ExtraChannel[];
+  /**
+   * DlChannelReq: channels whose RX1 downlinks use another frequency than their uplinks. Empty:
+   * the devices' downlink frequencies are left as they are.
+   */
+  dlChannels: DlChannel[];
   /** DutyCycleReq MaxDutyCycle: the device's aggregated duty cycle is limited to 1/2^n. */
   maxDutyCycle: number;
   /** How often to send DevStatusReq; 0 never. */
@@ -86,7 +98,7 @@ export type NestedSettingsInput<T> = { [K in keyof T]?: T[K] | null };
 /**
  * Settings in a create or an update. An absent field keeps its value (its default in a create);
  * `null` resets a field to its default, or removes one that has none. Nested objects merge
- * field by field; `extraChannels` is replaced as a whole.
+ * field by field; `extraChannels` and `dlChannels` are replaced as a whole.
  */
 export interface DeviceProfileSettingsInput {
   macVersion?: MacVersion | null;
@@ -96,6 +108,7 @@ export interface DeviceProfileSettingsInput {
   rx2Dr?: number | null;
   rx2FrequencyHz?: number | null;
   extraChannels?: NestedSettingsInput<ExtraChannel>[] | null;
+  dlChannels?: NestedSettingsInput<DlChannel>[] | null;
   maxDutyCycle?: number | null;
   devStatusIntervalSeconds?: number | null;
   confirmedDownlink?: NestedSettingsInput<ConfirmedDownlinkSettings> | null;
@@ -135,6 +148,8 @@ export interface DeviceProfileWriteOptions {
 export const DEFAULT_DEVICE_PROFILE_REGION = 'EU868';
 /** EU868 has 16 channels, 3 of them the defaults every device has. */
 export const MAX_EXTRA_CHANNELS = 13;
+/** DlChannelReq carries a 4-bit channel index. */
+export const MAX_DL_CHANNEL_INDEX = 15;
 const MAX_DR = 15;
 const MIN_FREQUENCY_HZ = 100_000_000;
 const MAX_FREQUENCY_HZ = 1_000_000_000;
@@ -153,6 +168,7 @@ export function defaultDeviceProfileSettings(): DeviceProfileSettings {
     rx2Dr: 0,
     rx2FrequencyHz: 869_525_000,
     extraChannels: [],
+    dlChannels: [],
     maxDutyCycle: 0,
     devStatusIntervalSeconds: 86_400,
     confirmedDownlink: { maxAttempts: 3, classCTimeoutSeconds: 30 },
@@ -178,6 +194,10 @@ export function applyDeviceProfileSettings(
       input.extraChannels === undefined
         ? base.extraChannels.map((channel) => ({ ...channel }))
         : (input.extraChannels ?? []).map((channel, i) => toExtraChannel(channel, i)),
+    dlChannels:
+      input.dlChannels === undefined
+        ? base.dlChannels.map((channel) => ({ ...channel }))
+        : (input.dlChannels ?? []).map((channel, i) => toDlChannel(channel, i)),
     maxDutyCycle: pick(input.maxDutyCycle, base.maxDutyCycle, defaults.maxDutyCycle),
     devStatusIntervalSeconds: pick(
       input.devStatusIntervalSeconds,
@@ -234,6 +254,18 @@ export function assertDeviceProfileSettings(settings: DeviceProfileSettings): vo
       );
     }
     seen.add(channel.frequencyHz);
+  });
+  const dlIndices = new Set<number>();
+  settings.dlChannels.forEach((channel, i) => {
+    assertInteger(channel.index, 0, MAX_DL_CHANNEL_INDEX, `dlChannels[${i}].index`);
+    assertFrequency(channel.frequencyHz, `dlChannels[${i}].frequencyHz`);
+    if (dlIndices.has(channel.index)) {
+      throw new StorageError(
+        'INVALID_INPUT',
+        `dlChannels[${i}].index ${channel.index} is already given a frequency by another entry`,
+      );
+    }
+    dlIndices.add(channel.index);
   });
   assertInteger(settings.maxDutyCycle, 0, 15, 'maxDutyCycle');
   const statusInterval = settings.devStatusIntervalSeconds;
@@ -485,6 +517,17 @@ function toExtraChannel(input: NestedSettingsInput<ExtraChannel>, index: number)
     throw new StorageError('INVALID_INPUT', `extraChannels[${index}] needs a frequencyHz`);
   }
   return { frequencyHz: input.frequencyHz, minDr: input.minDr ?? 0, maxDr: input.maxDr ?? 5 };
+}
+
+function toDlChannel(input: NestedSettingsInput<DlChannel>, position: number): DlChannel {
+  const { index, frequencyHz } = input;
+  if (index === undefined || index === null || frequencyHz === undefined || frequencyHz === null) {
+    throw new StorageError(
+      'INVALID_INPUT',
+      `dlChannels[${position}] needs an index and a frequencyHz`,
+    );
+  }
+  return { index, frequencyHz };
 }
 
 function assertDrRange(minDr: number, maxDr: number, what: string): void {

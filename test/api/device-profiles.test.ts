@@ -86,6 +86,11 @@ describe('device profiles API', () => {
         { frequencyHz: 867_100_000, minDr: 0, maxDr: 5 },
         { frequencyHz: 867_300_000, minDr: 0, maxDr: 5 },
       ],
+      // Channel 4 is the second extra channel.
+      dlChannels: [
+        { index: 0, frequencyHz: 868_500_000 },
+        { index: 4, frequencyHz: 869_525_000 },
+      ],
       maxDutyCycle: 4,
       devStatusIntervalSeconds: 3600,
       confirmedDownlink: { maxAttempts: 5, classCTimeoutSeconds: 60 },
@@ -156,6 +161,54 @@ describe('device profiles API', () => {
           })),
         },
         /body\.extraChannels must NOT have more than 13 items/,
+      ],
+      [
+        { name: 'x', dlChannels: [{ index: 0 }] },
+        /body\.dlChannels\[0\] must have required property 'frequencyHz'/,
+      ],
+      [
+        { name: 'x', dlChannels: [{ index: 0, frequencyHz: 868_500_000, minDr: 0 }] },
+        /body\.dlChannels\[0\] has an unknown field "minDr"/,
+      ],
+      [
+        { name: 'x', dlChannels: [{ index: 16, frequencyHz: 868_500_000 }] },
+        /body\.dlChannels\[0\]\.index must be <= 15/,
+      ],
+      [
+        { name: 'x', dlChannels: [{ index: 0, frequencyHz: 902_300_000 }] },
+        /dlChannels\[0\]\.frequencyHz: 902300000 Hz is outside EU868/,
+      ],
+      [
+        { name: 'x', dlChannels: [{ index: 0, frequencyHz: 868_500_010 }] },
+        /dlChannels\[0\]\.frequencyHz must be a multiple of 100 Hz/,
+      ],
+      [
+        {
+          name: 'x',
+          dlChannels: [
+            { index: 2, frequencyHz: 868_500_000 },
+            { index: 2, frequencyHz: 868_700_000 },
+          ],
+        },
+        /dlChannels\[1\]\.index 2 is already given a frequency by another entry/,
+      ],
+      [
+        {
+          name: 'x',
+          extraChannels: [{ frequencyHz: 867_100_000 }],
+          dlChannels: [{ index: 4, frequencyHz: 868_500_000 }],
+        },
+        /dlChannels\[0\]\.index: channel 4 is not defined: the default channels and extraChannels define channels 0 to 3/,
+      ],
+      [
+        {
+          name: 'x',
+          dlChannels: Array.from({ length: 17 }, (_, index) => ({
+            index,
+            frequencyHz: 868_500_000,
+          })),
+        },
+        /body\.dlChannels must NOT have more than 16 items/,
       ],
     ];
     const before = (await galet.request('GET', '/api/v1/device-profiles?limit=1000')).json
@@ -231,6 +284,11 @@ describe('device profiles API', () => {
       [{ rx2Dr: 16 }, /body\.rx2Dr must be <= 15/],
       [{ adr: { maxDr: 8 } }, /adr\.maxDr: DR8 is not defined in EU868/],
       [{ name: null }, /body\.name must NOT have fewer than 1 characters/],
+      // The stored extraChannels define channels 0 to 3 only.
+      [
+        { dlChannels: [{ index: 4, frequencyHz: 868_500_000 }] },
+        /dlChannels\[0\]\.index: channel 4 is not defined/,
+      ],
     ] as const) {
       const answer = await galet.request('PATCH', `/api/v1/device-profiles/${id}`, body);
       assert.equal(answer.status, 400, JSON.stringify(answer.json));

@@ -188,6 +188,21 @@ describe('Class A receive windows', () => {
     assert.equal(rx1.delayMs, 3000);
     assert.equal(rx1.dataRate, 3);
   });
+
+  it('opens RX1 on the frequency DlChannelReq gave the uplink channel; RX2 is unchanged', () => {
+    const [rx1, rx2] = classAWindows({
+      region: EU868,
+      uplinkFrequencyHz: 868_100_000,
+      rx1FrequencyHz: 868_500_000,
+      uplinkDr: 5,
+      uplinkTimestampUs: 0,
+      isJoinAccept: false,
+      settings,
+    });
+    assert.equal(rx1.frequencyHz, 868_500_000);
+    assert.equal(rx1.dataRate, 5);
+    assert.equal(rx2.frequencyHz, 869_525_000);
+  });
 });
 
 describe('network-answered MAC commands', () => {

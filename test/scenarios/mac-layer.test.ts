@@ -1,7 +1,8 @@
 /**
- * Scenario tests of the MAC layer: ADR, ADRACKReq, the MAC requests a device profile drives,
- * Class C (configured, and switched to with DeviceModeInd), confirmed downlinks that are never
- * acknowledged, and the gateway duty cycle. A real Galet (SQLite in a temporary directory) and
+ * Scenario tests of the MAC layer: ADR, ADRACKReq, the MAC requests a device profile drives
+ * (RX1 frequencies moved with DlChannelReq among them), Class C (configured, and switched to
+ * with DeviceModeInd), confirmed downlinks that are never acknowledged, and the gateway duty
+ * cycle. A real Galet (SQLite in a temporary directory) and
  * simulated devices and gateways over real UDP; the simulated devices apply what they receive,
  * so each test checks both what the network sent and what the device made of it.
  */
@@ -383,6 +384,71 @@ describe('MAC layer scenarios', () => {
       assert.equal(device.adrAckLimit, 64);
       assert.equal(device.adrAckDelay, 32);
       assert.equal(device.rejoinParameters, undefined);
+      const problems = (await net.events(device.devEui, 'log')).filter((e) => e.level !== 'INFO');
+      assert.deepEqual(problems, []);
+    });
+  });
+
+  it('moves the RX1 downlinks of channel 0 with DlChannelReq and answers there afterwards', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const gateway = net.gateway(GW1);
+      // 868.5 MHz: inside EU868 and in the same 1 % sub-band as channel 0 (868.1 MHz).
+      const deviceProfileId = await net.createDeviceProfile('moved RX1', {
+        dlChannels: [{ index: 0, frequencyHz: 868_500_000 }],
+        devStatusIntervalSeconds: 0,
+      });
+      const device = await net.addAbpDevice('0000000000001451', '1.0.4', 0x26001451, {
+        deviceProfileId,
+        simulator: { adr: false },
+      });
+      const send = (channel: number, confirmed = false) =>
+        net.uplink(device, { fPort: 3, payload: bytes(device.fCntUp & 0xff), channel, confirmed });
+
+      // The request goes in the RX1 window the device still has: on the uplink frequency.
+      const first = await send(0);
+      assert.equal(first.event.txInfo.frequency, 868_100_000);
+      const request = await net.waitForDownlink(device, 1);
+      assert.deepEqual(request.macCommands, [
+        { cid: 'DlChannelReq', chIndex: 0, frequencyHz: 868_500_000 },
+      ]);
+      assert.equal(request.window, 'rx1');
+      assert.equal(gateway.downlinks[0]!.txpk.freq, 868.1);
+      assert.deepEqual(device.dlChannelFrequencies(), new Map([[0, 868_500_000]]));
+
+      // DlChannelAns rides on the next uplink, on channel 0 again. The network applies it before
+      // answering, and the downlink that stops its repeats already goes out on 868.5 MHz.
+      await send(0);
+      const [applied] = await waitForLogs(net, device.devEui, 'MAC_ANSWER', 1);
+      assert.equal(applied!.level, 'INFO');
+      assert.equal(applied!.description, 'DlChannelAns: DlChannelReq applied');
+      const stop = await net.waitForDownlink(device, 2);
+      assert.deepEqual(stop.macCommands, []);
+      assert.equal(stop.window, 'rx1');
+      const moved = gateway.downlinks[1]!;
+      assert.equal(moved.window, 'rx1');
+      assert.equal(moved.txpk.freq, 868.5);
+      assert.equal(moved.delivered, true);
+
+      // Application data answering a channel 0 uplink: RX1 on 868.5 MHz, taken by the device.
+      await net.queueDownlink(device.devEui, 4, bytes(0xd1));
+      await send(0, true);
+      const data = await net.waitForDownlink(device, 3);
+      assert.deepEqual(data.payload, bytes(0xd1));
+      assert.equal(data.ack, true);
+      assert.equal(data.window, 'rx1');
+      assert.equal(gateway.downlinks[2]!.txpk.freq, 868.5);
+      assert.equal(gateway.downlinks[2]!.delivered, true);
+
+      // Channel 1 keeps its RX1 on its uplink frequency.
+      await send(1, true);
+      const other = await net.waitForDownlink(device, 4);
+      assert.equal(other.window, 'rx1');
+      assert.equal(gateway.downlinks[3]!.txpk.freq, 868.3);
+      assert.equal(gateway.downlinks[3]!.delivered, true);
+
+      assert.deepEqual(cidsOf(device), ['DlChannelReq']);
+      assert.deepEqual(device.dlChannelFrequencies(), new Map([[0, 868_500_000]]));
+      assert.equal(gateway.downlinks.length, 4);
       const problems = (await net.events(device.devEui, 'log')).filter((e) => e.level !== 'INFO');
       assert.deepEqual(problems, []);
     });

@@ -603,6 +603,7 @@ export function storageSuite(target: StorageTestTarget): void {
         rx2Dr: 0,
         rx2FrequencyHz: 869_525_000,
         extraChannels: [],
+        dlChannels: [],
         maxDutyCycle: 0,
         devStatusIntervalSeconds: 86_400,
         confirmedDownlink: { maxAttempts: 3, classCTimeoutSeconds: 30 },
@@ -637,6 +638,10 @@ export function storageSuite(target: StorageTestTarget): void {
         extraChannels: [
           { frequencyHz: 867_100_000, minDr: 0, maxDr: 5 },
           { frequencyHz: 868_800_000, minDr: 7, maxDr: 7 },
+        ],
+        dlChannels: [
+          { index: 0, frequencyHz: 868_500_000 },
+          { index: 15, frequencyHz: 869_525_000 },
         ],
         maxDutyCycle: 7,
         devStatusIntervalSeconds: 0,
@@ -673,6 +678,7 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.deepEqual(profile?.adr, { ...defaultDeviceProfileSettings().adr, maxDr: 3 });
       assert.equal(profile?.rx2Dr, 2);
       assert.equal(profile?.devStatusIntervalSeconds, 86_400);
+      assert.deepEqual(profile?.dlChannels, []);
     });
 
     it('refuses settings out of range, crossed DR bounds and duplicate channels', async (t) => {
@@ -713,6 +719,36 @@ export function storageSuite(target: StorageTestTarget): void {
           },
           /at most 13/,
         ],
+        [
+          {
+            name: 'x',
+            dlChannels: [
+              { index: 1, frequencyHz: 868_500_000 },
+              { index: 1, frequencyHz: 868_700_000 },
+            ],
+          },
+          /dlChannels\[1\]\.index 1 is already given a frequency by another entry/,
+        ],
+        [
+          { name: 'x', dlChannels: [{ index: 16, frequencyHz: 868_500_000 }] },
+          /dlChannels\[0\]\.index must be an integer from 0 to 15, got 16/,
+        ],
+        [
+          { name: 'x', dlChannels: [{ index: -1, frequencyHz: 868_500_000 }] },
+          /dlChannels\[0\]\.index/,
+        ],
+        [
+          { name: 'x', dlChannels: [{ index: 0, frequencyHz: 868_500_050 }] },
+          /dlChannels\[0\]\.frequencyHz must be a multiple of 100 Hz/,
+        ],
+        [
+          { name: 'x', dlChannels: [{ index: 0, frequencyHz: 2_000_000_000 }] },
+          /dlChannels\[0\]\.frequencyHz must be an integer/,
+        ],
+        [
+          { name: 'x', dlChannels: [{ index: 0 }] },
+          /dlChannels\[0\] needs an index and a frequencyHz/,
+        ],
       ];
       for (const [input, message] of refused) {
         await assert.rejects(storage.deviceProfiles.create(input), (error: unknown) => {
@@ -737,6 +773,7 @@ export function storageSuite(target: StorageTestTarget): void {
         rejoin: { maxTimeN: 1, maxCountN: 2 },
         uplinkIntervalSeconds: 3600,
         extraChannels: [{ frequencyHz: 867_100_000 }],
+        dlChannels: [{ index: 3, frequencyHz: 868_500_000 }],
       });
       const updated = await storage.deviceProfiles.update(created.id, {
         name: 'meters v2',
@@ -757,6 +794,7 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.deepEqual(updated.rejoin, { maxTimeN: 1, maxCountN: 9 });
       assert.equal('uplinkIntervalSeconds' in updated, false);
       assert.deepEqual(updated.extraChannels, [{ frequencyHz: 867_100_000, minDr: 0, maxDr: 5 }]);
+      assert.deepEqual(updated.dlChannels, [{ index: 3, frequencyHz: 868_500_000 }]);
       assert.equal(updated.createdAt, created.createdAt);
       assert.notEqual(updated.updatedAt, created.updatedAt);
       assert.deepEqual(await storage.deviceProfiles.get(created.id), updated);
@@ -764,10 +802,18 @@ export function storageSuite(target: StorageTestTarget): void {
       // Arrays are replaced; null removes a setting without a default, or resets one.
       const again = await storage.deviceProfiles.update(created.id, {
         extraChannels: [{ frequencyHz: 867_300_000, maxDr: 3 }],
+        dlChannels: [
+          { index: 0, frequencyHz: 868_900_000 },
+          { index: 1, frequencyHz: 869_100_000 },
+        ],
         rejoin: null,
         adr: null,
       });
       assert.deepEqual(again?.extraChannels, [{ frequencyHz: 867_300_000, minDr: 0, maxDr: 3 }]);
+      assert.deepEqual(again?.dlChannels, [
+        { index: 0, frequencyHz: 868_900_000 },
+        { index: 1, frequencyHz: 869_100_000 },
+      ]);
       assert.equal(again?.rejoin, undefined);
       assert.deepEqual(again?.adr, defaultDeviceProfileSettings().adr);
 
@@ -779,7 +825,20 @@ export function storageSuite(target: StorageTestTarget): void {
         'INVALID_INPUT',
       );
       await rejectsWith(storage.deviceProfiles.update(created.id, { name: ' ' }), 'INVALID_INPUT');
+      await rejectsWith(
+        storage.deviceProfiles.update(created.id, {
+          dlChannels: [
+            { index: 2, frequencyHz: 868_500_000 },
+            { index: 2, frequencyHz: 0 },
+          ],
+        }),
+        'INVALID_INPUT',
+      );
       assert.deepEqual(await storage.deviceProfiles.get(created.id), again);
+
+      // null empties dlChannels (its default): the devices keep the frequencies they have.
+      const reset = await storage.deviceProfiles.update(created.id, { dlChannels: null });
+      assert.deepEqual(reset?.dlChannels, []);
     });
 
     it('checks the merged profile with the caller’s validate before writing it', async (t) => {

@@ -4,6 +4,7 @@ import {
   type DeviceProfile,
   type DeviceProfileUpdate,
   MAC_VERSIONS,
+  MAX_DL_CHANNEL_INDEX,
   MAX_EXTRA_CHANNELS,
   type NewDeviceProfile,
 } from '../../storage/index.js';
@@ -18,7 +19,7 @@ import { listQuerySchema } from './schemas.js';
  *
  * Every field of the settings accepts `null`, which resets it to its default (or removes a
  * setting that has none), as in a JSON merge patch; a PATCH merges nested objects field by field
- * and replaces `extraChannels` as a whole.
+ * and replaces `extraChannels` and `dlChannels` as a whole.
  */
 
 const nullableInteger = (minimum: number, maximum: number) =>
@@ -50,6 +51,19 @@ const settingsProperties = {
       required: ['frequencyHz'],
       additionalProperties: false,
       properties: { frequencyHz, minDr: dataRate, maxDr: dataRate },
+    },
+  },
+  dlChannels: {
+    type: ['array', 'null'],
+    maxItems: MAX_DL_CHANNEL_INDEX + 1,
+    items: {
+      type: 'object',
+      required: ['index', 'frequencyHz'],
+      additionalProperties: false,
+      properties: {
+        index: { type: 'integer', minimum: 0, maximum: MAX_DL_CHANNEL_INDEX },
+        frequencyHz,
+      },
     },
   },
   maxDutyCycle: nullableInteger(0, 15),
@@ -164,6 +178,24 @@ export function checkRegionalParameters(profile: DeviceProfile): void {
         `${what}.frequencyHz: ${channel.frequencyHz} Hz is default channel ${fixed} of ${name}`,
       );
     }
+  });
+  // Extra channels take indices 3, 4, ... in order. Without any, a device's channels beyond the
+  // defaults come from its JoinAccept's CFList, which the profile does not know.
+  const defined = region.defaultChannels.length + profile.extraChannels.length;
+  profile.dlChannels.forEach((channel, i) => {
+    const what = `dlChannels[${i}]`;
+    if (channel.index >= region.maxChannels) {
+      refuse(
+        `${what}.index: ${name} has channels 0 to ${region.maxChannels - 1}, got ${channel.index}`,
+      );
+    }
+    if (profile.extraChannels.length > 0 && channel.index >= defined) {
+      refuse(
+        `${what}.index: channel ${channel.index} is not defined: the default channels and ` +
+          `extraChannels define channels 0 to ${defined - 1}`,
+      );
+    }
+    checkFrequency(channel.frequencyHz, `${what}.frequencyHz`);
   });
 }
 

@@ -4,7 +4,8 @@ import { dataRateTimeOnAirMs } from '../../lorawan/regions/index.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import { emitLogEvent } from '../log-event.js';
-import { rxSettingsOf } from '../mac/session-mac.js';
+import { dataRx1FrequencyHz } from '../mac/mac-state.js';
+import { rxSettingsOf, sessionMacOf } from '../mac/session-mac.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
 import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
 import { isBetter } from '../uplink/deduplicator.js';
@@ -84,12 +85,22 @@ export class ClassAScheduler {
             rx2Dr: this.ctx.region.rx2Default.dataRate,
             rx2FrequencyHz: this.ctx.region.rx2Default.frequencyHz,
           };
+    // A JoinAccept goes on the region's RX1 frequency: the device has no session settings yet.
+    const rx1FrequencyHz =
+      answer.kind === 'data'
+        ? dataRx1FrequencyHz(
+            this.ctx.region,
+            sessionMacOf(this.ctx.region, answer.session)?.mac,
+            uplink.txInfo.frequencyHz,
+          )
+        : undefined;
     // Every (gateway, window) still reachable, best gateway first, RX1 before RX2.
     const candidates: { rx: UplinkRxInfo; window: ReceiveWindow; rx2: ReceiveWindow }[] = [];
     for (const rx of copies) {
       const [rx1, rx2] = classAWindows({
         region: this.ctx.region,
         uplinkFrequencyHz: uplink.txInfo.frequencyHz,
+        rx1FrequencyHz,
         uplinkDr,
         uplinkTimestampUs: rx.timestampUs,
         isJoinAccept: answer.kind === 'joinAccept',

@@ -21,13 +21,19 @@ export interface DeviceRxSettings {
 }
 
 /**
- * The two Class A windows of an uplink (LoRaWAN §3.3): RX1 on the uplink's frequency and
- * RX1 data rate, RECEIVE_DELAY1 (or the device's RxDelay) after the end of the uplink, or
- * JOIN_ACCEPT_DELAY1 for a JoinAccept; RX2 one second later on the RX2 parameters.
+ * The two Class A windows of an uplink (LoRaWAN §3.3): RX1 on the uplink's frequency (or the
+ * one DlChannelReq set for its channel) and RX1 data rate, RECEIVE_DELAY1 (or the device's
+ * RxDelay) after the end of the uplink, or JOIN_ACCEPT_DELAY1 for a JoinAccept; RX2 one second
+ * later on the RX2 parameters.
  */
 export function classAWindows(params: {
   region: Region;
   uplinkFrequencyHz: number;
+  /**
+   * The device's RX1 frequency for the uplink's channel (see `dataRx1FrequencyHz`); absent: the
+   * region's rule from the uplink frequency.
+   */
+  rx1FrequencyHz?: number;
   uplinkDr: number;
   uplinkTimestampUs: number;
   isJoinAccept: boolean;
@@ -46,7 +52,7 @@ export function classAWindows(params: {
   return [
     {
       name: 'RX1',
-      frequencyHz: region.rx1FrequencyHz(params.uplinkFrequencyHz),
+      frequencyHz: params.rx1FrequencyHz ?? region.rx1FrequencyHz(params.uplinkFrequencyHz),
       dataRate: region.rx1DataRate(params.uplinkDr, rx1DrOffset),
       timestampUs: (params.uplinkTimestampUs + rx1DelayMs * 1000) >>> 0,
       delayMs: rx1DelayMs,

@@ -259,6 +259,37 @@ export function rx1DownlinkFrequencyHz(state: MacState, channelIndex: number): n
   return state.dlChannelFrequencies[channelIndex] ?? channel.frequencyHz;
 }
 
+/**
+ * The index of the channel an uplink on this frequency went out on, as the network knows the
+ * device's channels; an enabled channel first when two share the frequency. undefined when no
+ * channel has it.
+ */
+export function uplinkChannelIndex(state: MacState, uplinkFrequencyHz: number): number | undefined {
+  let disabled: number | undefined;
+  for (const [index, channel] of state.channels.entries()) {
+    if (!isDefinedChannel(channel) || channel.frequencyHz !== uplinkFrequencyHz) continue;
+    if (channel.enabled) return index;
+    disabled ??= index;
+  }
+  return disabled;
+}
+
+/**
+ * The RX1 frequency of a data downlink answering an uplink on this frequency: the frequency a
+ * DlChannelReq the device accepted gave the uplink's channel, else the region's rule (in EU868,
+ * the uplink frequency). The region's rule too without a MAC state, or for a frequency that is
+ * none of the device's channels.
+ */
+export function dataRx1FrequencyHz(
+  region: Region,
+  state: MacState | undefined,
+  uplinkFrequencyHz: number,
+): number {
+  const index = state === undefined ? undefined : uplinkChannelIndex(state, uplinkFrequencyHz);
+  const override = index === undefined ? undefined : state?.dlChannelFrequencies[index];
+  return override ?? region.rx1FrequencyHz(uplinkFrequencyHz);
+}
+
 /** What a DevStatusAns battery byte means. */
 export type BatteryLevel =
   | { kind: 'external-power' }

@@ -170,6 +170,8 @@ export interface SessionMacView {
     minDr: number;
     maxDr: number;
     enabled: boolean;
+    /** RX1 downlink frequency set with DlChannelReq, when it differs from the uplink one. */
+    downlinkFrequencyHz?: number;
   }[];
   maxDutyCycle: number;
   deviceClass: DeviceClass;
@@ -185,7 +187,13 @@ export function sessionMacView(region: Region, macState: unknown): SessionMacVie
   const { mac, adr } = state;
   const channels: SessionMacView['channels'] = [];
   mac.channels.forEach((channel, index) => {
-    if (channel !== null) channels.push({ index, ...channel });
+    if (channel === null) return;
+    const downlinkFrequencyHz = mac.dlChannelFrequencies[index];
+    channels.push({
+      index,
+      ...channel,
+      ...(typeof downlinkFrequencyHz === 'number' ? { downlinkFrequencyHz } : {}),
+    });
   });
   return {
     dataRate: adr.dr,

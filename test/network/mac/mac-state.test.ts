@@ -4,11 +4,13 @@ import { isLorawanError } from '../../../src/lorawan/errors.js';
 import { type Channel, type ChannelPlan, EU868 } from '../../../src/lorawan/regions/index.js';
 import {
   batteryLevel,
+  dataRx1FrequencyHz,
   initialMacState,
   isDefinedChannel,
   type MacState,
   rx1DownlinkFrequencyHz,
   trimTrailingNulls,
+  uplinkChannelIndex,
   validateMacState,
 } from '../../../src/network/mac/mac-state.js';
 import type { MacVersion } from '../../../src/network/session.js';
@@ -262,6 +264,40 @@ describe('MAC state helpers', () => {
     assert.equal(rx1DownlinkFrequencyHz(overridden, 1), 869_100_000);
     assert.equal(rx1DownlinkFrequencyHz(overridden, 7), 867_900_000);
     assert.equal(rx1DownlinkFrequencyHz(overridden, 8), undefined);
+  });
+
+  it('finds the channel of an uplink frequency, an enabled one first', () => {
+    const state = initialMacState(EU868, {
+      macVersion: '1.0.4',
+      deviceClass: 'A',
+      cfListChannels: JOIN_PLAN,
+    });
+    assert.equal(uplinkChannelIndex(state, 868_300_000), 1);
+    assert.equal(uplinkChannelIndex(state, 867_900_000), 7);
+    assert.equal(uplinkChannelIndex(state, 869_525_000), undefined);
+    // Channel 3 disabled and channel 9 on its frequency: the device can only have used 9.
+    const channels = [...state.channels];
+    channels[3] = channel(867_100_000, 0, 5, false);
+    channels[9] = channel(867_100_000);
+    assert.equal(uplinkChannelIndex({ ...state, channels }, 867_100_000), 9);
+    channels[9] = channel(867_100_000, 0, 5, false);
+    assert.equal(uplinkChannelIndex({ ...state, channels }, 867_100_000), 3);
+  });
+
+  it('gives the RX1 frequency of a data downlink: the uplink channel’s override, else the region’s rule', () => {
+    const state = initialMacState(EU868, {
+      macVersion: '1.0.4',
+      deviceClass: 'A',
+      cfListChannels: JOIN_PLAN,
+    });
+    const overridden = { ...state, dlChannelFrequencies: [868_500_000, null, null, 869_100_000] };
+    assert.equal(dataRx1FrequencyHz(EU868, overridden, 868_100_000), 868_500_000);
+    assert.equal(dataRx1FrequencyHz(EU868, overridden, 868_300_000), 868_300_000);
+    assert.equal(dataRx1FrequencyHz(EU868, overridden, 867_100_000), 869_100_000);
+    assert.equal(dataRx1FrequencyHz(EU868, overridden, 867_300_000), 867_300_000);
+    // Not one of the device's channels, or no MAC state: the uplink frequency (EU868).
+    assert.equal(dataRx1FrequencyHz(EU868, overridden, 868_800_000), 868_800_000);
+    assert.equal(dataRx1FrequencyHz(EU868, undefined, 868_100_000), 868_100_000);
   });
 
   it('tells defined channels from empty slots and trims empty slots at the end', () => {
