@@ -9,7 +9,7 @@ import type { DeviceProfileCache } from './device-profile-cache.js';
 import type { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import type { EventBus, GaletEvent } from './events.js';
 import type { SessionCache } from './session-cache.js';
-import type { NetworkStore } from './store.js';
+import type { DeviceSession, NetworkStore } from './store.js';
 import type { DeduplicatedUplink } from './uplink/deduplicator.js';
 
 export interface NetworkConfig {
@@ -46,6 +46,11 @@ export interface NetworkContext {
   lastUplinkGateway: Map<string, { gatewayId: string; snr: number; rssi: number; atMs: number }>;
   /** Runs `work` when no other work of this DevAddr's devices is under way (one at a time). */
   exclusive<T>(devAddr: number, work: () => Promise<T>): Promise<T>;
+  /**
+   * LoRaWAN 1.1: the session a rejoin replaced, by DevEUI, until the device uses the new one
+   * (memory only).
+   */
+  previousSessions: Map<string, DeviceSession>;
   /** Sends a Class C device's queued downlinks when it may receive them (no-op for Class A). */
   triggerClassC(devEui: string): void;
   /** Ids that tie a gateway's TX acknowledgement to the downlink it answers. */

@@ -34,6 +34,7 @@ export const NETWORK_COUNTERS = [
   'rejoinRequests',
   'rejoinsAccepted',
   'rejoinsRejected',
+  'uplinksOnPreviousSession',
 ] as const;
 
 export type NetworkCounterName = (typeof NETWORK_COUNTERS)[number];

@@ -101,6 +101,7 @@ export class NetworkServer {
       adrHistories: new Map(),
       dutyCycle: new GatewayDutyCycle({ region }),
       lastUplinkGateway: new Map(),
+      previousSessions: new Map(),
       exclusive: async <T>(devAddr: number, work: () => Promise<T>): Promise<T> => {
         let result: T | undefined;
         await this.#perDevice.run(`addr:${devAddr}`, async () => {
@@ -179,6 +180,7 @@ export class NetworkServer {
 
   sessionRemoved(devEui: string): void {
     this.#ctx.sessions.delete(devEui);
+    this.#ctx.previousSessions.delete(devEui);
     this.#ctx.devices.forget(devEui);
     this.#ctx.pendingDownlinks.delete(devEui);
   }

@@ -72,7 +72,8 @@ describe('LoRaWAN 1.1 rejoin scenarios', () => {
       const after0 = await uplinkInSession(net, device, { fPort: 2, payload: bytes(2) });
       assert.equal(after0.fCnt, 0);
 
-      // The same type-0 frame again: signed with the old session's key, so it is refused.
+      // The same type-0 frame again: signed with the old session's key, and the device has used
+      // its new session since (so the old one is gone): refused.
       net.transmit(device, rejoin0);
       await net.waitForMetric('galet_network_rejoins_rejected_total', 1);
 
@@ -194,6 +195,57 @@ describe('LoRaWAN 1.1 rejoin scenarios', () => {
       );
       const after = await uplinkInSession(net, device, { fPort: 1, payload: bytes(4) });
       assert.equal(after.fCnt, 0);
+    });
+  });
+
+  it('keeps the session before a rejoin until the device uses the new one (lost JoinAccept)', async () => {
+    await withNetwork(async (net) => {
+      const device = await net.addOtaaDevice('0000000000001108', '1.1');
+      await net.join(device);
+      await uplinkInSession(net, device, { fPort: 1, payload: bytes(1) });
+      const firstAddr = device.devAddr;
+
+      // The network accepts the rejoin, but the device never hears the JoinAccept.
+      net.setDeaf(device, true);
+      const firstRejoin = device.rejoinRequest(0);
+      net.transmit(device, firstRejoin);
+      await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'join' && e.rejoinType === 0,
+        'join event of the rejoin',
+      );
+      await net.waitForMetric('galet_network_tx_acks_ok_total', 1);
+      assert.equal(device.devAddr, firstAddr, 'the device still has its old session');
+
+      // Its next uplink, in the old session, is still stored (nothing accepted is lost).
+      const lost = await uplinkInSession(net, device, { fPort: 2, payload: bytes(2) });
+      assert.equal(lost.data, Buffer.from(bytes(2)).toString('base64'));
+      assert.equal(await net.metric('galet_network_uplinks_on_previous_session_total'), 1);
+      const warning = await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'log' && e.code === 'REJOIN_NOT_TAKEN',
+        'log event about the old session',
+      );
+      assert.match(warning.description, /missed the JoinAccept/);
+
+      // A replay of that rejoin verifies with the old session but does not count above it.
+      net.transmit(device, firstRejoin);
+      await net.waitForMetric('galet_network_rejoins_rejected_total', 1);
+      const replay = await net.waitForEvent(
+        device.devEui,
+        (e) => e.event === 'log' && e.code === 'REJOIN',
+        'replayed rejoin refused',
+      );
+      assert.match(replay.description, /RJcount0 0 is not above the last one \(0\)/);
+
+      // It rejoins again, still signing with the old session; this time it hears the answer.
+      net.setDeaf(device, false);
+      net.transmit(device, device.rejoinRequest(0));
+      await waitFor('device took the second JoinAccept', () => device.devAddr !== firstAddr);
+      const after = await uplinkInSession(net, device, { fPort: 3, payload: bytes(3) });
+      assert.equal(after.fCnt, 0);
+      assert.equal(await net.metric('galet_network_rejoins_accepted_total'), 2);
+      assert.equal(await net.metric('galet_network_uplinks_mic_failed_total'), 0);
     });
   });
 });

@@ -90,7 +90,10 @@ export async function handleDataUplink(
   micInput: Uint8Array,
   deduplicationId: string,
 ): Promise<void> {
-  if (ctx.sessions.byDevAddr(frame.devAddr).length === 0) {
+  if (
+    ctx.sessions.byDevAddr(frame.devAddr).length === 0 &&
+    previousSessionsWith(ctx, frame.devAddr).length === 0
+  ) {
     ctx.counters.increment('uplinksUnknownDevAddr');
     ctx.logger.debug(
       { devAddr: frame.devAddr.toString(16).padStart(8, '0') },
@@ -99,6 +102,12 @@ export async function handleDataUplink(
     return;
   }
   const match = matchSession(ctx, scheduler, frame, micInput, uplinkDr, uplink.txInfo.frequencyHz);
+  if (
+    match === undefined &&
+    (await acceptOnPreviousSession(ctx, uplink, uplinkDr, frame, micInput, deduplicationId))
+  ) {
+    return;
+  }
   if (match === undefined || match === 'replayed' || match === 'gapTooLarge') {
     const counter =
       match === 'replayed'
@@ -116,6 +125,8 @@ export async function handleDataUplink(
   const { session, fCnt } = match;
   const device = await ctx.devices.get(session.devEui);
   if (device === undefined) return;
+  // The device uses the session of its last rejoin: the one before is over.
+  ctx.previousSessions.delete(session.devEui);
   const confirmed = frame.mType === 'ConfirmedDataUp';
 
   if (match.status === 'retransmission') {
@@ -136,32 +147,15 @@ export async function handleDataUplink(
     return;
   }
 
-  const keys = dataSessionKeys(session);
-  const decrypted = decryptDataFrame(frame, keys, fCnt);
-  const time = new Date(ctx.now()).toISOString();
-  const body: Record<string, unknown> = {
-    deduplicationId,
-    time,
-    deviceInfo: deviceInfo(device),
-    devAddr: frame.devAddr.toString(16).padStart(8, '0'),
-    adr: frame.fCtrl.adr,
-    dr: uplinkDr,
+  const { decrypted, event } = upEvent(ctx, {
+    device,
+    session,
+    frame,
     fCnt,
-    fPort: frame.fPort ?? null,
-    confirmed,
-    rxInfo: uplink.rxInfo.map(chirpstackRxInfo),
-    txInfo: chirpstackTxInfo(uplink.txInfo),
-  };
-  if (frame.fPort !== undefined && frame.fPort > 0 && decrypted.frmPayload !== undefined) {
-    body['data'] = Buffer.from(decrypted.frmPayload).toString('base64');
-  }
-  const event = {
-    type: 'up' as const,
-    devEui: device.devEui,
-    applicationId: device.applicationId,
-    time,
-    body,
-  };
+    uplink,
+    uplinkDr,
+    deduplicationId,
+  });
   // The counter moves and the event is stored in one write: an accepted uplink is never lost.
   if (!(await ctx.store.commitUplink(session.devEui, session.fCntUp, fCnt, event))) {
     ctx.counters.increment('uplinksFCntRace');
@@ -229,6 +223,115 @@ export async function handleDataUplink(
   ) {
     ctx.triggerClassC(device.devEui);
   }
+}
+
+/** The `up` event of an accepted uplink (ChirpStack v4 shape), with the decrypted frame. */
+function upEvent(
+  ctx: NetworkContext,
+  params: {
+    device: NetworkDevice;
+    session: DeviceSession;
+    frame: DataFrame;
+    fCnt: number;
+    uplink: DeduplicatedUplink;
+    uplinkDr: number;
+    deduplicationId: string;
+  },
+) {
+  const { device, frame, uplink } = params;
+  const decrypted = decryptDataFrame(frame, dataSessionKeys(params.session), params.fCnt);
+  const time = new Date(ctx.now()).toISOString();
+  const body: Record<string, unknown> = {
+    deduplicationId: params.deduplicationId,
+    time,
+    deviceInfo: deviceInfo(device),
+    devAddr: frame.devAddr.toString(16).padStart(8, '0'),
+    adr: frame.fCtrl.adr,
+    dr: params.uplinkDr,
+    fCnt: params.fCnt,
+    fPort: frame.fPort ?? null,
+    confirmed: frame.mType === 'ConfirmedDataUp',
+    rxInfo: uplink.rxInfo.map(chirpstackRxInfo),
+    txInfo: chirpstackTxInfo(uplink.txInfo),
+  };
+  if (frame.fPort !== undefined && frame.fPort > 0 && decrypted.frmPayload !== undefined) {
+    body['data'] = Buffer.from(decrypted.frmPayload).toString('base64');
+  }
+  const event = {
+    type: 'up' as const,
+    devEui: device.devEui,
+    applicationId: device.applicationId,
+    time,
+    body,
+  };
+  return { decrypted, event };
+}
+
+/** Sessions replaced by a rejoin whose device may not have heard the JoinAccept yet. */
+function previousSessionsWith(ctx: NetworkContext, devAddr: number): DeviceSession[] {
+  if (ctx.previousSessions.size === 0) return [];
+  const found: DeviceSession[] = [];
+  for (const session of ctx.previousSessions.values()) {
+    if (session.devAddr === devAddr) found.push(session);
+  }
+  return found;
+}
+
+/**
+ * LoRaWAN 1.1 §6.2.4: after a rejoin the network keeps the old security context until the
+ * device uses the new one. A frame that only the old session verifies comes from a device that
+ * missed the JoinAccept: its data is stored (nothing accepted is lost), the old counter moves in
+ * memory, and no downlink answers it (the device will rejoin again). True when it was such a
+ * frame.
+ */
+async function acceptOnPreviousSession(
+  ctx: NetworkContext,
+  uplink: DeduplicatedUplink,
+  uplinkDr: number,
+  frame: DataFrame,
+  micInput: Uint8Array,
+  deduplicationId: string,
+): Promise<boolean> {
+  for (const previous of previousSessionsWith(ctx, frame.devAddr)) {
+    const check = checkFCnt(frame.fCnt, previous.fCntUp ?? undefined, {
+      maxGap: maxFCntGap(previous),
+    });
+    if (check.status !== 'new') continue;
+    const keys = dataSessionKeys(previous);
+    const channels =
+      previous.keys.lorawan === '1.1'
+        ? uplinkChannelIndices(ctx, previous, uplink.txInfo.frequencyHz)
+        : [0];
+    const verifies = channels.some((txCh) =>
+      verifyDataMic(frame, micInput, keys, check.fCnt, { confFCnt: 0, txDr: uplinkDr, txCh }),
+    );
+    if (!verifies) continue;
+    const device = await ctx.devices.get(previous.devEui);
+    if (device === undefined) return false;
+    const { event } = upEvent(ctx, {
+      device,
+      session: previous,
+      frame,
+      fCnt: check.fCnt,
+      uplink,
+      uplinkDr,
+      deduplicationId,
+    });
+    previous.fCntUp = check.fCnt;
+    await ctx.emit(event);
+    ctx.counters.increment('uplinksAccepted');
+    ctx.counters.increment('uplinksOnPreviousSession');
+    ctx.observeUplinkLatency(uplink, ctx.now());
+    await emitLogEvent(
+      ctx,
+      device,
+      'WARNING',
+      'REJOIN_NOT_TAKEN',
+      'uplink in the session from before the last rejoin: the device missed the JoinAccept; data stored, no downlink',
+    );
+    return true;
+  }
+  return false;
 }
 
 /** Class C downlinks go through the best gateway of the latest uplink (kept for Class C only). */

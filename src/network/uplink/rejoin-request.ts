@@ -47,8 +47,20 @@ export async function handleRejoinRequest(
     await refuse(`unknown device ${request.devEui}`);
     return;
   }
-  const current = ctx.sessions.byDevEui(request.devEui);
+  let current = ctx.sessions.byDevEui(request.devEui);
   if (request.rejoinType !== 1) {
+    // A device that missed the JoinAccept of its last rejoin still signs with the session
+    // before it, which the network keeps until the device uses the new one.
+    const previous = ctx.previousSessions.get(request.devEui);
+    if (
+      previous !== undefined &&
+      previous.keys.lorawan === '1.1' &&
+      current?.keys.lorawan === '1.1' &&
+      !verifyRejoinRequestMic(request, current.keys.sNwkSIntKey, micInput) &&
+      verifyRejoinRequestMic(request, previous.keys.sNwkSIntKey, micInput)
+    ) {
+      current = previous;
+    }
     if (current === undefined || current.keys.lorawan !== '1.1') {
       await refuse(`type ${request.rejoinType} RejoinRequest without a LoRaWAN 1.1 session`);
       return;
@@ -86,6 +98,17 @@ export async function handleRejoinRequest(
     return;
   }
   const now = new Date(ctx.now()).toISOString();
+  if (current !== undefined) {
+    // Kept until the device uses the new session; a retry of this rejoin must count above it.
+    const state = sessionMacOf(ctx.region, current);
+    ctx.previousSessions.set(device.devEui, {
+      ...current,
+      macState:
+        state === undefined || request.rejoinType === 1
+          ? current.macState
+          : trustSessionMac({ ...state, lastRjCount0: request.rjCount0 }),
+    });
+  }
   let macState = joinedSessionMac(ctx, answer.macVersion, device.deviceClass, now);
   const previous = current === undefined ? undefined : sessionMacOf(ctx.region, current);
   if (request.rejoinType === 2 && previous !== undefined) {
