@@ -194,7 +194,8 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
     const linkAdr = planLinkAdr(session, input, history, at, notes);
     if (linkAdr !== undefined) {
       session = linkAdr.session;
-      commands.push(...linkAdr.session.adr.pendingLinkAdr!.commands);
+      // No block when ADR has just given up on an unanswered one.
+      commands.push(...(linkAdr.session.adr.pendingLinkAdr?.commands ?? []));
     }
   }
 
@@ -267,7 +268,7 @@ function nextStatusRequestMs(mac: MacState, profile: NetworkDeviceProfile): numb
 function planLinkAdr(
   session: SessionMac,
   input: UplinkMacInput,
-  history: readonly UplinkHistoryEntry[],
+  history: UplinkHistoryEntry[],
   at: string,
   notes: UplinkMacResult['notes'],
 ): { session: SessionMac } | undefined {
@@ -279,8 +280,11 @@ function planLinkAdr(
       notes.push({
         level: 'WARNING',
         code: 'MAC_UNANSWERED',
-        description: `LinkADRReq given up: no answer after ${pending.attempts} downlink(s)`,
+        description: `LinkADRReq given up: no answer after ${pending.attempts} downlink(s); ADR observes ${ADR_HISTORY_LENGTH} more uplinks before asking again`,
       });
+      // A device that does not answer is not asked again at once (that would be a downlink
+      // per uplink, forever): ADR starts its observation again.
+      history.length = 0;
       return {
         session: { ...session, adr: { ...session.adr, pendingLinkAdr: null } },
       };
