@@ -81,12 +81,15 @@ function queuedDownlink(item: DownlinkQueueItem): QueuedDownlink {
 /** The network role's view of the shared storage (all-in-one mode). */
 export class StorageNetworkStore implements NetworkStore {
   readonly #uplinkCommits: GroupCommit<UplinkCommit, boolean>;
+  /** txack, ack, log, join and status events: many per second under load, one write per batch. */
+  readonly #events: GroupCommit<GaletEvent, number>;
 
   constructor(
     private readonly storage: Storage,
     private readonly region: Region,
   ) {
     this.#uplinkCommits = new GroupCommit((items) => storage.uplinkCommits.commit(items));
+    this.#events = new GroupCommit((events) => storage.events.appendMany(events));
   }
 
   listSessions(): Promise<DeviceSession[]> {
@@ -175,7 +178,7 @@ export class StorageNetworkStore implements NetworkStore {
   }
 
   async appendEvent(event: GaletEvent): Promise<void> {
-    await this.storage.events.append(event);
+    await this.#events.add(event);
   }
 
   async isGatewayKnown(gatewayId: string): Promise<boolean> {
