@@ -142,12 +142,24 @@ export class NetworkServer {
   /** Loads sessions and wires the gateway backend. */
   async start(): Promise<void> {
     this.#ctx.sessions.load(await this.#ctx.store.listSessions());
-    this.#ctx.devices.load(await this.#ctx.store.listDevices());
+    const devices = await this.#ctx.store.listDevices();
+    this.#ctx.devices.load(devices);
     for (const devEui of await this.#ctx.store.devicesWithPendingDownlinks())
       this.#ctx.pendingDownlinks.add(devEui);
+    // Class C devices can be reached before their next uplink: through the gateway that heard
+    // their latest stored one.
+    for (const device of devices) {
+      const session = this.#ctx.sessions.byDevEui(device.devEui);
+      if (session === undefined || !this.#classC.isClassC(device, session)) continue;
+      const gateway = await this.#ctx.store.lastUplinkGateway(device.devEui);
+      if (gateway !== undefined) this.#ctx.lastUplinkGateway.set(device.devEui, gateway);
+    }
     this.#ctx.gateways.onUplink((copy) => this.#acceptCopy(copy));
     this.#ctx.gateways.onTxAck((ack) => this.#track(this.#handleTxAck(ack)));
     this.#ctx.gateways.onStats((stats) => this.#track(this.#handleStats(stats)));
+    for (const devEui of this.#ctx.lastUplinkGateway.keys()) {
+      if (this.#ctx.pendingDownlinks.has(devEui)) this.#classC.trigger(devEui);
+    }
   }
 
   /**

@@ -76,6 +76,13 @@ export interface NetworkStore {
   /** undefined when no such profile exists (the device then uses the default profile). */
   getDeviceProfile(id: string): Promise<NetworkDeviceProfile | undefined>;
   getDownlink(id: string): Promise<QueuedDownlink | undefined>;
+  /**
+   * The best gateway of the device's latest stored uplink (for Class C downlinks after a
+   * restart, before the device sends again); undefined when none is known.
+   */
+  lastUplinkGateway(
+    devEui: string,
+  ): Promise<{ gatewayId: string; snr: number; rssi: number; atMs: number } | undefined>;
   /** Every device (read once at start to warm the cache). */
   listDevices(): Promise<NetworkDevice[]>;
   touchDevice(devEui: string, seenAt: string): Promise<void>;

@@ -135,6 +135,21 @@ export class StorageNetworkStore implements NetworkStore {
     return item === undefined ? undefined : queuedDownlink(item);
   }
 
+  async lastUplinkGateway(devEui: string) {
+    const event = await this.storage.events.latestOfType(devEui, 'up');
+    const rxInfo = (event?.body as { rxInfo?: unknown } | undefined)?.rxInfo;
+    if (event === undefined || !Array.isArray(rxInfo)) return undefined;
+    let best: { gatewayId: string; snr: number; rssi: number; atMs: number } | undefined;
+    for (const rx of rxInfo as { gatewayId?: unknown; snr?: unknown; rssi?: unknown }[]) {
+      if (typeof rx?.gatewayId !== 'string' || typeof rx.snr !== 'number') continue;
+      const rssi = typeof rx.rssi === 'number' ? rx.rssi : -200;
+      if (best === undefined || rx.snr > best.snr || (rx.snr === best.snr && rssi > best.rssi)) {
+        best = { gatewayId: rx.gatewayId, snr: rx.snr, rssi, atMs: Date.parse(event.time) };
+      }
+    }
+    return best;
+  }
+
   async getDevice(devEui: string): Promise<NetworkDevice | undefined> {
     const device = await this.storage.devices.get(devEui);
     return device === undefined ? undefined : networkDevice(device);

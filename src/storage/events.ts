@@ -101,6 +101,20 @@ export class EventRepository {
       body: JSON.parse(row.body) as unknown,
     }));
   }
+
+  /** The device's latest event of a type (`up`, ...), or undefined. */
+  async latestOfType(devEui: string, type: string): Promise<StoredEvent | undefined> {
+    const row = await this.#db
+      .selectFrom('events')
+      .select(['id', 'type', 'time', 'body'])
+      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
+      .where('type', '=', String(type))
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    return { id: row.id, type: row.type, time: row.time, body: JSON.parse(row.body) as unknown };
+  }
 }
 
 export function eventRow(event: NewEvent) {

@@ -25,6 +25,7 @@ import {
 } from './helpers.js';
 
 const GW1 = 'aa555a0000000001';
+const GW2 = 'aa555a0000000002';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const filled = (length: number, value: number) => new Uint8Array(length).fill(value);
@@ -838,6 +839,29 @@ describe('MAC layer scenarios', () => {
         'txack',
       );
       assert.equal(txAck.window, 'CLASS_C');
+    });
+  });
+
+  it('reaches a Class C device after a restart, before its next uplink (gateway from its last up)', async () => {
+    await withNetwork([{ gatewayId: GW1 }, { gatewayId: GW2 }], async (net) => {
+      const device = await net.addAbpDevice('0000000000001601', '1.0.4', 0x26001601, {
+        deviceClass: 'C',
+      });
+      // Heard best by GW2 (higher SNR) in its last uplink before the restart.
+      await net.uplink(device, { fPort: 1, payload: bytes(1) }, [
+        { gateway: net.gateway(GW1), link: { rssi: -110, snr: -5 } },
+        { gateway: net.gateway(GW2), link: { rssi: -80, snr: 8 } },
+      ]);
+      await net.restart();
+      net.listenClassC(device, net.gateway(GW2));
+      const fCntUp = device.fCntUp;
+      await net.queueDownlink(device.devEui, 9, bytes(0x11, 0x22));
+      const downlink = await net.waitForDownlink(device, 1);
+      assert.deepEqual(downlink.payload, bytes(0x11, 0x22));
+      assert.equal(downlink.window, 'rxc');
+      assert.equal(net.gateway(GW2).downlinks.length, 1);
+      assert.equal(net.gateway(GW1).downlinks.length, 0);
+      assert.equal(device.fCntUp, fCntUp, 'no uplink since the restart');
     });
   });
 });

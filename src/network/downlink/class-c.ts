@@ -39,8 +39,8 @@ function transmissionKey(awaiting: { queueItemId: string; fCntDown: number }): s
  * of its latest uplink, one item at a time. A confirmed item waits for its ACK (an uplink) up to
  * the profile's timeout, then is sent again or reported unacknowledged; so does one that went in
  * a Class A window (the uplink path triggers the scheduler after answering). Class A windows
- * still serve the device when an uplink opens them. Until the device's first uplink since
- * start, no gateway is known and items wait.
+ * still serve the device when an uplink opens them. After a restart the gateway comes from the
+ * device's latest stored uplink; a device that never sent one waits for its first.
  */
 export class ClassCScheduler {
   readonly #inFlight = new Map<number, ClassCFlight>();
@@ -143,7 +143,7 @@ export class ClassCScheduler {
       await this.#waiting(
         device,
         'CLASS_C_NO_GATEWAY',
-        'no uplink seen yet since start: the Class C downlink waits for one',
+        'no uplink known from this device: the Class C downlink waits for its first one',
       );
       return;
     }
