@@ -242,6 +242,36 @@ export function registerResourceCommands(program: Command): void {
     });
 
   withConnection(
+    device
+      .command('force-rejoin')
+      .description('ask a LoRaWAN 1.1 device to rejoin (ForceRejoinReq with its next downlink)')
+      .argument('<devEui>'),
+  )
+    .option('--type <n>', 'rejoin type, 0 (new session) or 2 (new keys)', '0')
+    .option('--dr <n>', "data rate of the RejoinRequest (default: the device's current one)")
+    .option('--max-retries <n>', 'RejoinRequests after the first, 0-7', '1')
+    .option('--period <n>', 'delay between them: 32 s x 2^period + random, 0-7', '0')
+    .action(async (devEui: string, o: Record<string, unknown>) => {
+      const rejoinType = readInteger(o['type'], 2, '--type');
+      if (rejoinType !== 0 && rejoinType !== 2) {
+        throw new CliInputError(`--type must be 0 or 2, got ${String(o['type'])}`);
+      }
+      const body = {
+        rejoinType,
+        maxRetries: readInteger(o['maxRetries'], 3, '--max-retries'),
+        period: readInteger(o['period'], 3, '--period'),
+        ...(o['dr'] === undefined ? {} : { dataRate: readInteger(o['dr'], 4, '--dr') }),
+      };
+      print(
+        await client(o).request(
+          'POST',
+          `/devices/${encodeURIComponent(devEui)}/force-rejoin`,
+          body,
+        ),
+      );
+    });
+
+  withConnection(
     program.command('downlink').description('queue a downlink for a device').argument('<devEui>'),
   )
     .requiredOption('--fport <n>', 'FPort, 1-223')

@@ -107,6 +107,20 @@ describe('galet CLI against a running server', () => {
     ]);
     assert.equal(queued.status, 0, queued.stderr);
     assert.match(JSON.parse(queued.stdout).id, /^[0-9a-f-]{36}$/);
+    // ForceRejoinReq: refused by the API for a device that has no 1.1 session, bad type by the CLI.
+    const notJoined = await galetCli(['device', 'force-rejoin', '70b3d57ed0000101', ...connection]);
+    assert.equal(notJoined.status, 1);
+    assert.match(notJoined.stderr, /has no session \(not joined\) \(HTTP 409\)/);
+    const badType = await galetCli([
+      'device',
+      'force-rejoin',
+      '70b3d57ed0000101',
+      '--type',
+      '1',
+      ...connection,
+    ]);
+    assert.equal(badType.status, 1);
+    assert.match(badType.stderr, /--type must be 0 or 2/);
     assert.equal((await galetCli(['device', 'rm', '70b3d57ed0000101', ...connection])).status, 0);
     const gone = await galetCli(['device', 'show', '70b3d57ed0000101', ...connection]);
     assert.equal(gone.status, 1);
