@@ -133,6 +133,7 @@ export function downlinkFrame(
     payload?: Uint8Array;
     mac?: MacCommand[];
     devAddr?: number;
+    fPending?: boolean;
   } = {},
 ): Uint8Array {
   const mac = options.mac === undefined ? new Uint8Array(0) : encodeMacCommands(options.mac);
@@ -146,7 +147,7 @@ export function downlinkFrame(
         adrAckReq: false,
         ack: options.ack ?? false,
         classB: false,
-        fPending: false,
+        fPending: options.fPending ?? false,
       },
       fCnt,
       fOpts: onPort0 ? new Uint8Array(0) : mac,

@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  buildDataFrame,
   buildJoinAccept,
   type DataFrame,
   type DataSessionKeys,
-  decodeMacCommands,
   decodePhyPayloadWithMicInput,
-  decryptDataFrame,
   deriveJoinServerKeys,
   deriveSessionKeys10,
   deriveSessionKeys11,
   EU868,
-  encodeMacCommands,
   encodeMicInput,
-  type FCtrl,
   type JoinAcceptFields,
   type JoinRequest,
   joinRequestMic,
@@ -29,20 +24,16 @@ import {
   type SimulatedDeviceConfig,
 } from '../../src/sim/device.js';
 import { createRandom } from '../../src/sim/random.js';
-
-const APP_KEY = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
-const NWK_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
-const JOIN_EUI = '70b3d57ed0000001';
-const DEV_EUI = '0004a30b001c0530';
-const NET_ID = 0x000013;
-const DEV_ADDR = 0x26011bda;
-const NO_FLAGS: FCtrl = {
-  adr: false,
-  adrAckReq: false,
-  ack: false,
-  classB: false,
-  fPending: false,
-};
+import {
+  APP_KEY,
+  DEV_ADDR,
+  DEV_EUI,
+  downlinkFrame as downlink,
+  JOIN_EUI,
+  NET_ID,
+  NWK_KEY,
+  openUplink,
+} from './device-helpers.js';
 
 function otaa(
   version: SimulatedDeviceConfig['lorawanVersion'],
@@ -120,55 +111,6 @@ function join11(
   assert.deepEqual(device.receive(accept), { status: 'joined', devAddr: DEV_ADDR });
   const raw = deriveSessionKeys11(NWK_KEY, APP_KEY, joinNonce, JOIN_EUI, request.devNonce);
   return { keys: { lorawan: '1.1', ...raw }, raw };
-}
-
-/** What the network server does with a data uplink: decode, verify, decrypt. */
-function openUplink(transmission: DeviceTransmission, keys: DataSessionKeys, confFCnt = 0) {
-  const { payload, micInput } = decodePhyPayloadWithMicInput(transmission.phyPayload);
-  assert.ok(payload.mType === 'UnconfirmedDataUp' || payload.mType === 'ConfirmedDataUp');
-  const frame = payload as DataFrame;
-  const fCnt = transmission.counter;
-  assert.equal(frame.fCnt, fCnt & 0xffff);
-  const context = { confFCnt, txDr: transmission.dataRate, txCh: transmission.channel };
-  assert.ok(verifyDataMic(frame, micInput, keys, fCnt, context), 'uplink MIC verifies');
-  const decrypted = decryptDataFrame(frame, keys, fCnt);
-  const macBytes = frame.fPort === 0 ? decrypted.frmPayload! : decrypted.fOpts;
-  return {
-    frame,
-    payload: decrypted.frmPayload,
-    macCommands: decodeMacCommands(macBytes, 'uplink'),
-  };
-}
-
-function downlink(
-  keys: DataSessionKeys,
-  fCnt: number,
-  options: {
-    confirmed?: boolean;
-    ack?: boolean;
-    confFCnt?: number;
-    fPort?: number;
-    payload?: Uint8Array;
-    mac?: MacCommand[];
-    devAddr?: number;
-    fPending?: boolean;
-  } = {},
-): Uint8Array {
-  const mac = options.mac === undefined ? new Uint8Array(0) : encodeMacCommands(options.mac);
-  const onPort0 = options.fPort === 0;
-  return buildDataFrame(
-    {
-      mType: options.confirmed ? 'ConfirmedDataDown' : 'UnconfirmedDataDown',
-      devAddr: options.devAddr ?? DEV_ADDR,
-      fCtrl: { ...NO_FLAGS, ack: options.ack ?? false, fPending: options.fPending ?? false },
-      fCnt,
-      fOpts: onPort0 ? new Uint8Array(0) : mac,
-      ...(options.fPort === undefined ? {} : { fPort: options.fPort }),
-      frmPayload: onPort0 ? mac : (options.payload ?? new Uint8Array(0)),
-    },
-    keys,
-    { confFCnt: options.confFCnt ?? 0 },
-  );
 }
 
 describe('SimulatedDevice: OTAA join', () => {
