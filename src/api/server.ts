@@ -25,6 +25,8 @@ export interface ApiNetwork
     NetworkServer,
     'config' | 'sessionChanged' | 'sessionRemoved' | 'downlinkQueued' | 'gatewayAdded'
   > {
+  /** A gateway's transmit time per duty-cycle sub-band over the last hour (absent: unknown). */
+  gatewayDutyCycle?: NetworkServer['gatewayDutyCycle'];
   /** LoRaWAN 1.1 ForceRejoinReq with the device's next downlink (absent: not supported). */
   forceRejoin?: NetworkServer['forceRejoin'];
   /** A device profile was created, changed or deleted. */

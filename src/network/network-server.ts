@@ -254,6 +254,28 @@ export class NetworkServer {
     return { id };
   }
 
+  /**
+   * Transmit time of a gateway in each duty-cycle sub-band over the last hour, counting the
+   * transmissions already scheduled (Class A windows open up to 16 s after their uplink).
+   */
+  gatewayDutyCycle(gatewayId: string): {
+    subBand: string;
+    minFrequencyHz: number;
+    maxFrequencyHz: number;
+    dutyCycle: number;
+    usedMs: number;
+    budgetMs: number;
+  }[] {
+    return this.#ctx.dutyCycle.usage(gatewayId, this.#ctx.now() + 16_000).map((usage) => ({
+      subBand: usage.subBand.name,
+      minFrequencyHz: usage.subBand.minFrequencyHz,
+      maxFrequencyHz: usage.subBand.maxFrequencyHz,
+      dutyCycle: usage.subBand.dutyCycle,
+      usedMs: Math.round(usage.usedMs * 10) / 10,
+      budgetMs: usage.budgetMs,
+    }));
+  }
+
   gatewayAdded(gatewayId: string): void {
     this.#knownGateways.add(gatewayId);
     this.#unknownGatewayCheckedAt.delete(gatewayId);

@@ -673,6 +673,20 @@ describe('MAC layer scenarios', () => {
       assert.equal(rerouted!.description.slice(0, prefix.length), prefix);
       assert.match(rerouted!.description.slice(prefix.length), /^\d+ s later$/);
       assert.equal(await net.metric('galet_network_downlinks_duty_cycle_refused_total'), 1);
+
+      // The gateway's API record shows the accounting: one frame in each sub-band.
+      const shown = await net.galet.request('GET', `/api/v1/gateways/${GW1}`);
+      assert.equal(shown.status, 200);
+      const usage = (
+        shown.json.dutyCycle as { subBand: string; usedMs: number; budgetMs: number }[]
+      )
+        .filter((band) => band.usedMs > 0)
+        .map((band) => [band.budgetMs, band.usedMs]);
+      // 2,793.472 ms on air each, shown to 0.1 ms.
+      assert.deepEqual(usage, [
+        [3_600, 2_793.5],
+        [360_000, 2_793.5],
+      ]);
     });
   });
 

@@ -50,6 +50,8 @@ export function registerGatewayRoutes(
   api.get<{ Params: { gatewayId: string } }>('/gateways/:gatewayId', async (request) => {
     const gateway = await storage.gateways.get(request.params.gatewayId.toLowerCase());
     if (gateway === undefined) throw notFound(`gateway ${request.params.gatewayId}`);
-    return gateway;
+    // The network's duty-cycle accounting of this gateway's transmissions (memory, last hour).
+    const dutyCycle = network.gatewayDutyCycle?.(gateway.gatewayId);
+    return dutyCycle === undefined ? gateway : { ...gateway, dutyCycle };
   });
 }
