@@ -25,6 +25,8 @@ export interface ApiNetwork
     NetworkServer,
     'config' | 'sessionChanged' | 'sessionRemoved' | 'downlinkQueued' | 'gatewayAdded'
   > {
+  /** The operator changed a device's class: the network follows at once. */
+  deviceClassChanged?: NetworkServer['deviceClassChanged'];
   /** A gateway's transmit time per duty-cycle sub-band over the last hour (absent: unknown). */
   gatewayDutyCycle?: NetworkServer['gatewayDutyCycle'];
   /** LoRaWAN 1.1 ForceRejoinReq with the device's next downlink (absent: not supported). */

@@ -255,6 +255,33 @@ export class NetworkServer {
   }
 
   /**
+   * The operator set a device's class (API): the session's MAC state follows (it otherwise keeps
+   * the class a LoRaWAN 1.1 device chose with DeviceModeInd), and a Class C device gets its
+   * queue at once.
+   */
+  async deviceClassChanged(devEui: string, deviceClass: 'A' | 'C'): Promise<void> {
+    const ctx = this.#ctx;
+    ctx.devices.forget(devEui);
+    const session = ctx.sessions.byDevEui(devEui);
+    if (session === undefined) return;
+    await ctx.exclusive(session.devAddr, async () => {
+      const current = ctx.sessions.byDevEui(devEui) ?? session;
+      const state = sessionMacOf(ctx.region, current);
+      if (state === undefined || state.mac.deviceClass === deviceClass) return;
+      const next = trustSessionMac({ ...state, mac: { ...state.mac, deviceClass } });
+      await ctx.store.saveMacState(devEui, next);
+      current.macState = next;
+    });
+    if (deviceClass === 'C') {
+      if (!ctx.lastUplinkGateway.has(devEui)) {
+        const gateway = await ctx.store.lastUplinkGateway(devEui);
+        if (gateway !== undefined) ctx.lastUplinkGateway.set(devEui, gateway);
+      }
+      this.#classC.trigger(devEui);
+    }
+  }
+
+  /**
    * Transmit time of a gateway in each duty-cycle sub-band over the last hour, counting the
    * transmissions already scheduled (Class A windows open up to 16 s after their uplink).
    */

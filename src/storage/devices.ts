@@ -59,6 +59,7 @@ export interface NewDevice {
 /** What can change on a device after it was created; an absent field stays as it is. */
 export interface DeviceUpdate {
   name?: string;
+  deviceClass?: DeviceClass;
   /** null: no profile (the default MAC settings). */
   deviceProfileId?: string | null;
 }
@@ -161,8 +162,12 @@ export class DeviceRepository {
    */
   async update(devEui: string, update: DeviceUpdate): Promise<Device | undefined> {
     const eui = toEui(devEui, 'DevEUI');
-    const changes: Partial<Pick<DevicesTable, 'name' | 'device_profile_id'>> = {};
+    const changes: Partial<Pick<DevicesTable, 'name' | 'device_profile_id' | 'device_class'>> = {};
     if (update.name !== undefined) changes.name = toName(update.name, 'device name');
+    if (update.deviceClass !== undefined) {
+      oneOf(update.deviceClass, DEVICE_CLASSES, 'device class');
+      changes.device_class = update.deviceClass;
+    }
     if (update.deviceProfileId !== undefined) changes.device_profile_id = update.deviceProfileId;
     if (Object.keys(changes).length === 0) return this.get(eui);
     try {

@@ -878,4 +878,30 @@ describe('MAC layer scenarios', () => {
       assert.equal(device.fCntUp, fCntUp, 'no uplink since the restart');
     });
   });
+
+  it('follows a class change made through the API (A to C): the queue goes out at once', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const device = await net.addAbpDevice('0000000000001602', '1.0.4', 0x26001602);
+      await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      await net.queueDownlink(device.devEui, 3, bytes(0x33));
+      // Class A: nothing goes until the device sends again.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(net.gateway(GW1).downlinks.length, 0);
+
+      device.setDeviceClass('C');
+      net.listenClassC(device, net.gateway(GW1));
+      const patched = await net.galet.request('PATCH', `/api/v1/devices/${device.devEui}`, {
+        deviceClass: 'C',
+      });
+      assert.equal(patched.status, 200);
+      assert.equal(patched.json.deviceClass, 'C');
+      const downlink = await net.waitForDownlink(device, 1);
+      assert.deepEqual(downlink.payload, bytes(0x33));
+      assert.equal(downlink.window, 'rxc');
+      const invalid = await net.galet.request('PATCH', `/api/v1/devices/${device.devEui}`, {
+        deviceClass: 'B',
+      });
+      assert.equal(invalid.status, 400);
+    });
+  });
 });

@@ -34,6 +34,7 @@ interface NewDeviceBody {
 interface DeviceUpdateBody {
   name?: string;
   deviceProfileId?: string | null;
+  deviceClass?: 'A' | 'C';
 }
 
 const key = { type: 'string', pattern: KEY_PATTERN } as const;
@@ -76,6 +77,7 @@ const deviceUpdateSchema = {
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     deviceProfileId: { ...deviceProfileId, type: ['string', 'null'] },
+    deviceClass: { type: 'string', enum: ['A', 'C'] },
   },
 } as const;
 
@@ -248,6 +250,9 @@ export function registerDeviceRoutes(
       if (device === undefined) throw notFound(`device ${request.params.devEui}`);
       // The network server caches devices: a new profile applies only once it is told.
       network.deviceChanged?.(devEui);
+      if (request.body.deviceClass !== undefined) {
+        await network.deviceClassChanged?.(devEui, request.body.deviceClass);
+      }
       return deviceView(device, await storage.deviceSessions.get(devEui), region);
     },
   );
