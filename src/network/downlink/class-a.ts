@@ -2,7 +2,6 @@ import type { GatewayTxAck, UplinkRxInfo } from '../../gateway/types.js';
 import type { MacCommand } from '../../lorawan/mac-commands.js';
 import { dataRateTimeOnAirMs } from '../../lorawan/regions/index.js';
 import type { NetworkContext } from '../context.js';
-import { deviceInfo } from '../device-info.js';
 import { emitLogEvent } from '../log-event.js';
 import { dataRx1FrequencyHz } from '../mac/mac-state.js';
 import { rxSettingsOf, sessionMacOf } from '../mac/session-mac.js';
@@ -12,8 +11,9 @@ import { isBetter } from '../uplink/deduplicator.js';
 import {
   type BuiltDataDownlink,
   buildDataDownlink,
+  emitTxAckEvent,
   putBackDownlink,
-  setAwaitingAck,
+  settleConfirmedDownlink,
 } from './data-downlink.js';
 import { classAWindows, downlinkModulation, type ReceiveWindow } from './rx-windows.js';
 
@@ -197,50 +197,14 @@ export class ClassAScheduler {
   ): Promise<void> {
     const awaiting = this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck;
     if (awaiting === undefined || awaiting === null) return;
-    await setAwaitingAck(this.ctx, device.devEui, null);
-    if (!ackBit) {
-      const item = await this.ctx.store.getDownlink(awaiting.queueItemId);
-      if (item !== undefined && item.attempts < maxAttempts) {
-        this.ctx.counters.increment('confirmedDownlinksRetried');
-        await putBackDownlink(
-          this.ctx,
-          item,
-          `not acknowledged (attempt ${item.attempts} of ${maxAttempts}); sending again`,
-        );
-        return;
-      }
-    }
-    await this.#settle(device, awaiting, ackBit);
-  }
-
-  async #settle(
-    device: NetworkDevice,
-    awaiting: NonNullable<DeviceSession['awaitingAck']>,
-    acknowledged: boolean,
-  ): Promise<void> {
-    if (acknowledged) {
-      this.ctx.counters.increment('confirmedDownlinksAcked');
-      await this.ctx.store.markDownlinkAcked(awaiting.queueItemId);
-    } else {
-      this.ctx.counters.increment('confirmedDownlinksUnacked');
-      await this.ctx.store.markDownlinkFailed(
-        awaiting.queueItemId,
-        'not acknowledged by the device',
-      );
-    }
-    await this.ctx.emit({
-      type: 'ack',
-      devEui: device.devEui,
-      applicationId: device.applicationId,
-      time: new Date(this.ctx.now()).toISOString(),
-      body: {
-        time: new Date(this.ctx.now()).toISOString(),
-        deviceInfo: deviceInfo(device),
-        queueItemId: awaiting.queueItemId,
-        acknowledged,
-        fCntDown: awaiting.fCntDown,
-      },
-    });
+    await settleConfirmedDownlink(
+      this.ctx,
+      device,
+      awaiting,
+      ackBit
+        ? { acknowledged: true }
+        : { acknowledged: false, maxAttempts, why: 'not acknowledged' },
+    );
   }
 
   async handleTxAck(ack: GatewayTxAck): Promise<void> {
@@ -363,29 +327,12 @@ export class ClassAScheduler {
   }
 
   async #emitTxAck(flight: InFlight, ack: GatewayTxAck): Promise<void> {
-    const device = flight.answer.device;
-    const time = new Date(this.ctx.now()).toISOString();
-    const dataRate = this.ctx.region.dataRate(flight.window.dataRate);
-    await this.ctx.emit({
-      type: 'txack',
-      devEui: device.devEui,
-      applicationId: device.applicationId,
-      time,
-      body: {
-        downlinkId: ack.downlinkId,
-        time,
-        deviceInfo: deviceInfo(device),
-        queueItemId: flight.queueItem?.id ?? null,
-        fCntDown: flight.fCntDown ?? null,
-        gatewayId: ack.gatewayId,
-        status: ack.status,
-        window: flight.window.name,
-        txInfo: {
-          frequency: flight.window.frequencyHz,
-          power: this.ctx.region.downlinkTxPowerDbm(flight.window.frequencyHz),
-          modulation: downlinkModulation(dataRate),
-        },
-      },
+    await emitTxAckEvent(this.ctx, flight.answer.device, ack, {
+      queueItemId: flight.queueItem?.id ?? null,
+      fCntDown: flight.fCntDown ?? null,
+      window: flight.window.name,
+      frequencyHz: flight.window.frequencyHz,
+      dataRate: flight.window.dataRate,
     });
   }
 

@@ -1,11 +1,15 @@
 import type { GatewayTxAck } from '../../gateway/types.js';
 import { dataRateTimeOnAirMs } from '../../lorawan/regions/index.js';
 import type { NetworkContext } from '../context.js';
-import { deviceInfo } from '../device-info.js';
 import { emitLogEvent } from '../log-event.js';
 import { rxSettingsOf, sessionMacOf } from '../mac/session-mac.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
-import { buildDataDownlink, putBackDownlink, setAwaitingAck } from './data-downlink.js';
+import {
+  buildDataDownlink,
+  emitTxAckEvent,
+  putBackDownlink,
+  settleConfirmedDownlink,
+} from './data-downlink.js';
 import { downlinkModulation } from './rx-windows.js';
 
 /** PHYPayload bytes around an FRMPayload: MHDR, DevAddr, FCtrl, FCnt, FPort, MIC. */
@@ -278,31 +282,10 @@ export class ClassCScheduler {
       const awaiting = this.ctx.sessions.byDevEui(device.devEui)?.awaitingAck;
       // Acknowledged, or sent again meanwhile (in a Class A window): not this timer's business.
       if (awaiting?.queueItemId !== item.id || awaiting.fCntDown !== fCntDown) return;
-      if (item.attempts < maxAttempts) {
-        this.ctx.counters.increment('confirmedDownlinksRetried');
-        await putBackDownlink(
-          this.ctx,
-          item,
-          `not acknowledged within the Class C timeout (attempt ${item.attempts} of ${maxAttempts}); sending again`,
-        );
-        return;
-      }
-      await setAwaitingAck(this.ctx, device.devEui, null);
-      this.ctx.counters.increment('confirmedDownlinksUnacked');
-      await this.ctx.store.markDownlinkFailed(item.id, 'not acknowledged by the device');
-      const time = new Date(this.ctx.now()).toISOString();
-      await this.ctx.emit({
-        type: 'ack',
-        devEui: device.devEui,
-        applicationId: device.applicationId,
-        time,
-        body: {
-          time,
-          deviceInfo: deviceInfo(device),
-          queueItemId: item.id,
-          acknowledged: false,
-          fCntDown: awaiting.fCntDown,
-        },
+      await settleConfirmedDownlink(this.ctx, device, awaiting, {
+        acknowledged: false,
+        maxAttempts,
+        why: 'not acknowledged within the Class C timeout',
       });
     });
     this.trigger(device.devEui);
@@ -343,27 +326,12 @@ export class ClassCScheduler {
   }
 
   async #emitTxAck(device: NetworkDevice, flight: ClassCFlight, ack: GatewayTxAck): Promise<void> {
-    const time = new Date(this.ctx.now()).toISOString();
-    await this.ctx.emit({
-      type: 'txack',
-      devEui: device.devEui,
-      applicationId: device.applicationId,
-      time,
-      body: {
-        downlinkId: ack.downlinkId,
-        time,
-        deviceInfo: deviceInfo(device),
-        queueItemId: flight.queueItem?.id ?? null,
-        fCntDown: flight.fCntDown,
-        gatewayId: ack.gatewayId,
-        status: ack.status,
-        window: 'CLASS_C',
-        txInfo: {
-          frequency: flight.frequencyHz,
-          power: this.ctx.region.downlinkTxPowerDbm(flight.frequencyHz),
-          modulation: downlinkModulation(this.ctx.region.dataRate(flight.dataRate)),
-        },
-      },
+    await emitTxAckEvent(this.ctx, device, ack, {
+      queueItemId: flight.queueItem?.id ?? null,
+      fCntDown: flight.fCntDown,
+      window: 'CLASS_C',
+      frequencyHz: flight.frequencyHz,
+      dataRate: flight.dataRate,
     });
   }
 }

@@ -1,8 +1,11 @@
+import type { GatewayTxAck } from '../../gateway/types.js';
 import { buildDataFrame } from '../../lorawan/data-frame.js';
 import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { NetworkContext } from '../context.js';
+import { deviceInfo } from '../device-info.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
+import { downlinkModulation } from './rx-windows.js';
 
 /** FOpts holds at most 15 bytes of MAC commands; more go in an FPort-0 frame. */
 export const MAX_FOPTS_LENGTH = 15;
@@ -130,4 +133,88 @@ export async function putBackDownlink(
   if (ctx.sessions.byDevEui(item.devEui)?.awaitingAck?.queueItemId === item.id) {
     await setAwaitingAck(ctx, item.devEui, null);
   }
+}
+
+/**
+ * Settles the confirmed downlink a device had to acknowledge. Acknowledged: done. Not (an
+ * uplink without ACK, or the Class C timeout): back to the queue, first in line, while the
+ * profile's attempts last, else marked failed. Both ends give an `ack` event.
+ */
+export async function settleConfirmedDownlink(
+  ctx: NetworkContext,
+  device: NetworkDevice,
+  awaiting: NonNullable<DeviceSession['awaitingAck']>,
+  outcome: { acknowledged: true } | { acknowledged: false; maxAttempts: number; why: string },
+): Promise<void> {
+  await setAwaitingAck(ctx, device.devEui, null);
+  if (!outcome.acknowledged) {
+    const item = await ctx.store.getDownlink(awaiting.queueItemId);
+    if (item !== undefined && item.attempts < outcome.maxAttempts) {
+      ctx.counters.increment('confirmedDownlinksRetried');
+      await putBackDownlink(
+        ctx,
+        item,
+        `${outcome.why} (attempt ${item.attempts} of ${outcome.maxAttempts}); sending again`,
+      );
+      return;
+    }
+  }
+  if (outcome.acknowledged) {
+    ctx.counters.increment('confirmedDownlinksAcked');
+    await ctx.store.markDownlinkAcked(awaiting.queueItemId);
+  } else {
+    ctx.counters.increment('confirmedDownlinksUnacked');
+    await ctx.store.markDownlinkFailed(awaiting.queueItemId, 'not acknowledged by the device');
+  }
+  const time = new Date(ctx.now()).toISOString();
+  await ctx.emit({
+    type: 'ack',
+    devEui: device.devEui,
+    applicationId: device.applicationId,
+    time,
+    body: {
+      time,
+      deviceInfo: deviceInfo(device),
+      queueItemId: awaiting.queueItemId,
+      acknowledged: outcome.acknowledged,
+      fCntDown: awaiting.fCntDown,
+    },
+  });
+}
+
+/** The `txack` event of a transmission the gateway acknowledged (or refused). */
+export async function emitTxAckEvent(
+  ctx: NetworkContext,
+  device: NetworkDevice,
+  ack: GatewayTxAck,
+  sent: {
+    queueItemId: string | null;
+    fCntDown: number | null;
+    window: string;
+    frequencyHz: number;
+    dataRate: number;
+  },
+): Promise<void> {
+  const time = new Date(ctx.now()).toISOString();
+  await ctx.emit({
+    type: 'txack',
+    devEui: device.devEui,
+    applicationId: device.applicationId,
+    time,
+    body: {
+      downlinkId: ack.downlinkId,
+      time,
+      deviceInfo: deviceInfo(device),
+      queueItemId: sent.queueItemId,
+      fCntDown: sent.fCntDown,
+      gatewayId: ack.gatewayId,
+      status: ack.status,
+      window: sent.window,
+      txInfo: {
+        frequency: sent.frequencyHz,
+        power: ctx.region.downlinkTxPowerDbm(sent.frequencyHz),
+        modulation: downlinkModulation(ctx.region.dataRate(sent.dataRate)),
+      },
+    },
+  });
 }
