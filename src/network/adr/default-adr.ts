@@ -168,3 +168,29 @@ function decide(input: AdrInput): AdrDecision {
 }
 
 export const defaultAdr: AdrAlgorithm = Object.freeze({ name: 'default', decide });
+
+/**
+ * A cheap answer, without a decision, to "would `defaultAdr.decide` keep these settings?" for
+ * the uplink path: before a full history it only raises TX power or brings out-of-range
+ * settings back into range, so at full power (index 0), NbTrans 1-3 and a data rate in the
+ * profile's range it changes nothing. false means "ask `decide`", not "it will change".
+ */
+export function defaultAdrKeeps(input: {
+  region: Region;
+  profile: AdrInput['profile'];
+  historyLength: number;
+  dr: number;
+  txPowerIndex: number;
+  nbTrans: number;
+}): boolean {
+  const range = adrDataRateRange(input.region, input.profile);
+  return (
+    input.historyLength < ADR_HISTORY_LENGTH &&
+    input.txPowerIndex === 0 &&
+    input.nbTrans >= 1 &&
+    input.nbTrans <= MAX_ADR_NB_TRANS &&
+    range !== undefined &&
+    input.dr >= range.min &&
+    input.dr <= range.max
+  );
+}

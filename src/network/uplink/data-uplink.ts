@@ -3,11 +3,8 @@ import { isLorawanError } from '../../lorawan/errors.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
 import { decodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { DataFrame } from '../../lorawan/phy-payload.js';
-import {
-  ADR_HISTORY_LENGTH,
-  appendUplinkInPlace,
-  type UplinkHistoryEntry,
-} from '../adr/history.js';
+import { defaultAdrKeeps } from '../adr/default-adr.js';
+import { appendUplinkInPlace, type UplinkHistoryEntry } from '../adr/history.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
 import type { NetworkDeviceProfile } from '../device-profile.js';
@@ -404,11 +401,15 @@ async function runMacLayer(
       dr: input.uplinkDr,
       txPowerIndex: 0,
     });
-    const { minDr = 0, maxDr = ctx.region.maxAdrDataRate } = profile.adr;
     if (
-      history.length < ADR_HISTORY_LENGTH &&
-      input.uplinkDr >= minDr &&
-      input.uplinkDr <= Math.min(maxDr, ctx.region.maxAdrDataRate)
+      defaultAdrKeeps({
+        region: ctx.region,
+        profile: profile.adr,
+        historyLength: history.length,
+        dr: input.uplinkDr,
+        txPowerIndex: 0,
+        nbTrans: 1,
+      })
     ) {
       return quiet;
     }

@@ -1,7 +1,7 @@
 import type { LinkADRAns, MacCommand } from '../../lorawan/mac-commands.js';
 import { encodeMacCommands } from '../../lorawan/mac-commands.js';
 import type { Region } from '../../lorawan/regions/index.js';
-import { defaultAdr } from '../adr/default-adr.js';
+import { defaultAdr, defaultAdrKeeps } from '../adr/default-adr.js';
 import {
   ADR_HISTORY_LENGTH,
   appendUplinkInPlace,
@@ -309,16 +309,13 @@ function planLinkAdr(
     txPowerIndex: session.adr.txPowerIndex,
     nbTrans: session.adr.nbTrans,
   };
-  // Before a full history the default algorithm only raises TX power (or brings out-of-range
-  // settings back into range): at full power and in range there is nothing it could change.
-  const { minDr = 0, maxDr = input.region.maxAdrDataRate } = input.profile.adr;
   if (
-    history.length < ADR_HISTORY_LENGTH &&
-    current.txPowerIndex === 0 &&
-    current.nbTrans >= 1 &&
-    current.nbTrans <= 3 &&
-    current.dr >= minDr &&
-    current.dr <= Math.min(maxDr, input.region.maxAdrDataRate)
+    defaultAdrKeeps({
+      region: input.region,
+      profile: input.profile.adr,
+      historyLength: history.length,
+      ...current,
+    })
   ) {
     return undefined;
   }
