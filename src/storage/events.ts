@@ -94,12 +94,7 @@ export class EventRepository {
       query = query.where('id', '<', options.beforeId);
     }
     const rows = await query.orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((row) => ({
-      id: row.id,
-      type: row.type,
-      time: row.time,
-      body: JSON.parse(row.body) as unknown,
-    }));
+    return rows.map(toStoredEvent);
   }
 
   /** The device's latest event of a type (`up`, ...), or undefined. */
@@ -112,9 +107,17 @@ export class EventRepository {
       .orderBy('id', 'desc')
       .limit(1)
       .executeTakeFirst();
-    if (row === undefined) return undefined;
-    return { id: row.id, type: row.type, time: row.time, body: JSON.parse(row.body) as unknown };
+    return row && toStoredEvent(row);
   }
+}
+
+function toStoredEvent(row: {
+  id: number;
+  type: string;
+  time: IsoTimestamp;
+  body: string;
+}): StoredEvent {
+  return { id: row.id, type: row.type, time: row.time, body: JSON.parse(row.body) as unknown };
 }
 
 export function eventRow(event: NewEvent) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
-import { listQuerySchema } from './schemas.js';
+import { listQuerySchema, nameSchema } from './schemas.js';
 
 export function registerApplicationRoutes(api: FastifyInstance, { storage }: ApiContext): void {
   api.post<{ Body: { name: string } }>(
@@ -12,7 +12,7 @@ export function registerApplicationRoutes(api: FastifyInstance, { storage }: Api
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 200 } },
+          properties: { name: nameSchema },
         },
       },
     },

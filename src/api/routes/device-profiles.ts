@@ -10,7 +10,7 @@ import {
 } from '../../storage/index.js';
 import { badRequest, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
-import { listQuerySchema } from './schemas.js';
+import { listQuerySchema, nameSchema } from './schemas.js';
 
 /**
  * Device profiles: `/device-profiles`. The schema checks each field's type and range; the
@@ -86,8 +86,6 @@ const settingsProperties = {
   },
   uplinkIntervalSeconds: nullableInteger(1, 604_800),
 } as const;
-
-const nameSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 const newDeviceProfileSchema = {
   type: 'object',

@@ -7,7 +7,13 @@ import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../
 import { badRequest, conflict, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
 import { schemaErrorMessage } from './device-profiles.js';
-import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, listQuerySchema } from './schemas.js';
+import {
+  DEVADDR_PATTERN,
+  EUI_PATTERN,
+  KEY_PATTERN,
+  listQuerySchema,
+  nameSchema,
+} from './schemas.js';
 
 interface AbpBody {
   devAddr: string;
@@ -47,7 +53,7 @@ const newDeviceSchema = {
   properties: {
     devEui: { type: 'string', pattern: EUI_PATTERN },
     joinEui: { type: 'string', pattern: EUI_PATTERN },
-    name: { type: 'string', minLength: 1, maxLength: 200 },
+    name: nameSchema,
     applicationId: { type: 'string', minLength: 1, maxLength: 100 },
     macVersion: { type: 'string', enum: ['1.0.2', '1.0.3', '1.0.4', '1.1.0'] },
     deviceClass: { type: 'string', enum: ['A', 'C'] },
@@ -75,7 +81,7 @@ const deviceUpdateSchema = {
   additionalProperties: false,
   minProperties: 1,
   properties: {
-    name: { type: 'string', minLength: 1, maxLength: 200 },
+    name: nameSchema,
     deviceProfileId: { ...deviceProfileId, type: ['string', 'null'] },
     deviceClass: { type: 'string', enum: ['A', 'C'] },
   },

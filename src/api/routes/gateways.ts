@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
-import { EUI_PATTERN, listQuerySchema, locationSchema } from './schemas.js';
+import { EUI_PATTERN, listQuerySchema, locationSchema, nameSchema } from './schemas.js';
 
 interface NewGatewayBody {
   gatewayId: string;
@@ -23,7 +23,7 @@ export function registerGatewayRoutes(
           additionalProperties: false,
           properties: {
             gatewayId: { type: 'string', pattern: EUI_PATTERN },
-            name: { type: 'string', minLength: 1, maxLength: 200 },
+            name: nameSchema,
             location: locationSchema,
           },
         },

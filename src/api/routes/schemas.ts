@@ -2,6 +2,9 @@ export const EUI_PATTERN = '^[0-9a-fA-F]{16}$';
 export const KEY_PATTERN = '^[0-9a-fA-F]{32}$';
 export const DEVADDR_PATTERN = '^[0-9a-fA-F]{8}$';
 
+/** A name as the storage layer accepts it (`toName`): 1 to 200 characters. */
+export const nameSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
 export const listQuerySchema = {
   type: 'object',
   additionalProperties: false,
