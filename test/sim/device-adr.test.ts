@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DataSessionKeys } from '../../src/lorawan/index.js';
 import type { DeviceTransmission, SimulatedDevice } from '../../src/sim/device.js';
-import { downlinkFrame, joinDevice, openUplink, otaaDevice } from './device-helpers.js';
+import {
+  downlinkFrame,
+  joinDevice,
+  joinedDeviceWithMac,
+  openUplink,
+  otaaDevice,
+} from './device-helpers.js';
 
 function adrAckReq(transmission: DeviceTransmission, keys: DataSessionKeys): boolean {
   return openUplink(transmission, keys).frame.fCtrl.adrAckReq;
@@ -59,17 +65,10 @@ describe('SimulatedDevice: ADR bit and ADRACKReq', () => {
   });
 
   it('applies ADRParamSetupReq: ADR_ACK_LIMIT = 2^Limit_exp, ADR_ACK_DELAY = 2^Delay_exp', () => {
-    const device = otaaDevice('1.1');
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [
-          { cid: 'RekeyConf', minorVersion: 1 },
-          { cid: 'ADRParamSetupReq', limitExp: 3, delayExp: 2 },
-        ],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.1', [
+      { cid: 'RekeyConf', minorVersion: 1 },
+      { cid: 'ADRParamSetupReq', limitExp: 3, delayExp: 2 },
+    ]);
     assert.equal(device.adrAckLimit, 8);
     assert.equal(device.adrAckDelay, 4);
     const answer = openUplink(device.uplink(), keys);
@@ -82,25 +81,11 @@ describe('SimulatedDevice: ADR bit and ADRACKReq', () => {
 
 describe('SimulatedDevice: ADR backoff', () => {
   it('after ADR_ACK_LIMIT + ADR_ACK_DELAY: default power first, then one data rate lower per ADR_ACK_DELAY, then the default channels', () => {
-    const device = otaaDevice('1.0.4');
-    const { keys } = joinDevice(device);
-    device.uplink();
     // DR2 at TXPower 3 on channels 3 and 4 only; ADR_ACK_LIMIT 4, ADR_ACK_DELAY 2.
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [
-          {
-            cid: 'LinkADRReq',
-            dataRate: 2,
-            txPower: 3,
-            chMask: 0b11000,
-            chMaskCntl: 0,
-            nbTrans: 1,
-          },
-          { cid: 'ADRParamSetupReq', limitExp: 2, delayExp: 1 },
-        ],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.0.4', [
+      { cid: 'LinkADRReq', dataRate: 2, txPower: 3, chMask: 0b11000, chMaskCntl: 0, nbTrans: 1 },
+      { cid: 'ADRParamSetupReq', limitExp: 2, delayExp: 1 },
+    ]);
     assert.deepEqual(device.enabledChannels(), [3, 4]);
     const steps: [number, number, boolean, number[]][] = [];
     for (let i = 0; i < 16; i++) {
@@ -138,11 +123,10 @@ describe('SimulatedDevice: ADR backoff', () => {
   });
 
   it('stops backing off as soon as a downlink arrives', () => {
-    const device = otaaDevice('1.0.4', { dataRate: 5 });
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, { mac: [{ cid: 'ADRParamSetupReq', limitExp: 1, delayExp: 0 }] }),
+    const { device, keys } = joinedDeviceWithMac(
+      '1.0.4',
+      [{ cid: 'ADRParamSetupReq', limitExp: 1, delayExp: 0 }],
+      { dataRate: 5 },
     );
     uplinks(device, 4);
     assert.equal(device.dataRate, 4);
@@ -160,17 +144,10 @@ describe('SimulatedDevice: ADR backoff', () => {
 
 describe('SimulatedDevice: NbTrans', () => {
   it('repeats an unconfirmed uplink NbTrans times with the same FCnt; 1.1 MICs cover each channel', () => {
-    const device = otaaDevice('1.1');
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [
-          { cid: 'RekeyConf', minorVersion: 1 },
-          { cid: 'LinkADRReq', dataRate: 3, txPower: 1, chMask: 0x1f, chMaskCntl: 0, nbTrans: 3 },
-        ],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.1', [
+      { cid: 'RekeyConf', minorVersion: 1 },
+      { cid: 'LinkADRReq', dataRate: 3, txPower: 1, chMask: 0x1f, chMaskCntl: 0, nbTrans: 3 },
+    ]);
     assert.equal(device.transmissionsPerUplink, 3);
     const first = device.uplink({ fPort: 7, payload: Uint8Array.of(0xaa) });
     assert.equal(first.repetition, undefined);
@@ -202,14 +179,9 @@ describe('SimulatedDevice: NbTrans', () => {
   });
 
   it('stops the repetitions of an unconfirmed uplink at any downlink, of a confirmed one at its ACK', () => {
-    const device = otaaDevice('1.0.4');
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [{ cid: 'LinkADRReq', dataRate: 5, txPower: 0, chMask: 7, chMaskCntl: 0, nbTrans: 4 }],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.0.4', [
+      { cid: 'LinkADRReq', dataRate: 5, txPower: 0, chMask: 7, chMaskCntl: 0, nbTrans: 4 },
+    ]);
     device.uplink();
     assert.ok(device.repeatUplink());
     device.receive(downlinkFrame(keys, 1));

@@ -158,3 +158,19 @@ export function downlinkFrame(
     { confFCnt: options.confFCnt ?? 0 },
   );
 }
+
+/**
+ * A joined device that has sent one uplink and received, as the network's first downlink
+ * (FCntDown 0), the given MAC commands in FOpts. Returns the device and the network-side keys.
+ */
+export function joinedDeviceWithMac(
+  version: SimulatedDeviceConfig['lorawanVersion'],
+  mac: MacCommand[],
+  extra: Partial<SimulatedDeviceConfig> = {},
+): { device: SimulatedDevice; keys: DataSessionKeys } {
+  const device = otaaDevice(version, extra);
+  const { keys } = joinDevice(device);
+  device.uplink();
+  device.receive(downlinkFrame(keys, 0, { mac }));
+  return { device, keys };
+}

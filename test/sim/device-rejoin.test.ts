@@ -32,6 +32,7 @@ import {
   downlinkFrame,
   JOIN_EUI,
   joinDevice,
+  joinedDeviceWithMac,
   NET_ID,
   NWK_KEY,
   openUplink,
@@ -288,17 +289,10 @@ describe('SimulatedDevice: the JoinAccept answering a rejoin', () => {
 
 describe('SimulatedDevice: ForceRejoinReq and RejoinParamSetupReq', () => {
   it('ForceRejoinReq: no MAC answer; the next rejoinRequest() is of the type and data rate asked for, retried MaxRetries times', () => {
-    const device = otaaDevice('1.1');
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [
-          { cid: 'RekeyConf', minorVersion: 1 },
-          { cid: 'ForceRejoinReq', period: 2, maxRetries: 1, rejoinType: 2, dataRate: 3 },
-        ],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.1', [
+      { cid: 'RekeyConf', minorVersion: 1 },
+      { cid: 'ForceRejoinReq', period: 2, maxRetries: 1, rejoinType: 2, dataRate: 3 },
+    ]);
     assert.deepEqual(device.forcedRejoin, {
       rejoinType: 2,
       dataRate: 3,
@@ -322,32 +316,22 @@ describe('SimulatedDevice: ForceRejoinReq and RejoinParamSetupReq', () => {
       [3, undefined],
       [7, undefined],
     ] as const) {
-      const device = otaaDevice('1.1');
-      const { keys } = joinDevice(device);
-      device.uplink();
-      device.receive(
-        downlinkFrame(keys, 0, {
-          mac: [
-            { cid: 'ForceRejoinReq', period: 0, maxRetries: 0, rejoinType: asked, dataRate: 1 },
-          ],
-        }),
-      );
+      const { device } = joinedDeviceWithMac('1.1', [
+        { cid: 'ForceRejoinReq', period: 0, maxRetries: 0, rejoinType: asked, dataRate: 1 },
+      ]);
       assert.equal(device.forcedRejoin?.rejoinType, sent, `RejoinType ${asked}`);
     }
   });
 
   it('RejoinParamSetupReq: answered with TimeOK, kept, and a type-0 rejoin due after 2^(MaxCountN+4) uplinks', () => {
     for (const timeOk of [true, false]) {
-      const device = otaaDevice('1.1', { rejoinTimeOk: timeOk });
-      const { keys } = joinDevice(device);
-      device.uplink();
-      device.receive(
-        downlinkFrame(keys, 0, {
-          mac: [
-            { cid: 'RekeyConf', minorVersion: 1 },
-            { cid: 'RejoinParamSetupReq', maxTimeN: 5, maxCountN: 0 },
-          ],
-        }),
+      const { device, keys } = joinedDeviceWithMac(
+        '1.1',
+        [
+          { cid: 'RekeyConf', minorVersion: 1 },
+          { cid: 'RejoinParamSetupReq', maxTimeN: 5, maxCountN: 0 },
+        ],
+        { rejoinTimeOk: timeOk },
       );
       assert.deepEqual(device.rejoinParameters, { maxTimeN: 5, maxCountN: 0 });
       assert.deepEqual(openUplink(device.uplink(), keys).macCommands, [
@@ -363,23 +347,16 @@ describe('SimulatedDevice: ForceRejoinReq and RejoinParamSetupReq', () => {
   });
 
   it('a 1.0 session ignores the 1.1 rejoin commands; TxParamSetupReq gets no answer in EU868', () => {
-    const device = otaaDevice('1.0.4');
-    const { keys } = joinDevice(device);
-    device.uplink();
-    device.receive(
-      downlinkFrame(keys, 0, {
-        mac: [
-          { cid: 'RejoinParamSetupReq', maxTimeN: 1, maxCountN: 1 },
-          { cid: 'ForceRejoinReq', period: 0, maxRetries: 0, rejoinType: 0, dataRate: 0 },
-          {
-            cid: 'TxParamSetupReq',
-            downlinkDwellTime: false,
-            uplinkDwellTime: false,
-            maxEirpIndex: 5,
-          },
-        ],
-      }),
-    );
+    const { device, keys } = joinedDeviceWithMac('1.0.4', [
+      { cid: 'RejoinParamSetupReq', maxTimeN: 1, maxCountN: 1 },
+      { cid: 'ForceRejoinReq', period: 0, maxRetries: 0, rejoinType: 0, dataRate: 0 },
+      {
+        cid: 'TxParamSetupReq',
+        downlinkDwellTime: false,
+        uplinkDwellTime: false,
+        maxEirpIndex: 5,
+      },
+    ]);
     assert.equal(device.rejoinParameters, undefined);
     assert.equal(device.forcedRejoin, undefined);
     assert.deepEqual(openUplink(device.uplink(), keys).macCommands, []);
