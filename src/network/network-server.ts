@@ -22,7 +22,7 @@ import { EventBus, type GaletEvent } from './events.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { LatencyHistogram } from './latency.js';
 import type { ForceRejoinRequest } from './mac/requests.js';
-import { initialSessionMac, sessionMacOf, trustSessionMac } from './mac/session-mac.js';
+import { activationSessionMac, sessionMacOf, trustSessionMac } from './mac/session-mac.js';
 import { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
 import { handleDataUplink } from './uplink/data-uplink.js';
@@ -235,16 +235,7 @@ export class NetworkServer {
       const device = await ctx.devices.get(devEui);
       const base =
         sessionMacOf(ctx.region, current) ??
-        initialSessionMac(ctx.region, {
-          macVersion: current.macVersion,
-          deviceClass: device?.deviceClass ?? 'A',
-          rx1DelaySeconds: current.rx1DelaySeconds,
-          rx1DrOffset: current.rx1DrOffset,
-          rx2Dr: current.rx2Dr,
-          rx2FrequencyHz: current.rx2FrequencyHz,
-        });
-      if (base.mac.lastDevStatusRequestAt === null)
-        base.mac.lastDevStatusRequestAt = current.createdAt;
+        activationSessionMac(ctx.region, current, device?.deviceClass ?? 'A');
       // Default: the data rate the device uses now, so the RejoinRequest reaches as far.
       const dataRate = request.dataRate ?? base.adr.dr ?? ctx.region.joinDataRates.min;
       const state = trustSessionMac({ ...base, forceRejoin: { id, ...request, dataRate } });

@@ -64,6 +64,35 @@ export function initialSessionMac(region: Region, options: InitialSessionMacOpti
 }
 
 /**
+ * The MAC state of a session that has none yet (ABP, or stored before the MAC layer): the
+ * settings it was activated with, and its first status request one interval after activation
+ * rather than with the first uplink.
+ */
+export function activationSessionMac(
+  region: Region,
+  session: {
+    macVersion: MacVersion;
+    rx1DelaySeconds: number;
+    rx1DrOffset: number;
+    rx2Dr: number;
+    rx2FrequencyHz: number;
+    createdAt: string;
+  },
+  deviceClass: DeviceClass,
+): SessionMac {
+  const state = initialSessionMac(region, {
+    macVersion: session.macVersion,
+    deviceClass,
+    rx1DelaySeconds: session.rx1DelaySeconds,
+    rx1DrOffset: session.rx1DrOffset,
+    rx2Dr: session.rx2Dr,
+    rx2FrequencyHz: session.rx2FrequencyHz,
+  });
+  state.mac.lastDevStatusRequestAt = session.createdAt;
+  return state;
+}
+
+/**
  * A stored MAC state, checked: anything that is not a valid state for this region (an older
  * layout, a hand-edited row) gives undefined, and the caller starts again from the defaults,
  * as after a join. Never throws.

@@ -14,12 +14,11 @@ import { emitLogEvent } from '../log-event.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../mac/device-time.js';
 import { linkCheckAnswer } from '../mac/link-check.js';
 import { batteryLevel } from '../mac/mac-state.js';
-import { DEFAULT_DEV_STATUS_INTERVAL_MS } from '../mac/requests.js';
 import { type SessionMac, sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
 import { type DeduplicatedUplink, isBetter } from './deduplicator.js';
-import { processUplinkMac } from './mac-layer.js';
+import { nextStatusRequestMs, processUplinkMac } from './mac-layer.js';
 
 interface Match {
   session: DeviceSession;
@@ -32,6 +31,33 @@ function maxFCntGap(session: DeviceSession): number {
   return session.macVersion === '1.0.4' || session.macVersion === '1.1.0'
     ? Number.POSITIVE_INFINITY
     : DEFAULT_MAX_FCNT_GAP;
+}
+
+/**
+ * Whether the frame's MIC verifies with a session for a 32-bit counter. TxCh is in the 1.1 MIC
+ * only, and the channel index may be ambiguous there: each candidate is tried; 1.0 frames are
+ * checked once.
+ */
+function micVerifier(
+  ctx: NetworkContext,
+  session: DeviceSession,
+  frame: DataFrame,
+  micInput: Uint8Array,
+  context: { confFCnt: number; uplinkDr: number; uplinkFrequencyHz: number },
+): (fCnt: number) => boolean {
+  const keys = dataSessionKeys(session);
+  const channels =
+    session.keys.lorawan === '1.1'
+      ? uplinkChannelIndices(ctx, session, context.uplinkFrequencyHz)
+      : [0];
+  return (fCnt) =>
+    channels.some((txCh) =>
+      verifyDataMic(frame, micInput, keys, fCnt, {
+        confFCnt: context.confFCnt,
+        txDr: context.uplinkDr,
+        txCh,
+      }),
+    );
 }
 
 /**
@@ -49,15 +75,11 @@ function matchSession(
 ): Match | 'replayed' | 'gapTooLarge' | undefined {
   let outcome: 'replayed' | 'gapTooLarge' | undefined;
   for (const session of ctx.sessions.byDevAddr(frame.devAddr)) {
-    const keys = dataSessionKeys(session);
-    const confFCnt = scheduler.awaitingAckFCnt(session.devEui) ?? 0;
-    // TxCh is in the 1.1 MIC only; 1.0 frames are checked once.
-    const channels =
-      session.keys.lorawan === '1.1' ? uplinkChannelIndices(ctx, session, uplinkFrequencyHz) : [0];
-    const verifies = (fCnt: number) =>
-      channels.some((txCh) =>
-        verifyDataMic(frame, micInput, keys, fCnt, { confFCnt, txDr: uplinkDr, txCh }),
-      );
+    const verifies = micVerifier(ctx, session, frame, micInput, {
+      confFCnt: scheduler.awaitingAckFCnt(session.devEui) ?? 0,
+      uplinkDr,
+      uplinkFrequencyHz,
+    });
     const check = checkFCnt(frame.fCnt, session.fCntUp ?? undefined, {
       maxGap: maxFCntGap(session),
     });
@@ -294,15 +316,12 @@ async function acceptOnPreviousSession(
       maxGap: maxFCntGap(previous),
     });
     if (check.status !== 'new') continue;
-    const keys = dataSessionKeys(previous);
-    const channels =
-      previous.keys.lorawan === '1.1'
-        ? uplinkChannelIndices(ctx, previous, uplink.txInfo.frequencyHz)
-        : [0];
-    const verifies = channels.some((txCh) =>
-      verifyDataMic(frame, micInput, keys, check.fCnt, { confFCnt: 0, txDr: uplinkDr, txCh }),
-    );
-    if (!verifies) continue;
+    const verifies = micVerifier(ctx, previous, frame, micInput, {
+      confFCnt: 0,
+      uplinkDr,
+      uplinkFrequencyHz: uplink.txInfo.frequencyHz,
+    });
+    if (!verifies(check.fCnt)) continue;
     const device = await ctx.devices.get(previous.devEui);
     if (device === undefined) return false;
     const { event } = upEvent(ctx, {
@@ -488,8 +507,7 @@ function profileWantsChanges(
   for (const key of Object.keys(profile.mac)) {
     if (key !== 'devStatusIntervalMs') return true;
   }
-  const interval = profile.mac.devStatusIntervalMs ?? DEFAULT_DEV_STATUS_INTERVAL_MS;
-  return interval > 0 && nowMs - Date.parse(session.createdAt) >= interval;
+  return nowMs >= nextStatusRequestMs(session.createdAt, profile);
 }
 
 /** ChirpStack v4's `status` event, from a DevStatusAns. */

@@ -16,7 +16,11 @@ import {
   DEFAULT_DEV_STATUS_INTERVAL_MS,
   planMacRequests,
 } from '../mac/requests.js';
-import { enabledChannelIndices, initialSessionMac, type SessionMac } from '../mac/session-mac.js';
+import {
+  activationSessionMac,
+  enabledChannelIndices,
+  type SessionMac,
+} from '../mac/session-mac.js';
 import type { MacVersion } from '../session.js';
 
 /** FOpts holds at most 15 bytes. */
@@ -90,16 +94,11 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
   let session: SessionMac =
     input.state ??
     (() => {
-      const initial = initialSessionMac(region, {
-        macVersion,
-        deviceClass: input.deviceClass,
-        rx1DelaySeconds: input.activation.rx1DelaySeconds,
-        rx1DrOffset: input.activation.rx1DrOffset,
-        rx2Dr: input.activation.rx2Dr,
-        rx2FrequencyHz: input.activation.rx2FrequencyHz,
-      });
-      // The first status request comes one interval after activation, not with the first uplink.
-      initial.mac.lastDevStatusRequestAt = input.activation.createdAt;
+      const initial = activationSessionMac(
+        region,
+        { ...input.activation, macVersion },
+        input.deviceClass,
+      );
       initial.adr.dr = input.uplinkDr;
       return initial;
     })();
@@ -217,7 +216,10 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
       mac.refused.length === 0;
     if (settled) {
       // Nothing to ask until the next status request is due: later uplinks skip the planner.
-      quietPlans.set(mac, { profile: profile.mac, untilMs: nextStatusRequestMs(mac, profile) });
+      quietPlans.set(mac, {
+        profile: profile.mac,
+        untilMs: nextStatusRequestMs(mac.lastDevStatusRequestAt, profile),
+      });
     } else {
       session = { ...session, mac: plan.state };
       commands.push(...plan.commands);
@@ -256,11 +258,17 @@ export function processUplinkMac(input: UplinkMacInput): UplinkMacResult {
  */
 const quietPlans = new WeakMap<MacState, { profile: MacProfile; untilMs: number }>();
 
-function nextStatusRequestMs(mac: MacState, profile: NetworkDeviceProfile): number {
+/**
+ * When the profile's periodic DevStatusReq is next due, from the last one (an ISO time; a
+ * session without a state counts from its activation); Infinity when the profile has none.
+ */
+export function nextStatusRequestMs(
+  lastRequestAt: string | null,
+  profile: NetworkDeviceProfile,
+): number {
   const interval = profile.mac.devStatusIntervalMs ?? DEFAULT_DEV_STATUS_INTERVAL_MS;
   if (interval <= 0) return Number.POSITIVE_INFINITY;
-  const last =
-    mac.lastDevStatusRequestAt === null ? Number.NaN : Date.parse(mac.lastDevStatusRequestAt);
+  const last = lastRequestAt === null ? Number.NaN : Date.parse(lastRequestAt);
   return Number.isNaN(last) ? 0 : last + interval;
 }
 
