@@ -138,8 +138,3 @@ export function unwrapKeyEnvelope(
     throw error;
   }
 }
-
-/** True when the envelope carries its key in clear (empty KEKLabel). */
-export function isClearKeyEnvelope(envelope: KeyEnvelope): boolean {
-  return envelope.kekLabel === '';
-}

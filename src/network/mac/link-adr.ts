@@ -22,7 +22,7 @@ import type {
  * which it starts lowering its data rate and raising its power. Any downlink answers it, an
  * empty one included; it does not have to carry a LinkADRReq, and the network need not answer in
  * the same RX window (it may wait for a better moment within ADR_ACK_DELAY uplinks). See
- * `shouldAnswerAdrAckReq`.
+ * `processUplinkMac` (uplink/mac-layer.ts) asks for one.
  */
 
 /** What the network wants the device to use, or what it believes the device uses. */
@@ -223,13 +223,4 @@ export function applyLinkAdrAnswers(
     };
   }
   return { state, accepted: false, rejected };
-}
-
-/**
- * Whether the network owes the device a downlink for this uplink's ADRACKReq bit: yes when it is
- * set. Any downlink will do (an empty one, FPort absent, is enough), sent in this uplink's RX
- * windows or, at the latest, before the device's ADR_ACK_DELAY further uplinks are over.
- */
-export function shouldAnswerAdrAckReq(adrAckReq: boolean): boolean {
-  return adrAckReq;
 }

@@ -252,13 +252,6 @@ export function trimTrailingNulls<T>(list: readonly (T | null)[]): (T | null)[] 
   return list.slice(0, end);
 }
 
-/** The RX1 downlink frequency of a channel: its DlChannelReq override, else its uplink one. */
-export function rx1DownlinkFrequencyHz(state: MacState, channelIndex: number): number | undefined {
-  const channel = state.channels[channelIndex];
-  if (!isDefinedChannel(channel)) return undefined;
-  return state.dlChannelFrequencies[channelIndex] ?? channel.frequencyHz;
-}
-
 /**
  * The index of the channel an uplink on this frequency went out on, as the network knows the
  * device's channels; an enabled channel first when two share the frequency. undefined when no

@@ -1,6 +1,7 @@
 import type { LinkADRAns, MacCommand } from '../../lorawan/mac-commands.js';
 import { encodeMacCommands } from '../../lorawan/mac-commands.js';
 import type { Region } from '../../lorawan/regions/index.js';
+import { adrDecisionChanges } from '../adr/algorithm.js';
 import { defaultAdr, defaultAdrKeeps } from '../adr/default-adr.js';
 import {
   ADR_HISTORY_LENGTH,
@@ -327,19 +328,9 @@ function planLinkAdr(
   ) {
     return undefined;
   }
-  const decision = defaultAdr.decide({
-    region: input.region,
-    ...current,
-    history,
-    profile: input.profile.adr,
-  });
-  if (
-    decision.dr === current.dr &&
-    decision.txPowerIndex === current.txPowerIndex &&
-    decision.nbTrans === current.nbTrans
-  ) {
-    return undefined;
-  }
+  const adrInput = { region: input.region, ...current, history, profile: input.profile.adr };
+  const decision = defaultAdr.decide(adrInput);
+  if (!adrDecisionChanges(adrInput, decision)) return undefined;
   const enabledChannels = enabledChannelIndices(session.mac.channels);
   const target = {
     dr: decision.dr,

@@ -14,7 +14,6 @@ import {
   applyLinkAdrAnswers,
   buildLinkAdrRequests,
   type LinkAdrState,
-  shouldAnswerAdrAckReq,
 } from '../../../src/network/mac/link-adr.js';
 
 const EU868 = getRegion('EU868');
@@ -278,10 +277,5 @@ describe('LinkADRAns handling', () => {
   it('refuses to match an empty block or no answer', () => {
     assert.throws(() => applyLinkAdrAnswers(state(), [], [ACK]), invalidField);
     assert.throws(() => applyLinkAdrAnswers(state(), [request()], []), invalidField);
-  });
-
-  it('owes a downlink for an uplink with ADRACKReq set', () => {
-    assert.equal(shouldAnswerAdrAckReq(true), true);
-    assert.equal(shouldAnswerAdrAckReq(false), false);
   });
 });

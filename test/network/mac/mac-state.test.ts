@@ -8,7 +8,6 @@ import {
   initialMacState,
   isDefinedChannel,
   type MacState,
-  rx1DownlinkFrequencyHz,
   trimTrailingNulls,
   uplinkChannelIndex,
   validateMacState,
@@ -251,19 +250,6 @@ describe('MAC state helpers', () => {
     assert.deepEqual(batteryLevel(127), { kind: 'level', percent: 50 });
     assert.deepEqual(batteryLevel(1), { kind: 'level', percent: 0.4 });
     assert.deepEqual(batteryLevel(-1), { kind: 'unknown' });
-  });
-
-  it('gives the RX1 downlink frequency of a channel: override or uplink frequency', () => {
-    const state = initialMacState(EU868, {
-      macVersion: '1.0.4',
-      deviceClass: 'A',
-      cfListChannels: JOIN_PLAN,
-    });
-    const overridden = { ...state, dlChannelFrequencies: [null, 869_100_000] };
-    assert.equal(rx1DownlinkFrequencyHz(overridden, 0), 868_100_000);
-    assert.equal(rx1DownlinkFrequencyHz(overridden, 1), 869_100_000);
-    assert.equal(rx1DownlinkFrequencyHz(overridden, 7), 867_900_000);
-    assert.equal(rx1DownlinkFrequencyHz(overridden, 8), undefined);
   });
 
   it('finds the channel of an uplink frequency, an enabled one first', () => {
