@@ -40,6 +40,7 @@ export interface ApiNetwork
 export interface ApiOptions {
   /** Prometheus registry served at /metrics (behind the token). */
   metrics?: Registry;
+  refreshMetrics?: () => Promise<void>;
   storage: Storage;
   network: ApiNetwork;
   region: Region;
@@ -128,8 +129,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       });
       const metrics = options.metrics;
       if (metrics !== undefined) {
-        api.get('/metrics', async (_request, reply) =>
-          reply.header('content-type', metrics.contentType).send(await metrics.metrics()),
+        api.get('/metrics', async (_request, reply) => {
+          await options.refreshMetrics?.();
+          return reply.header('content-type', metrics.contentType).send(await metrics.metrics());
+        },
         );
       }
       const context: ApiContext = {

@@ -21,6 +21,7 @@ const SETTINGS = [
     env: 'GALET_ALLOW_UNKNOWN_GATEWAYS',
     kind: 'boolean',
   },
+  { key: 'udpWorker', flag: 'udpWorker', env: 'GALET_UDP_WORKER', kind: 'boolean' },
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -118,6 +119,10 @@ export function registerStartCommand(program: Command): void {
       `deduplication window (default ${DEFAULT_OPTIONS.deduplicationWindowMs})`,
     )
     .option('--allow-unknown-gateways', 'accept traffic from gateways that are not registered')
+    .option(
+      '--udp-worker <true|false>',
+      'run the gateway UDP socket in a worker thread (default true)',
+    )
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',

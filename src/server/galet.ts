@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { loadOrCreateAdminToken } from '../api/auth.js';
 import { createMetricsRegistry } from '../api/metrics.js';
 import { buildApi } from '../api/server.js';
-import { SemtechUdpBackend } from '../gateway/semtech-udp/server.js';
+import { SemtechUdpBackend, type SemtechUdpCounters } from '../gateway/semtech-udp/server.js';
+import { SemtechUdpWorkerBackend } from '../gateway/semtech-udp/worker-backend.js';
+import type { GatewayBackend } from '../gateway/types.js';
 import { LocalJoinServer } from '../join/join-server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
@@ -31,6 +33,11 @@ export interface GaletOptions {
   netId: number;
   deduplicationWindowMs: number;
   allowUnknownGateways: boolean;
+  /**
+   * Semtech UDP in a worker thread (parsing and acknowledging datagrams beside the network
+   * server instead of on its event loop); false keeps it on the main thread.
+   */
+  udpWorker?: boolean | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -44,12 +51,16 @@ export const DEFAULT_OPTIONS: Omit<GaletOptions, 'logger' | 'env'> = {
   netId: 0,
   deduplicationWindowMs: 200,
   allowUnknownGateways: false,
+  udpWorker: true,
 };
 
 export interface RunningGalet {
   storage: Storage;
   network: NetworkServer;
-  gateways: SemtechUdpBackend;
+  gateways: GatewayBackend & {
+    counters(): SemtechUdpCounters;
+    address(): { address: string; port: number };
+  };
   api: FastifyInstance;
   httpPort: number;
   udpPort: number;
@@ -85,7 +96,11 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     logger: logger.child({ component: 'storage' }),
   });
   const storage = createStorage(database, secrets);
-  const closers: Array<() => Promise<void>> = [() => database.close()];
+  // Closed in reverse order: last_seen_at written behind goes out after the network stopped.
+  const closers: Array<() => Promise<void>> = [
+    () => database.close(),
+    () => storage.uplinkCommits.flushLastSeen(),
+  ];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
       try {
@@ -97,12 +112,16 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   };
   try {
     let network: NetworkServer | undefined;
-    const gateways = await SemtechUdpBackend.listen({
+    const udpOptions = {
       host: options.host,
       port: options.udpPort,
-      isGatewayAllowed: (gatewayId) => network?.isGatewayAllowed(gatewayId) ?? false,
+      isGatewayAllowed: (gatewayId: string) => network?.isGatewayAllowed(gatewayId) ?? false,
       logger: logger.child({ component: 'semtech-udp' }),
-    });
+    };
+    const gateways =
+      (options.udpWorker ?? true)
+        ? await SemtechUdpWorkerBackend.listen(udpOptions)
+        : await SemtechUdpBackend.listen(udpOptions);
     closers.push(() => gateways.close());
     network = new NetworkServer({
       region,
@@ -152,6 +171,9 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     );
     const api = await buildApi({
       metrics,
+      ...(gateways instanceof SemtechUdpWorkerBackend
+        ? { refreshMetrics: () => gateways.refreshCounters() }
+        : {}),
       storage,
       network,
       region,

@@ -131,7 +131,8 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 }
 
-function newCounters(): SemtechUdpCounters {
+/** Every counter at zero. */
+export function newSemtechUdpCounters(): SemtechUdpCounters {
   return {
     datagramsReceived: 0,
     packetsReceived: zeroes(PACKET_TYPE_NAMES),
@@ -193,7 +194,7 @@ export class SemtechUdpBackend implements GatewayBackend {
   readonly #uplinkHandlers: ((uplink: GatewayUplink) => void)[] = [];
   readonly #statsHandlers: ((stats: GatewayStats) => void)[] = [];
   readonly #txAckHandlers: ((ack: GatewayTxAck) => void)[] = [];
-  #counters = newCounters();
+  #counters = newSemtechUdpCounters();
   #nextUplinkId = 1;
   #lastSweepAtMs: number;
   #closed: Promise<void> | undefined;

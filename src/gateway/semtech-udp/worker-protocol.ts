@@ -1,0 +1,47 @@
+// Messages between SemtechUdpWorkerBackend (main thread) and its worker (worker-main.ts).
+// Everything here crosses a MessagePort by structured clone: plain data only.
+import type { GatewayDownlink, GatewayStats, GatewayTxAck, GatewayUplink } from '../types.js';
+import type { SemtechUdpErrorCode } from './errors.js';
+import type { SemtechUdpCounters } from './server.js';
+
+/** What the worker needs to open its socket (the SemtechUdpBackendOptions that are data). */
+export interface UdpWorkerOptions {
+  host: string;
+  port: number;
+  receiveBufferBytes?: number;
+  downlinkPathTtlMs?: number;
+  maxPendingTxAcks?: number;
+  malformedLogIntervalMs?: number;
+  unknownGatewayLogIntervalMs?: number;
+  /** Whether the main thread decides which gateways are allowed (false: every gateway is). */
+  checkGateways: boolean;
+  /** How often the worker reports its counters (ms). */
+  countersIntervalMs: number;
+}
+
+export type GatewayEvent =
+  | { kind: 'uplink'; uplink: GatewayUplink }
+  | { kind: 'stats'; stats: GatewayStats }
+  | { kind: 'txAck'; ack: GatewayTxAck };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type FromWorker =
+  | { type: 'listening'; address: string; port: number }
+  | { type: 'listenFailed'; message: string; code?: string }
+  /** The gateway events of one turn of the worker's event loop, in arrival order. */
+  | { type: 'events'; events: GatewayEvent[] }
+  | { type: 'sent'; requestId: number; ok: boolean }
+  /** The downlink itself was invalid (SemtechUdpBackend.sendDownlink rejected). */
+  | { type: 'sendRefused'; requestId: number; code: SemtechUdpErrorCode; message: string }
+  | { type: 'checkGateway'; requestId: number; gatewayId: string }
+  | { type: 'counters'; counters: SemtechUdpCounters }
+  | { type: 'log'; level: LogLevel; fields: Record<string, unknown>; message: string }
+  | { type: 'closed'; counters: SemtechUdpCounters };
+
+export type ToWorker =
+  | { type: 'send'; requestId: number; downlink: GatewayDownlink }
+  | { type: 'gatewayVerdict'; requestId: number; allowed: boolean }
+  /** Asks for a `counters` message now. */
+  | { type: 'reportCounters' }
+  | { type: 'close' };
