@@ -26,10 +26,11 @@ class SqliteUplinkStatements {
   readonly casFromNull: SqliteDatabase.Statement;
   readonly casFromValue: SqliteDatabase.Statement;
   readonly insertEvent: SqliteDatabase.Statement;
-  readonly #touchDevices = new Map<number, SqliteDatabase.Statement>();
+  readonly touchDevice: SqliteDatabase.Statement;
   readonly commitBatch: (items: PreparedCommit[], now: string) => boolean[];
+  readonly touchDevices: (seen: ReadonlyMap<string, string>) => void;
 
-  constructor(private readonly sqlite: SqliteDatabase.Database) {
+  constructor(sqlite: SqliteDatabase.Database) {
     this.casFromNull = sqlite.prepare(
       'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up is null',
     );
@@ -39,8 +40,11 @@ class SqliteUplinkStatements {
     this.insertEvent = sqlite.prepare(
       'insert into events (dev_eui, application_id, type, time, body) values (?, ?, ?, ?, ?)',
     );
-    this.commitBatch = sqlite.transaction((items: PreparedCommit[], now: string) => {
-      const won = items.map((item) => {
+    this.touchDevice = sqlite.prepare(
+      'update devices set last_seen_at = ? where dev_eui = ? and (last_seen_at is null or last_seen_at < ?)',
+    );
+    this.commitBatch = sqlite.transaction((items: PreparedCommit[], now: string) =>
+      items.map((item) => {
         const result =
           item.expectedFCntUp === null
             ? this.casFromNull.run(item.nextFCntUp, now, item.devEui)
@@ -49,51 +53,107 @@ class SqliteUplinkStatements {
         const { row } = item;
         this.insertEvent.run(row.dev_eui, row.application_id, row.type, row.time, row.body);
         return true;
-      });
-      this.#touchLastSeen(items.filter((_, i) => won[i]));
-      return won;
+      }),
+    );
+    this.touchDevices = sqlite.transaction((seen: ReadonlyMap<string, string>) => {
+      for (const [devEui, time] of seen) this.touchDevice.run(time, devEui, time);
     });
-  }
-
-  /** last_seen_at of the batch's devices, a few statements for the whole batch (never backwards). */
-  #touchLastSeen(winners: PreparedCommit[]): void {
-    if (winners.length === 0) return;
-    let seen = winners[0]!.row.time;
-    for (const item of winners) if (item.row.time > seen) seen = item.row.time;
-    const devEuis = [...new Set(winners.map((item) => item.devEui))];
-    for (let start = 0; start < devEuis.length; start += TOUCH_CHUNK) {
-      const chunk = devEuis.slice(start, start + TOUCH_CHUNK);
-      let statement = this.#touchDevices.get(chunk.length);
-      if (statement === undefined) {
-        const placeholders = chunk.map(() => '?').join(', ');
-        statement = this.sqlite.prepare(
-          `update devices set last_seen_at = ? where dev_eui in (${placeholders}) and (last_seen_at is null or last_seen_at < ?)`,
-        );
-        this.#touchDevices.set(chunk.length, statement);
-      }
-      statement.run(seen, ...chunk, seen);
-    }
   }
 }
 
-/** Devices per last_seen_at UPDATE (well below SQLite's parameter limit). */
-const TOUCH_CHUNK = 200;
+/** How long a device's last_seen_at may wait in memory before it is written (default). */
+export const DEFAULT_LAST_SEEN_FLUSH_MS = 5000;
 
 /**
  * The uplink path's write, as a group commit: for a batch of uplinks, in one transaction, each
- * FCnt compare-and-set, the events of those that won, and their devices' last_seen_at. An
- * uplink's counter never moves without its event being stored, and a batch costs one commit
- * instead of one per uplink. On SQLite it runs prepared statements on the driver directly (this
- * is the hottest write of the server); on PostgreSQL it goes through Kysely.
+ * FCnt compare-and-set and the events of those that won. An uplink's counter never moves without
+ * its event being stored, and a batch costs one commit instead of one per uplink. On SQLite it
+ * runs prepared statements on the driver directly (this is the hottest write of the server); on
+ * PostgreSQL it goes through Kysely.
+ *
+ * The devices' last_seen_at is written behind: kept in memory (`pendingLastSeen`) and written
+ * every few seconds, one row per device however often it sent. With 100,000 devices every
+ * uplink touches a different page of the devices table, and that page write cost as much as the
+ * event itself; last_seen_at is a display value (the stored `up` events are the record), so a
+ * crash loses at most those seconds of it. `flushLastSeen()` writes it now (at shutdown).
  */
 export class UplinkCommitRepository {
   readonly #database: GaletDatabase;
   readonly #now: () => string;
   #sqliteStatements: SqliteUplinkStatements | undefined;
+  /** last_seen_at not written yet, per DevEUI. */
+  #lastSeen = new Map<string, string>();
+  #lastSeenTimer: NodeJS.Timeout | undefined;
+  #lastSeenFlushMs: number;
+  #flushing: Promise<void> | undefined;
 
-  constructor(database: GaletDatabase, _secrets: SecretBox, options?: RepositoryOptions) {
+  constructor(
+    database: GaletDatabase,
+    _secrets: SecretBox,
+    options?: RepositoryOptions & { lastSeenFlushMs?: number },
+  ) {
     this.#database = database;
     this.#now = clock(options);
+    this.#lastSeenFlushMs = options?.lastSeenFlushMs ?? DEFAULT_LAST_SEEN_FLUSH_MS;
+  }
+
+  /** A device's last_seen_at that is still waiting to be written, if any. */
+  pendingLastSeen(devEui: string): string | undefined {
+    return this.#lastSeen.get(devEui);
+  }
+
+  /** Writes every waiting last_seen_at now (never moving one backwards). */
+  async flushLastSeen(): Promise<void> {
+    clearTimeout(this.#lastSeenTimer);
+    this.#lastSeenTimer = undefined;
+    while (this.#flushing !== undefined) await this.#flushing;
+    if (this.#lastSeen.size === 0) return;
+    const seen = this.#lastSeen;
+    this.#lastSeen = new Map();
+    this.#flushing = this.#writeLastSeen(seen).finally(() => {
+      this.#flushing = undefined;
+    });
+    try {
+      await this.#flushing;
+    } catch (error) {
+      // Kept for the next flush (newer times win).
+      for (const [devEui, time] of seen) this.#noteSeen(devEui, time);
+      throw error;
+    }
+  }
+
+  async #writeLastSeen(seen: ReadonlyMap<string, string>): Promise<void> {
+    const sqlite = this.#database.sqlite;
+    if (sqlite !== undefined && !sqlite.inTransaction) {
+      this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
+      this.#sqliteStatements.touchDevices(seen);
+      return;
+    }
+    const entries = [...seen];
+    await this.#database.db.transaction().execute(async (trx) => {
+      for (const [devEui, time] of entries) {
+        await trx
+          .updateTable('devices')
+          .set({ last_seen_at: time })
+          .where('dev_eui', '=', devEui)
+          .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', time)]))
+          .execute();
+      }
+    });
+  }
+
+  #noteSeen(devEui: string, time: string): void {
+    const known = this.#lastSeen.get(devEui);
+    if (known === undefined || known < time) this.#lastSeen.set(devEui, time);
+    if (this.#lastSeenTimer === undefined) {
+      this.#lastSeenTimer = setTimeout(() => {
+        this.#lastSeenTimer = undefined;
+        this.flushLastSeen().catch(() => {
+          // The entries stay in memory for the next attempt; storage errors show elsewhere.
+        });
+      }, this.#lastSeenFlushMs);
+      this.#lastSeenTimer.unref();
+    }
   }
 
   /** Returns, per item in order, whether its compare-and-set won (and so its event was stored). */
@@ -115,11 +175,17 @@ export class UplinkCommitRepository {
     const sqlite = this.#database.sqlite;
     // Kysely may hold the connection inside a transaction of its own (awaiting its next
     // statement); then this batch waits its turn through Kysely instead.
+    let won: boolean[];
     if (sqlite !== undefined && !sqlite.inTransaction) {
       this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
-      return this.#sqliteStatements.commitBatch(prepared, now);
+      won = this.#sqliteStatements.commitBatch(prepared, now);
+    } else {
+      won = await this.#commitWithKysely(prepared, now);
     }
-    return this.#commitWithKysely(prepared, now);
+    for (const [i, item] of prepared.entries()) {
+      if (won[i]) this.#noteSeen(item.devEui, item.row.time);
+    }
+    return won;
   }
 
   async #commitWithKysely(prepared: PreparedCommit[], now: string): Promise<boolean[]> {
@@ -144,15 +210,6 @@ export class UplinkCommitRepository {
         await trx
           .insertInto('events')
           .values(rows.slice(start, start + EVENT_ROWS_PER_INSERT))
-          .execute();
-      }
-      for (const item of winners) {
-        const seen = item.row.time;
-        await trx
-          .updateTable('devices')
-          .set({ last_seen_at: seen })
-          .where('dev_eui', '=', item.devEui)
-          .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', seen)]))
           .execute();
       }
       return won;

@@ -22,6 +22,10 @@ import {
   type StorageErrorCode,
   type StorageLogger,
 } from '../../src/storage/index.js';
+import { migrations } from '../../src/storage/migrations/index.js';
+
+/** Every migration Galet knows, in order. */
+const MIGRATION_NAMES = Object.keys(migrations('sqlite'));
 
 /** One database that can be opened (and reopened) and finally deleted. */
 export interface TestDatabasePlace {
@@ -189,20 +193,18 @@ export function storageSuite(target: StorageTestTarget): void {
         await database.close();
         await place.dispose();
       });
-      assert.deepEqual(logged, [
-        'applied database migration 0001_initial',
-        'applied database migration 0002_awaiting_ack',
-        'applied database migration 0003_mac_layer',
-      ]);
+      assert.deepEqual(
+        logged,
+        MIGRATION_NAMES.map((name) => `applied database migration ${name}`),
+      );
       const applied = await database.db
         .selectFrom(MIGRATION_TABLE as never)
         .select('name' as never)
         .execute();
-      assert.deepEqual(applied, [
-        { name: '0001_initial' },
-        { name: '0002_awaiting_ack' },
-        { name: '0003_mac_layer' },
-      ]);
+      assert.deepEqual(
+        applied,
+        MIGRATION_NAMES.map((name) => ({ name })),
+      );
       const app = await createStorage(database, secrets).applications.create({ name: 'kept' });
 
       logged.length = 0;
@@ -212,11 +214,10 @@ export function storageSuite(target: StorageTestTarget): void {
           .selectFrom(MIGRATION_TABLE as never)
           .select('name' as never)
           .execute();
-        assert.deepEqual(rows, [
-          { name: '0001_initial' },
-          { name: '0002_awaiting_ack' },
-          { name: '0003_mac_layer' },
-        ]);
+        assert.deepEqual(
+          rows,
+          MIGRATION_NAMES.map((name) => ({ name })),
+        );
         assert.deepEqual(logged, []);
         assert.deepEqual(await createStorage(again, secrets).applications.get(app.id), app);
       } finally {
@@ -1137,8 +1138,19 @@ export function storageSuite(target: StorageTestTarget): void {
         eventsA.map((e) => e.body),
         [{ fCnt: 10 }],
       );
+      // last_seen_at is written behind: visible as pending at once, stored on flush.
+      assert.equal(storage.uplinkCommits.pendingLastSeen(b.devEui), '2026-11-29T12:00:03.000Z');
+      assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, null);
+      await storage.uplinkCommits.flushLastSeen();
+      assert.equal(storage.uplinkCommits.pendingLastSeen(b.devEui), undefined);
       assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, '2026-11-29T12:00:03.000Z');
       assert.deepEqual(await storage.uplinkCommits.commit([]), []);
+      // An older time never moves last_seen_at back.
+      await storage.uplinkCommits.commit([
+        { devEui: b.devEui, expectedFCntUp: 3, nextFCntUp: 4, event: event(b.devEui, 1) },
+      ]);
+      await storage.uplinkCommits.flushLastSeen();
+      assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, '2026-11-29T12:00:03.000Z');
     });
 
     it('lets exactly one of two concurrent compare-and-sets with the same expected value win', async (t) => {

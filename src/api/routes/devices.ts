@@ -3,7 +3,12 @@ import { hexToBytes, parseHexUint, uint32ToHex } from '../../lorawan/bytes.js';
 import type { Region } from '../../lorawan/regions/index.js';
 import { sessionMacView } from '../../network/mac/session-mac.js';
 import type { DeviceSession } from '../../network/store.js';
-import { type Device, MAX_DOWNLINK_PAYLOAD_BYTES, type MacVersion } from '../../storage/index.js';
+import {
+  type Device,
+  MAX_DOWNLINK_PAYLOAD_BYTES,
+  type MacVersion,
+  type Storage,
+} from '../../storage/index.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
 import { schemaErrorMessage } from './device-profiles.js';
@@ -142,6 +147,14 @@ function decodeBase64(data: string): Uint8Array {
   return new Uint8Array(Buffer.from(data, 'base64'));
 }
 
+/** last_seen_at is written behind (see UplinkCommitRepository): show the newest value. */
+function withPendingLastSeen(device: Device, storage: Storage): Device {
+  const pending = storage.uplinkCommits.pendingLastSeen(device.devEui);
+  return pending === undefined || (device.lastSeenAt !== null && device.lastSeenAt >= pending)
+    ? device
+    : { ...device, lastSeenAt: pending as Device['lastSeenAt'] };
+}
+
 /** A device as the API shows it: no keys, with its session state when it has one. */
 function deviceView(
   device: Device,
@@ -237,14 +250,22 @@ export function registerDeviceRoutes(
         },
       },
     },
-    async (request) => ({ devices: await storage.devices.list(request.query) }),
+    async (request) => ({
+      devices: (await storage.devices.list(request.query)).map((device) =>
+        withPendingLastSeen(device, storage),
+      ),
+    }),
   );
 
   api.get<{ Params: { devEui: string } }>('/devices/:devEui', async (request) => {
     const devEui = request.params.devEui.toLowerCase();
     const device = await storage.devices.get(devEui);
     if (device === undefined) throw notFound(`device ${request.params.devEui}`);
-    return deviceView(device, await storage.deviceSessions.get(devEui), region);
+    return deviceView(
+      withPendingLastSeen(device, storage),
+      await storage.deviceSessions.get(devEui),
+      region,
+    );
   });
 
   api.patch<{ Params: { devEui: string }; Body: DeviceUpdateBody }>(
