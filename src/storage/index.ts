@@ -2,7 +2,10 @@
  * The storage layer: one typed query layer (Kysely) over SQLite and PostgreSQL. Open a database
  * with `openDatabase`, load the master key into a `SecretBox`, then `createStorage`.
  */
+import { ApiKeyRepository } from './api-keys.js';
 import { ApplicationRepository } from './applications.js';
+import { AuditLogRepository } from './audit-log.js';
+import { ConsoleSessionRepository } from './console-sessions.js';
 import type { GaletDatabase } from './database.js';
 import { DevNonceRepository } from './dev-nonces.js';
 import { DeviceProfileRepository } from './device-profiles.js';
@@ -11,11 +14,18 @@ import { DeviceRepository } from './devices.js';
 import { DownlinkQueueRepository } from './downlink-queue.js';
 import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
+import { LinkOutboxRepository } from './link-outbox.js';
+import { MembershipRepository } from './memberships.js';
 import type { SecretBox } from './secret-box.js';
+import { TenantRepository } from './tenants.js';
 import { UplinkCommitRepository } from './uplink-commits.js';
+import { UserRepository } from './users.js';
 import type { RepositoryOptions } from './values.js';
 
+export * from './api-keys.js';
 export * from './applications.js';
+export * from './audit-log.js';
+export * from './console-sessions.js';
 export * from './database.js';
 export * from './dev-nonces.js';
 export * from './device-profiles.js';
@@ -25,6 +35,8 @@ export * from './downlink-queue.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './gateways.js';
+export * from './link-outbox.js';
+export * from './memberships.js';
 export type {
   Activation,
   DatabaseDialect,
@@ -35,7 +47,9 @@ export type {
   MacVersion,
 } from './schema.js';
 export * from './secret-box.js';
+export * from './tenants.js';
 export * from './uplink-commits.js';
+export * from './users.js';
 export type { ListOptions, RepositoryOptions } from './values.js';
 
 export interface Storage {
@@ -49,6 +63,13 @@ export interface Storage {
   readonly downlinkQueue: DownlinkQueueRepository;
   readonly events: EventRepository;
   readonly uplinkCommits: UplinkCommitRepository;
+  readonly tenants: TenantRepository;
+  readonly users: UserRepository;
+  readonly memberships: MembershipRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly consoleSessions: ConsoleSessionRepository;
+  readonly auditLog: AuditLogRepository;
+  readonly linkOutbox: LinkOutboxRepository;
 }
 
 export function createStorage(
@@ -67,5 +88,12 @@ export function createStorage(
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),
     events: new EventRepository(database, secrets, options),
     uplinkCommits: new UplinkCommitRepository(database, secrets, options),
+    tenants: new TenantRepository(database, secrets, options),
+    users: new UserRepository(database, secrets, options),
+    memberships: new MembershipRepository(database, secrets, options),
+    apiKeys: new ApiKeyRepository(database, secrets, options),
+    consoleSessions: new ConsoleSessionRepository(database, secrets, options),
+    auditLog: new AuditLogRepository(database, secrets, options),
+    linkOutbox: new LinkOutboxRepository(database, secrets, options),
   };
 }

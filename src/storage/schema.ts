@@ -148,6 +148,117 @@ export interface EventsTable {
   body: string;
 }
 
+/** Platform (0004): what kind of organisation a tenant is. */
+export type TenantKind = 'operator' | 'commune' | 'provider';
+/** Platform (0004): a role within one tenant, or 'integration' within one application. */
+export type MembershipRole = 'owner' | 'admin' | 'operator' | 'viewer' | 'integration';
+/** Platform (0004): an API key's role; 'operator-admin' keys are global (no tenant). */
+export type ApiKeyRole = MembershipRole | 'operator-admin';
+/** 'anonymous': an unauthenticated request (a failed login). */
+export type AuditActorType = 'user' | 'api-key' | 'admin-token' | 'system' | 'anonymous';
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  kind: TenantKind;
+  max_devices: number | null;
+  max_gateways: number | null;
+  /** JSON text: time zone, location, retention periods (tenants.ts). */
+  settings: string;
+  created_at: IsoTimestamp;
+  updated_at: IsoTimestamp;
+}
+
+export interface UsersTable {
+  id: string;
+  /** Lower-case, trimmed. */
+  email: string;
+  /** argon2id PHC string. */
+  password_hash: string;
+  operator_admin: DbBoolean;
+  disabled: DbBoolean;
+  /** SecretBox-sealed TOTP secret, associated data `user:<id>:totp_secret`; null: no second factor. */
+  totp_secret_enc: Bytes | null;
+  /** A TOTP secret being enrolled (not yet confirmed), associated data `user:<id>:totp_pending`. */
+  totp_pending_enc: Bytes | null;
+  /** The last TOTP time step accepted: a step is never accepted twice. */
+  totp_last_step: Int64 | null;
+  last_login_at: IsoTimestamp | null;
+  created_at: IsoTimestamp;
+  updated_at: IsoTimestamp;
+}
+
+export interface MembershipsTable {
+  user_id: string;
+  tenant_id: string;
+  role: MembershipRole;
+  /** The application of an 'integration' membership; null for the tenant roles. */
+  application_id: string | null;
+  created_at: IsoTimestamp;
+}
+
+export interface ApiKeysTable {
+  /** Non-secret key id (16 hex digits), also written in the token. */
+  id: string;
+  name: string;
+  tenant_id: string | null;
+  application_id: string | null;
+  role: ApiKeyRole;
+  read_only: DbBoolean;
+  /** SHA-256 of the whole token. */
+  secret_hash: Bytes;
+  /** Who created it, as the audit log names actors (`user:<id>`, `api-key:<id>`, `admin-token`). */
+  created_by: string | null;
+  expires_at: IsoTimestamp | null;
+  revoked_at: IsoTimestamp | null;
+  last_used_at: IsoTimestamp | null;
+  created_at: IsoTimestamp;
+}
+
+export interface ConsoleSessionsTable {
+  /** SHA-256 of the session token, lower-case hex. */
+  id_hash: string;
+  user_id: string;
+  created_at: IsoTimestamp;
+  expires_at: IsoTimestamp;
+  last_seen_at: IsoTimestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<Int64>;
+  time: IsoTimestamp;
+  actor_type: AuditActorType;
+  actor_id: string | null;
+  actor_tenant_id: string | null;
+  action: string;
+  object_type: string;
+  object_id: string | null;
+  tenant_id: string | null;
+  source_ip: string | null;
+  outcome: AuditOutcome;
+  /** JSON text, never a secret. */
+  details: string;
+}
+
+/** Provider link outbox (0005): per link, the last seq given out and the last one acknowledged. */
+export interface LinkOutboxCursorsTable {
+  link_id: string;
+  last_seq: Int64;
+  acked_seq: Int64;
+  updated_at: IsoTimestamp;
+}
+
+/** Provider link outbox (0005): a delivery waiting for the provider's ack. */
+export interface LinkOutboxTable {
+  link_id: string;
+  seq: Int64;
+  topic: string;
+  /** JSON text. */
+  body: string;
+  created_at: IsoTimestamp;
+}
+
 export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
@@ -157,6 +268,14 @@ export interface Schema {
   dev_nonces: DevNoncesTable;
   downlink_queue: DownlinkQueueTable;
   events: EventsTable;
+  tenants: TenantsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  api_keys: ApiKeysTable;
+  console_sessions: ConsoleSessionsTable;
+  audit_log: AuditLogTable;
+  link_outbox_cursors: LinkOutboxCursorsTable;
+  link_outbox: LinkOutboxTable;
 }
 
 /** The two engines Galet stores its state in. */

@@ -3,6 +3,8 @@ import type { DatabaseDialect } from '../schema.js';
 import { initialMigration } from './0001_initial.js';
 import { awaitingAckMigration } from './0002_awaiting_ack.js';
 import { macLayerMigration } from './0003_mac_layer.js';
+import { platformMigration } from './0004_platform.js';
+import { linkOutboxMigration } from './0005_link_outbox.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -14,6 +16,8 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     '0001_initial': initialMigration(dialect),
     '0002_awaiting_ack': awaitingAckMigration(dialect),
     '0003_mac_layer': macLayerMigration(dialect),
+    '0004_platform': platformMigration(dialect),
+    '0005_link_outbox': linkOutboxMigration(dialect),
   };
 }
 

@@ -1,0 +1,215 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  API_KEY_ROLES,
+  type ApiKeyRole,
+  can,
+  canGrant,
+  tenantsWhere,
+} from '../../platform/roles.js';
+import { generateApiKeyToken } from '../../platform/tokens.js';
+import type { ApiKey } from '../../storage/index.js';
+import {
+  auditActor,
+  audited,
+  authorize,
+  forbidden,
+  type PlatformContext,
+  principalOf,
+} from '../auth.js';
+import { badRequest, notFound } from '../errors.js';
+import { listQuerySchema, nameSchema } from './schemas.js';
+
+/**
+ * API keys: `/api-keys`. A key is scoped to a tenant (with a tenant role), to an application
+ * (the integration role) or, for the operator, global (operator-admin). The token is in the
+ * answer to the POST and nowhere else, ever: only its SHA-256 is stored. `DELETE` revokes: the
+ * key stays listed with its `revokedAt`, and answers 401 from then on.
+ *
+ * Tenant owners and admins manage their tenant's keys, up to their own role. Application keys
+ * need a global principal until applications carry their tenant.
+ */
+
+const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+interface NewApiKeyBody {
+  name: string;
+  tenantId?: string;
+  applicationId?: string;
+  role: ApiKeyRole;
+  readOnly?: boolean;
+  expiresAt?: string;
+}
+
+export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformContext): void {
+  const { storage } = platform;
+
+  /** The key if the principal may see it; else 404. Global keys are the operator's. */
+  async function visibleKey(request: FastifyRequest, id: string): Promise<ApiKey> {
+    const key = await storage.apiKeys.get(id);
+    if (key === undefined) throw notFound(`API key ${id}`);
+    const target = { tenantId: key.tenantId, applicationId: key.applicationId };
+    if (key.tenantId === null && key.applicationId !== null) {
+      // An application key without a tenant: the operator's until applications have tenants.
+      if (!can(principalOf(request), 'api-keys:read', {})) throw notFound(`API key ${id}`);
+      return key;
+    }
+    authorize(request, 'api-keys:read', target, `API key ${id}`);
+    return key;
+  }
+
+  api.post<{ Body: NewApiKeyBody }>(
+    '/api-keys',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name', 'role'],
+          additionalProperties: false,
+          properties: {
+            name: nameSchema,
+            tenantId: idSchema,
+            applicationId: idSchema,
+            role: { type: 'string', enum: API_KEY_ROLES },
+            readOnly: { type: 'boolean' },
+            expiresAt: { type: 'string', maxLength: 40 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const created = await audited(
+        platform,
+        request,
+        {
+          action: 'api-key.create',
+          objectType: 'api-key',
+          tenantId: body.tenantId ?? null,
+          details: {
+            name: body.name,
+            role: body.role,
+            applicationId: body.applicationId ?? null,
+            readOnly: body.readOnly ?? body.role === 'viewer',
+            expiresAt: body.expiresAt ?? null,
+          },
+        },
+        async (draft) => {
+          const principal = principalOf(request);
+          const tenantId = body.tenantId ?? null;
+          const applicationId = body.applicationId ?? null;
+          if (applicationId !== null || tenantId === null) {
+            // Global keys, and application keys until applications carry their tenant.
+            authorize(request, 'api-keys:write', {}, 'API keys');
+          } else {
+            authorize(request, 'api-keys:write', { tenantId }, `tenant ${tenantId}`);
+          }
+          if (!canGrant(principal, body.role, { tenantId })) {
+            throw forbidden(`you may not give the ${body.role} role`);
+          }
+          if (tenantId !== null && (await storage.tenants.get(tenantId)) === undefined) {
+            throw notFound(`tenant ${tenantId}`);
+          }
+          if (
+            applicationId !== null &&
+            (await storage.applications.get(applicationId)) === undefined
+          ) {
+            throw notFound(`application ${applicationId}`);
+          }
+          let expiresAt: string | null = null;
+          if (body.expiresAt !== undefined) {
+            const time = Date.parse(body.expiresAt);
+            if (!/^\d{4}-\d{2}-\d{2}T/.test(body.expiresAt) || Number.isNaN(time)) {
+              throw badRequest(`body.expiresAt must be an ISO 8601 time, got "${body.expiresAt}"`);
+            }
+            if (time <= platform.now().getTime()) {
+              throw badRequest('body.expiresAt must be in the future');
+            }
+            expiresAt = new Date(time).toISOString();
+          }
+          const generated = generateApiKeyToken();
+          const actor = auditActor(principal);
+          const key = await storage.apiKeys.create({
+            id: generated.id,
+            name: body.name,
+            tenantId,
+            applicationId,
+            role: body.role,
+            // A viewer only reads whatever the flag says.
+            readOnly: body.readOnly === true || body.role === 'viewer',
+            secretHash: generated.secretHash,
+            createdBy: actor.id == null ? actor.type : `${actor.type}:${actor.id}`,
+            expiresAt,
+          });
+          draft.objectId = key.id;
+          return { ...key, token: generated.token };
+        },
+      );
+      return reply.status(201).send(created);
+    },
+  );
+
+  api.get<{
+    Querystring: { limit?: number; offset?: number; tenantId?: string; includeRevoked?: boolean };
+  }>(
+    '/api-keys',
+    {
+      schema: {
+        querystring: {
+          ...listQuerySchema,
+          properties: {
+            ...listQuerySchema.properties,
+            tenantId: idSchema,
+            includeRevoked: { type: 'boolean' },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { tenantId, includeRevoked, ...pageOptions } = request.query;
+      let tenantIds: string[] | undefined;
+      if (tenantId !== undefined) {
+        authorize(request, 'api-keys:read', { tenantId }, `tenant ${tenantId}`);
+        tenantIds = [tenantId];
+      } else {
+        const visible = tenantsWhere(principalOf(request), 'api-keys:read');
+        tenantIds = visible === 'all' ? undefined : visible;
+      }
+      return {
+        apiKeys: await storage.apiKeys.list({
+          ...pageOptions,
+          ...(tenantIds === undefined ? {} : { tenantIds }),
+          includeRevoked: includeRevoked ?? true,
+        }),
+      };
+    },
+  );
+
+  api.get<{ Params: { id: string } }>('/api-keys/:id', async (request) =>
+    visibleKey(request, request.params.id),
+  );
+
+  api.delete<{ Params: { id: string } }>('/api-keys/:id', async (request, reply) => {
+    const { id } = request.params;
+    await audited(
+      platform,
+      request,
+      { action: 'api-key.revoke', objectType: 'api-key', objectId: id },
+      async (draft) => {
+        const key = await visibleKey(request, id);
+        draft.tenantId = key.tenantId;
+        draft.details = { name: key.name, alreadyRevoked: key.revokedAt !== null };
+        const principal = principalOf(request);
+        if (key.tenantId === null) {
+          if (!can(principal, 'api-keys:write', {})) {
+            throw forbidden('only the operator revokes this key');
+          }
+        } else {
+          authorize(request, 'api-keys:write', { tenantId: key.tenantId }, `API key ${id}`);
+        }
+        // Idempotent: a key revoked before keeps its first revocation time.
+        await storage.apiKeys.revoke(id, platform.now().toISOString());
+      },
+    );
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import { tenantsWhere } from '../../platform/roles.js';
+import { authorize, type PlatformContext, principalOf } from '../auth.js';
+
+/**
+ * The audit log: `GET /audit`, newest first, paged by id (`beforeId`). The operator sees every
+ * entry; a tenant's owners and admins see the entries about their tenant only.
+ */
+
+const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+interface AuditQuerystring {
+  limit?: number;
+  beforeId?: number;
+  tenantId?: string;
+  actorId?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+}
+
+export function registerAuditRoutes(api: FastifyInstance, platform: PlatformContext): void {
+  api.get<{ Querystring: AuditQuerystring }>(
+    '/audit',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            beforeId: { type: 'integer', minimum: 1 },
+            tenantId: idSchema,
+            actorId: idSchema,
+            action: { type: 'string', minLength: 1, maxLength: 100 },
+            from: { type: 'string', maxLength: 40 },
+            to: { type: 'string', maxLength: 40 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { tenantId, ...query } = request.query;
+      let tenantIds: string[] | undefined;
+      if (tenantId !== undefined) {
+        authorize(request, 'audit:read', { tenantId }, `tenant ${tenantId}`);
+        tenantIds = [tenantId];
+      } else {
+        const visible = tenantsWhere(principalOf(request), 'audit:read');
+        if (visible !== 'all' && visible.length === 0) {
+          // Nothing to show: say so rather than answer an empty list.
+          authorize(request, 'audit:read', {}, 'audit log');
+        }
+        tenantIds = visible === 'all' ? undefined : visible;
+      }
+      const entries = await platform.storage.auditLog.list({
+        ...query,
+        ...(tenantIds === undefined ? {} : { tenantIds }),
+      });
+      const last = entries.at(-1);
+      return {
+        entries,
+        nextBeforeId:
+          last !== undefined && entries.length === (query.limit ?? 100) ? last.id : null,
+      };
+    },
+  );
+}
