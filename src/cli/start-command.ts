@@ -21,7 +21,7 @@ const SETTINGS = [
     env: 'GALET_ALLOW_UNKNOWN_GATEWAYS',
     kind: 'boolean',
   },
-  { key: 'udpWorker', flag: 'udpWorker', env: 'GALET_UDP_WORKER', kind: 'boolean' },
+  { key: 'workerThreads', flag: 'workerThreads', env: 'GALET_WORKER_THREADS', kind: 'boolean' },
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -120,8 +120,8 @@ export function registerStartCommand(program: Command): void {
     )
     .option('--allow-unknown-gateways', 'accept traffic from gateways that are not registered')
     .option(
-      '--udp-worker <true|false>',
-      'run the gateway UDP socket in a worker thread (default true)',
+      '--worker-threads <true|false>',
+      'run gateway UDP and SQLite uplink writes in worker threads (default true)',
     )
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(

@@ -58,6 +58,17 @@ export interface GatewayUplink {
   rxInfo: UplinkRxInfo;
 }
 
+/** All copies of one PHYPayload heard within the window, merged. */
+export interface DeduplicatedUplink {
+  phyPayload: Uint8Array;
+  txInfo: UplinkTxInfo;
+  /** One entry per copy, in arrival order (a gateway heard twice keeps its best copy). */
+  rxInfo: UplinkRxInfo[];
+  /** Server time of the first and last copy's arrival (ms since the Unix epoch). */
+  firstReceivedAtMs: number;
+  lastReceivedAtMs: number;
+}
+
 /** When a gateway must transmit. */
 export type DownlinkTiming =
   /** At the gateway's counter value (Class A: uplink timestampUs + RX delay), modulo 2^32. */
@@ -114,6 +125,15 @@ export interface GatewayBackend {
   onUplink(handler: (uplink: GatewayUplink) => void): void;
   onStats(handler: (stats: GatewayStats) => void): void;
   onTxAck(handler: (ack: GatewayTxAck) => void): void;
+  /**
+   * Present when the backend merges the copies of a frame itself (see Deduplicator): it then
+   * emits each frame once, after its window, here and not through `onUplink`; `flush` emits the
+   * frames whose window is still open (shutdown). The backend applies the gateway allow-list.
+   */
+  readonly deduplication?: {
+    onUplink(handler: (uplink: DeduplicatedUplink) => void): void;
+    flush(): Promise<void>;
+  };
   /** Sends a downlink; resolves false when the gateway is unknown or has no downlink path. */
   sendDownlink(downlink: GatewayDownlink): Promise<boolean>;
   close(): Promise<void>;

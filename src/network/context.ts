@@ -10,7 +10,7 @@ import type { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import type { EventBus, GaletEvent } from './events.js';
 import type { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
-import type { DeduplicatedUplink } from './uplink/deduplicator.js';
+import type { DeduplicatedUplink } from '../gateway/deduplicator.js';
 
 export interface NetworkConfig {
   netId: number;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type DeduplicatedUplink, Deduplicator } from '../gateway/deduplicator.js';
 import type {
   GatewayBackend,
   GatewayStats,
@@ -26,7 +27,6 @@ import { activationSessionMac, sessionMacOf, trustSessionMac } from './mac/sessi
 import { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
 import { handleDataUplink } from './uplink/data-uplink.js';
-import { type DeduplicatedUplink, Deduplicator } from './uplink/deduplicator.js';
 import { handleJoinRequest } from './uplink/join-request.js';
 import { handleRejoinRequest } from './uplink/rejoin-request.js';
 
@@ -154,7 +154,15 @@ export class NetworkServer {
       const gateway = await this.#ctx.store.lastUplinkGateway(device.devEui);
       if (gateway !== undefined) this.#ctx.lastUplinkGateway.set(device.devEui, gateway);
     }
-    this.#ctx.gateways.onUplink((copy) => this.#acceptCopy(copy));
+    const deduplication = this.#ctx.gateways.deduplication;
+    if (deduplication === undefined) {
+      this.#ctx.gateways.onUplink((copy) => this.#acceptCopy(copy));
+    } else {
+      deduplication.onUplink((uplink) => {
+        this.counters.increment('uplinkCopies', uplink.rxInfo.length);
+        this.#track(this.#handleUplink(uplink));
+      });
+    }
     this.#ctx.gateways.onTxAck((ack) => this.#track(this.#handleTxAck(ack)));
     this.#ctx.gateways.onStats((stats) => this.#track(this.#handleStats(stats)));
     for (const devEui of this.#ctx.lastUplinkGateway.keys()) {
@@ -305,6 +313,7 @@ export class NetworkServer {
 
   /** Processes what is open (dedup windows, uplinks under way) and stops taking more. */
   async close(): Promise<void> {
+    await this.#ctx.gateways.deduplication?.flush();
     this.#deduplicator.close();
     this.#classC.close();
     while (this.#inProgress.size > 0) await Promise.allSettled([...this.#inProgress]);

@@ -34,10 +34,11 @@ export interface GaletOptions {
   deduplicationWindowMs: number;
   allowUnknownGateways: boolean;
   /**
-   * Semtech UDP in a worker thread (parsing and acknowledging datagrams beside the network
-   * server instead of on its event loop); false keeps it on the main thread.
+   * Worker threads beside the network server's event loop (default true): Semtech UDP (parsing,
+   * acknowledging, deduplicating datagrams) and, on SQLite, the uplink writes. False keeps all
+   * of it on the main thread.
    */
-  udpWorker?: boolean | undefined;
+  workerThreads?: boolean | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -51,7 +52,7 @@ export const DEFAULT_OPTIONS: Omit<GaletOptions, 'logger' | 'env'> = {
   netId: 0,
   deduplicationWindowMs: 200,
   allowUnknownGateways: false,
-  udpWorker: true,
+  workerThreads: true,
 };
 
 export interface RunningGalet {
@@ -95,11 +96,13 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     dataDir: options.dataDir,
     logger: logger.child({ component: 'storage' }),
   });
-  const storage = createStorage(database, secrets);
-  // Closed in reverse order: last_seen_at written behind goes out after the network stopped.
+  const workerThreads = options.workerThreads ?? true;
+  const storage = createStorage(database, secrets, { uplinkWriterThread: workerThreads });
+  // Closed in reverse order: what the uplink path writes behind goes out after the network
+  // stopped, and before the database closes.
   const closers: Array<() => Promise<void>> = [
     () => database.close(),
-    () => storage.uplinkCommits.flushLastSeen(),
+    () => storage.uplinkCommits.close(),
   ];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -118,10 +121,12 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       isGatewayAllowed: (gatewayId: string) => network?.isGatewayAllowed(gatewayId) ?? false,
       logger: logger.child({ component: 'semtech-udp' }),
     };
-    const gateways =
-      (options.udpWorker ?? true)
-        ? await SemtechUdpWorkerBackend.listen(udpOptions)
-        : await SemtechUdpBackend.listen(udpOptions);
+    const gateways = workerThreads
+      ? await SemtechUdpWorkerBackend.listen({
+          ...udpOptions,
+          deduplicationWindowMs: options.deduplicationWindowMs,
+        })
+      : await SemtechUdpBackend.listen(udpOptions);
     closers.push(() => gateways.close());
     network = new NetworkServer({
       region,

@@ -18,7 +18,7 @@ import { LinkOutboxRepository } from './link-outbox.js';
 import { MembershipRepository } from './memberships.js';
 import type { SecretBox } from './secret-box.js';
 import { TenantRepository } from './tenants.js';
-import { UplinkCommitRepository } from './uplink-commits.js';
+import { type UplinkCommitOptions, UplinkCommitRepository } from './uplink-commits.js';
 import { UserRepository } from './users.js';
 import type { RepositoryOptions } from './values.js';
 
@@ -75,7 +75,7 @@ export interface Storage {
 export function createStorage(
   database: GaletDatabase,
   secrets: SecretBox,
-  options?: RepositoryOptions,
+  options?: RepositoryOptions & UplinkCommitOptions,
 ): Storage {
   return {
     database,

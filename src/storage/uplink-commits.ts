@@ -1,7 +1,8 @@
-import type SqliteDatabase from 'better-sqlite3';
 import type { GaletDatabase } from './database.js';
 import { eventRow, type NewEvent } from './events.js';
 import type { SecretBox } from './secret-box.js';
+import { type PreparedCommit, SqliteUplinkStatements } from './sqlite-uplink-statements.js';
+import { SqliteUplinkWriter } from './uplink-writer.js';
 import { assertInteger, clock, type RepositoryOptions, toEui, UINT32_MAX } from './values.js';
 
 /** One accepted uplink: the FCnt compare-and-set and the event it produces, stored together. */
@@ -14,51 +15,14 @@ export interface UplinkCommit {
 
 const EVENT_ROWS_PER_INSERT = 500;
 
-interface PreparedCommit {
-  devEui: string;
-  expectedFCntUp: number | null;
-  nextFCntUp: number;
-  row: ReturnType<typeof eventRow>;
-}
-
-/** The statements of the SQLite fast path, prepared once (all parameterised). */
-class SqliteUplinkStatements {
-  readonly casFromNull: SqliteDatabase.Statement;
-  readonly casFromValue: SqliteDatabase.Statement;
-  readonly insertEvent: SqliteDatabase.Statement;
-  readonly touchDevice: SqliteDatabase.Statement;
-  readonly commitBatch: (items: PreparedCommit[], now: string) => boolean[];
-  readonly touchDevices: (seen: ReadonlyMap<string, string>) => void;
-
-  constructor(sqlite: SqliteDatabase.Database) {
-    this.casFromNull = sqlite.prepare(
-      'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up is null',
-    );
-    this.casFromValue = sqlite.prepare(
-      'update device_sessions set f_cnt_up = ?, updated_at = ? where dev_eui = ? and f_cnt_up = ?',
-    );
-    this.insertEvent = sqlite.prepare(
-      'insert into events (dev_eui, application_id, type, time, body) values (?, ?, ?, ?, ?)',
-    );
-    this.touchDevice = sqlite.prepare(
-      'update devices set last_seen_at = ? where dev_eui = ? and (last_seen_at is null or last_seen_at < ?)',
-    );
-    this.commitBatch = sqlite.transaction((items: PreparedCommit[], now: string) =>
-      items.map((item) => {
-        const result =
-          item.expectedFCntUp === null
-            ? this.casFromNull.run(item.nextFCntUp, now, item.devEui)
-            : this.casFromValue.run(item.nextFCntUp, now, item.devEui, item.expectedFCntUp);
-        if (result.changes === 0) return false;
-        const { row } = item;
-        this.insertEvent.run(row.dev_eui, row.application_id, row.type, row.time, row.body);
-        return true;
-      }),
-    );
-    this.touchDevices = sqlite.transaction((seen: ReadonlyMap<string, string>) => {
-      for (const [devEui, time] of seen) this.touchDevice.run(time, devEui, time);
-    });
-  }
+export interface UplinkCommitOptions {
+  /** How long a device's last_seen_at may wait in memory (default DEFAULT_LAST_SEEN_FLUSH_MS). */
+  lastSeenFlushMs?: number;
+  /**
+   * SQLite file: run the uplink writes on a thread of their own (SqliteUplinkWriter), with their
+   * own connection. Call `close()` before closing the database.
+   */
+  uplinkWriterThread?: boolean;
 }
 
 /** How long a device's last_seen_at may wait in memory before it is written (default). */
@@ -76,11 +40,14 @@ export const DEFAULT_LAST_SEEN_FLUSH_MS = 5000;
  * uplink touches a different page of the devices table, and that page write cost as much as the
  * event itself; last_seen_at is a display value (the stored `up` events are the record), so a
  * crash loses at most those seconds of it. `flushLastSeen()` writes it now (at shutdown).
+ *
+ * With `uplinkWriterThread`, these SQLite writes run on a writer thread (see SqliteUplinkWriter).
  */
 export class UplinkCommitRepository {
   readonly #database: GaletDatabase;
   readonly #now: () => string;
   #sqliteStatements: SqliteUplinkStatements | undefined;
+  readonly #writer: SqliteUplinkWriter | undefined;
   /** last_seen_at not written yet, per DevEUI. */
   #lastSeen = new Map<string, string>();
   #lastSeenTimer: NodeJS.Timeout | undefined;
@@ -90,11 +57,29 @@ export class UplinkCommitRepository {
   constructor(
     database: GaletDatabase,
     _secrets: SecretBox,
-    options?: RepositoryOptions & { lastSeenFlushMs?: number },
+    options?: RepositoryOptions & UplinkCommitOptions,
   ) {
     this.#database = database;
     this.#now = clock(options);
     this.#lastSeenFlushMs = options?.lastSeenFlushMs ?? DEFAULT_LAST_SEEN_FLUSH_MS;
+    const sqlite = database.sqlite;
+    if (options?.uplinkWriterThread === true && sqlite !== undefined && !sqlite.memory) {
+      this.#writer = new SqliteUplinkWriter({
+        path: sqlite.name,
+        busyTimeoutMs: Number(sqlite.pragma('busy_timeout', { simple: true })),
+      });
+    }
+  }
+
+  /** The writer thread, when this repository has one (for tests). */
+  get writerForTest(): SqliteUplinkWriter | undefined {
+    return this.#writer;
+  }
+
+  /** Writes what waits in memory and stops the writer thread, if any (before closing the database). */
+  async close(): Promise<void> {
+    await this.flushLastSeen();
+    await this.#writer?.close();
   }
 
   /** A device's last_seen_at that is still waiting to be written, if any. */
@@ -123,6 +108,10 @@ export class UplinkCommitRepository {
   }
 
   async #writeLastSeen(seen: ReadonlyMap<string, string>): Promise<void> {
+    if (this.#writer !== undefined) {
+      await this.#writer.touch([...seen]);
+      return;
+    }
     const sqlite = this.#database.sqlite;
     if (sqlite !== undefined && !sqlite.inTransaction) {
       this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
@@ -176,7 +165,9 @@ export class UplinkCommitRepository {
     // Kysely may hold the connection inside a transaction of its own (awaiting its next
     // statement); then this batch waits its turn through Kysely instead.
     let won: boolean[];
-    if (sqlite !== undefined && !sqlite.inTransaction) {
+    if (this.#writer !== undefined) {
+      won = await this.#writer.commit(prepared, now);
+    } else if (sqlite !== undefined && !sqlite.inTransaction) {
       this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
       won = this.#sqliteStatements.commitBatch(prepared, now);
     } else {

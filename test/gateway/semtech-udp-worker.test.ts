@@ -14,6 +14,7 @@ import {
   type SemtechUdpWorkerBackendOptions,
 } from '../../src/gateway/semtech-udp/worker-backend.js';
 import type {
+  DeduplicatedUplink,
   GatewayDownlink,
   GatewayStats,
   GatewayTxAck,
@@ -305,6 +306,60 @@ describe('Semtech UDP backend in a worker thread', () => {
       assert.equal(received.rxInfo.gatewayId, GATEWAY_ID);
       assert.equal(backend.address().port, port);
     });
+  });
+
+  it('merges the copies of a frame in the worker and emits one uplink after the window', async () => {
+    const backend = await SemtechUdpWorkerBackend.listen({
+      host: '127.0.0.1',
+      port: 0,
+      deduplicationWindowMs: 150,
+    });
+    const gateways = await Promise.all(
+      [0, 1, 2].map(() => TestGateway.open(backend.address().port)),
+    );
+    try {
+      const frames: DeduplicatedUplink[] = [];
+      const copies: GatewayUplink[] = [];
+      assert.ok(backend.deduplication !== undefined);
+      backend.deduplication.onUplink((frame) => frames.push(frame));
+      backend.onUplink((copy) => copies.push(copy));
+      const started = Date.now();
+      for (const [index, gateway] of gateways.entries()) {
+        gateway.send({
+          type: 'PUSH_DATA',
+          version: 2,
+          token: index,
+          gatewayId: `aa555a000000010${index}`,
+          rxpk: [{ ...rxpk(), lsnr: index }],
+        });
+      }
+      for (const gateway of gateways) assert.equal((await gateway.next()).type, 'PUSH_ACK');
+      const frame = await until('the merged frame', () => frames[0]);
+      assert.ok(Date.now() - started >= 140, 'emitted after its window');
+      assert.deepEqual(frame.rxInfo.map((rx) => rx.gatewayId).sort(), [
+        'aa555a0000000100',
+        'aa555a0000000101',
+        'aa555a0000000102',
+      ]);
+      assert.deepEqual([...frame.phyPayload], [0x40, 1, 2, 3]);
+      assert.equal(frames.length, 1);
+      assert.equal(copies.length, 0, 'copies are not emitted one by one');
+      // A window still open is emitted at once by flush (shutdown loses nothing).
+      gateways[0]!.send({
+        type: 'PUSH_DATA',
+        version: 2,
+        token: 9,
+        gatewayId: 'aa555a0000000100',
+        rxpk: [rxpk('QAQDAgE=')],
+      });
+      assert.equal((await gateways[0]!.next()).type, 'PUSH_ACK');
+      await backend.deduplication.flush();
+      assert.equal(frames.length, 2);
+      assert.deepEqual([...frames[1]!.phyPayload], [0x40, 4, 3, 2, 1]);
+    } finally {
+      for (const gateway of gateways) gateway.close();
+      await backend.close();
+    }
   });
 
   it('reports a port already in use as an error from listen', async () => {

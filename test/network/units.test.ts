@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import {
+  type DeduplicatedUplink,
+  Deduplicator,
+  type Timers,
+} from '../../src/gateway/deduplicator.js';
 import type { GatewayUplink } from '../../src/gateway/types.js';
 import { EU868 } from '../../src/lorawan/regions/index.js';
 import { allocateDevAddr, devAddrPrefix, isDevAddrOfNetId } from '../../src/network/devaddr.js';
 import { classAWindows } from '../../src/network/downlink/rx-windows.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../../src/network/mac/device-time.js';
 import { linkCheckAnswer } from '../../src/network/mac/link-check.js';
-import {
-  type DeduplicatedUplink,
-  Deduplicator,
-  type Timers,
-} from '../../src/network/uplink/deduplicator.js';
 
 class ManualTimers implements Timers {
   #next = 1;

@@ -1,7 +1,7 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../../start-worker.js';
 import type {
+  DeduplicatedUplink,
   GatewayBackend,
   GatewayDownlink,
   GatewayStats,
@@ -23,6 +23,11 @@ export interface SemtechUdpWorkerBackendOptions
   countersIntervalMs?: number;
   /** Delay before a worker that died is started again (default 1000 ms). */
   restartDelayMs?: number;
+  /**
+   * Merge the copies of each frame in the worker over this window (ms): the main thread then
+   * gets one uplink per frame, after its window, through `deduplication` (not `onUplink`).
+   */
+  deduplicationWindowMs?: number;
 }
 
 /** Counters of the proxy itself, next to the worker's. */
@@ -37,19 +42,6 @@ const SILENT_LOGGER: GatewayLogger = {
   warn: () => {},
   error: () => {},
 };
-
-/**
- * Starts worker-main: the built `.js` directly; from source (tests, `tsx`), through a bootstrap
- * that registers tsx first, since Node 20 does not apply the parent's loader hooks to workers.
- */
-function startWorker(workerData: UdpWorkerOptions): Worker {
-  const extension = extname(fileURLToPath(import.meta.url));
-  const entry = new URL(`./worker-main${extension}`, import.meta.url);
-  if (extension === '.js') return new Worker(entry, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
 
 interface PendingSend {
   resolve: (ok: boolean) => void;
@@ -71,6 +63,9 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
   readonly #uplinkHandlers: ((uplink: GatewayUplink) => void)[] = [];
   readonly #statsHandlers: ((stats: GatewayStats) => void)[] = [];
   readonly #txAckHandlers: ((ack: GatewayTxAck) => void)[] = [];
+  readonly #frameHandlers: ((uplink: DeduplicatedUplink) => void)[] = [];
+  readonly #flushes = new Map<number, () => void>();
+  readonly deduplication: GatewayBackend['deduplication'];
   readonly #sends = new Map<number, PendingSend>();
   #countersWaiters: (() => void)[] = [];
   #worker!: Worker;
@@ -94,6 +89,24 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
   private constructor(options: SemtechUdpWorkerBackendOptions) {
     this.#options = options;
     this.#logger = options.logger ?? SILENT_LOGGER;
+    this.deduplication =
+      options.deduplicationWindowMs === undefined
+        ? undefined
+        : {
+            onUplink: (handler) => {
+              this.#frameHandlers.push(handler);
+            },
+            flush: () => this.#flushDeduplication(),
+          };
+  }
+
+  #flushDeduplication(): Promise<void> {
+    if (this.#closed !== undefined) return Promise.resolve();
+    const requestId = this.#nextRequestId++;
+    return new Promise<void>((resolve) => {
+      this.#flushes.set(requestId, resolve);
+      this.#post({ type: 'flushDeduplication', requestId });
+    });
   }
 
   address(): { address: string; port: number } {
@@ -171,6 +184,9 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
       host: this.#options.host ?? '0.0.0.0',
       port,
       checkGateways: this.#options.isGatewayAllowed !== undefined,
+      ...(this.#options.deduplicationWindowMs === undefined
+        ? {}
+        : { deduplicationWindowMs: this.#options.deduplicationWindowMs }),
       countersIntervalMs: this.#options.countersIntervalMs ?? 1000,
       ...pick(this.#options, [
         'receiveBufferBytes',
@@ -180,7 +196,7 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
         'unknownGatewayLogIntervalMs',
       ]),
     };
-    const worker = startWorker(workerOptions);
+    const worker = startWorker(import.meta.url, './worker-main', { workerData: workerOptions });
     this.#worker = worker;
     return new Promise<void>((resolve, reject) => {
       let listening = false;
@@ -232,6 +248,8 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
   /** Sends under way when the worker stops are reported as not sent; counter waiters wake. */
   #settleSends(): void {
     this.#wakeCountersWaiters();
+    for (const resolve of this.#flushes.values()) resolve();
+    this.#flushes.clear();
     for (const pending of this.#sends.values()) pending.resolve(false);
     this.#sends.clear();
   }
@@ -251,6 +269,12 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
         const pending = this.#sends.get(message.requestId);
         this.#sends.delete(message.requestId);
         pending?.reject(new SemtechUdpError(message.code, message.message));
+        return;
+      }
+      case 'deduplicationFlushed': {
+        const resolve = this.#flushes.get(message.requestId);
+        this.#flushes.delete(message.requestId);
+        resolve?.();
         return;
       }
       case 'checkGateway':
@@ -298,6 +322,9 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
     switch (event.kind) {
       case 'uplink':
         this.#emit(this.#uplinkHandlers, event.uplink);
+        return;
+      case 'frame':
+        this.#emit(this.#frameHandlers, event.uplink);
         return;
       case 'stats':
         this.#emit(this.#statsHandlers, event.stats);

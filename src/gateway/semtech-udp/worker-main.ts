@@ -2,6 +2,7 @@
 // PUSH_ACK/PULL_ACK, downlink paths, TX_ACK matching) and posts what it emits to the main thread,
 // batched per turn of its event loop.
 import { parentPort, workerData } from 'node:worker_threads';
+import { Deduplicator } from '../deduplicator.js';
 import { isSemtechUdpError } from './errors.js';
 import type { GatewayLogger } from './server.js';
 import { SemtechUdpBackend } from './server.js';
@@ -125,7 +126,14 @@ async function main(): Promise<void> {
     });
     return;
   }
-  backend.onUplink((uplink) => queue({ kind: 'uplink', uplink }));
+  const windowMs = options.deduplicationWindowMs;
+  const deduplicator =
+    windowMs === undefined
+      ? undefined
+      : new Deduplicator({ windowMs, onUplink: (uplink) => queue({ kind: 'frame', uplink }) });
+  backend.onUplink((uplink) =>
+    deduplicator === undefined ? queue({ kind: 'uplink', uplink }) : deduplicator.add(uplink),
+  );
   backend.onStats((stats) => queue({ kind: 'stats', stats }));
   backend.onTxAck((ack) => queue({ kind: 'txAck', ack }));
   let reported = -1;
@@ -162,6 +170,11 @@ async function main(): Promise<void> {
         resolve?.(message.allowed);
         return;
       }
+      case 'flushDeduplication':
+        deduplicator?.flush();
+        flush();
+        post({ type: 'deduplicationFlushed', requestId: message.requestId });
+        return;
       case 'reportCounters':
         post({ type: 'counters', counters: backend.counters() });
         return;
@@ -170,6 +183,7 @@ async function main(): Promise<void> {
         for (const resolve of verdicts.values()) resolve(false);
         verdicts.clear();
         void backend.close().then(() => {
+          deduplicator?.close();
           flush();
           post({ type: 'closed', counters: backend.counters() });
           port!.close();

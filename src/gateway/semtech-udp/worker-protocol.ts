@@ -1,6 +1,12 @@
 // Messages between SemtechUdpWorkerBackend (main thread) and its worker (worker-main.ts).
 // Everything here crosses a MessagePort by structured clone: plain data only.
-import type { GatewayDownlink, GatewayStats, GatewayTxAck, GatewayUplink } from '../types.js';
+import type {
+  DeduplicatedUplink,
+  GatewayDownlink,
+  GatewayStats,
+  GatewayTxAck,
+  GatewayUplink,
+} from '../types.js';
 import type { SemtechUdpErrorCode } from './errors.js';
 import type { SemtechUdpCounters } from './server.js';
 
@@ -15,12 +21,18 @@ export interface UdpWorkerOptions {
   unknownGatewayLogIntervalMs?: number;
   /** Whether the main thread decides which gateways are allowed (false: every gateway is). */
   checkGateways: boolean;
+  /**
+   * When set, the worker merges the copies of each frame over this window (ms) and posts one
+   * `frame` per frame instead of one `uplink` per copy.
+   */
+  deduplicationWindowMs?: number;
   /** How often the worker reports its counters (ms). */
   countersIntervalMs: number;
 }
 
 export type GatewayEvent =
   | { kind: 'uplink'; uplink: GatewayUplink }
+  | { kind: 'frame'; uplink: DeduplicatedUplink }
   | { kind: 'stats'; stats: GatewayStats }
   | { kind: 'txAck'; ack: GatewayTxAck };
 
@@ -37,11 +49,15 @@ export type FromWorker =
   | { type: 'checkGateway'; requestId: number; gatewayId: string }
   | { type: 'counters'; counters: SemtechUdpCounters }
   | { type: 'log'; level: LogLevel; fields: Record<string, unknown>; message: string }
-  | { type: 'closed'; counters: SemtechUdpCounters };
+  | { type: 'closed'; counters: SemtechUdpCounters }
+  /** Every frame whose window was open has been posted (answer to `flushDeduplication`). */
+  | { type: 'deduplicationFlushed'; requestId: number };
 
 export type ToWorker =
   | { type: 'send'; requestId: number; downlink: GatewayDownlink }
   | { type: 'gatewayVerdict'; requestId: number; allowed: boolean }
+  /** Emit every open deduplication window now. */
+  | { type: 'flushDeduplication'; requestId: number }
   /** Asks for a `counters` message now. */
   | { type: 'reportCounters' }
   | { type: 'close' };

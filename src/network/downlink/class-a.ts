@@ -6,8 +6,8 @@ import { emitLogEvent } from '../log-event.js';
 import { dataRx1FrequencyHz } from '../mac/mac-state.js';
 import { rxSettingsOf, sessionMacOf } from '../mac/session-mac.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
-import type { DeduplicatedUplink } from '../uplink/deduplicator.js';
-import { isBetter } from '../uplink/deduplicator.js';
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
+import { isBetter } from '../../gateway/deduplicator.js';
 import {
   type BuiltDataDownlink,
   buildDataDownlink,

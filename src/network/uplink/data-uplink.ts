@@ -17,7 +17,7 @@ import { batteryLevel } from '../mac/mac-state.js';
 import { type SessionMac, sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
-import { type DeduplicatedUplink, isBetter } from './deduplicator.js';
+import { type DeduplicatedUplink, isBetter } from '../../gateway/deduplicator.js';
 import { nextStatusRequestMs, processUplinkMac } from './mac-layer.js';
 
 interface Match {

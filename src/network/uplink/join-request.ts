@@ -8,7 +8,7 @@ import { emitLogEvent } from '../log-event.js';
 import { initialSessionMac, type SessionMac, trustSessionMac } from '../mac/session-mac.js';
 import type { MacVersion } from '../session.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
-import type { DeduplicatedUplink } from './deduplicator.js';
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 
 /**
  * OTAA: relays a JoinRequest to the join server with the session parameters the network

@@ -5,7 +5,7 @@ import { allocateDevAddr } from '../devaddr.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { emitLogEvent } from '../log-event.js';
 import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
-import type { DeduplicatedUplink } from './deduplicator.js';
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 import { joinedSessionMac, startSession } from './join-request.js';
 
 /**

@@ -1,15 +1,6 @@
-import type { GatewayUplink, UplinkRxInfo, UplinkTxInfo } from '../../gateway/types.js';
+import type { DeduplicatedUplink, GatewayUplink, UplinkRxInfo } from './types.js';
 
-/** All copies of one PHYPayload heard within the window, merged. */
-export interface DeduplicatedUplink {
-  phyPayload: Uint8Array;
-  txInfo: UplinkTxInfo;
-  /** One entry per copy, in arrival order (a gateway heard twice keeps its best copy). */
-  rxInfo: UplinkRxInfo[];
-  /** Server time of the first and last copy's arrival (ms since the Unix epoch). */
-  firstReceivedAtMs: number;
-  lastReceivedAtMs: number;
-}
+export type { DeduplicatedUplink } from './types.js';
 
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
