@@ -5,7 +5,7 @@ import type { Region } from '../lorawan/regions/index.js';
 import type { NetworkServer } from '../network/network-server.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../platform/login-limiter.js';
 import { type Action, can, type Resource } from '../platform/roles.js';
-import { type Storage, StorageError } from '../storage/index.js';
+import { type Device, type Storage, StorageError } from '../storage/index.js';
 import {
   type AuditDraft,
   Authenticator,
@@ -22,6 +22,7 @@ import { registerAuthRoutes, registerLoginRoute } from './routes/auth-routes.js'
 import { registerDeviceProfileRoutes } from './routes/device-profiles.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
+import { registerLinkTokenRoutes } from './routes/link-tokens.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUserRoutes } from './routes/users.js';
 
@@ -60,6 +61,8 @@ export interface ApiOptions {
   network: ApiNetwork;
   region: Region;
   adminToken: string;
+  /** The roles around this API (operator-blind split); absent: all in one process. */
+  roles?: ApiRoles;
   logger?: Logger;
   /** Largest request body accepted, bytes. */
   bodyLimit?: number;
@@ -71,10 +74,22 @@ export interface ApiOptions {
   loginLimits?: LoginLimiterOptions;
 }
 
+/** What the API must know of the roles it serves (operator-blind split, issue 5). */
+export interface ApiRoles {
+  /** The network role alone: application keys (AppKey, AppSKey) are refused. */
+  operatorBlind?: boolean;
+  /**
+   * A provider's Galet: a device created here must be registered with the network (over the
+   * link) before it exists; a failure undoes the creation.
+   */
+  deviceCreated?(device: Device): Promise<void>;
+}
+
 /** Shared by the route modules. */
 export interface ApiContext {
   storage: Storage;
   network: ApiNetwork;
+  roles: ApiRoles;
   region: Region;
 }
 
@@ -216,8 +231,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         storage: options.storage,
         network: options.network,
         region: options.region,
+        roles: options.roles ?? {},
       };
       registerApplicationRoutes(api, context);
+      registerLinkTokenRoutes(api, context);
       registerGatewayRoutes(api, context);
       registerDeviceRoutes(api, context);
       registerDeviceProfileRoutes(api, context);

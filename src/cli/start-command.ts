@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { DEFAULT_OPTIONS, type GaletOptions, startGalet } from '../server/galet.js';
+import {
+  DEFAULT_OPTIONS,
+  GALET_ROLES,
+  type GaletOptions,
+  type GaletRole,
+  roleSetup,
+  startGalet,
+} from '../server/galet.js';
+import { startProvider } from '../server/start-provider.js';
 import { CliInputError } from './fail.js';
 import { readInteger } from './frame-inputs.js';
 
@@ -22,6 +30,9 @@ const SETTINGS = [
     kind: 'boolean',
   },
   { key: 'workerThreads', flag: 'workerThreads', env: 'GALET_WORKER_THREADS', kind: 'boolean' },
+  { key: 'roles', flag: 'roles', env: 'GALET_ROLES', kind: 'roles' },
+  { key: 'networkUrl', flag: 'networkUrl', env: 'GALET_NETWORK_URL', kind: 'url' },
+  { key: 'networkToken', flag: 'networkToken', env: 'GALET_NETWORK_TOKEN', kind: 'string' },
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -39,6 +50,36 @@ function parseSetting(kind: string, value: unknown, what: string): string | numb
       if (!/^[0-9a-fA-F]{6}$/.test(text))
         throw new CliInputError(`${what} must be 6 hex digits, got ${text}`);
       return Number.parseInt(text, 16);
+    }
+    case 'roles': {
+      const roles = String(value)
+        .split(',')
+        .map((role) => role.trim())
+        .filter((role) => role !== '');
+      for (const role of roles) {
+        if (!(GALET_ROLES as readonly string[]).includes(role)) {
+          throw new CliInputError(`${what}: unknown role "${role}" (network, join, application)`);
+        }
+      }
+      try {
+        roleSetup(roles as GaletRole[]);
+      } catch (error) {
+        throw new CliInputError(`${what}: ${(error as Error).message}`);
+      }
+      return roles.join(',');
+    }
+    case 'url': {
+      const text = String(value);
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        throw new CliInputError(`${what} must be a URL, got ${text}`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new CliInputError(`${what} must be an http:// or https:// URL`);
+      }
+      return text;
     }
     case 'boolean':
       if (value === true || value === 'true' || value === '1') return true;
@@ -74,11 +115,17 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** What `galet start` runs with: Galet's options, and a provider's link to its network. */
+export type StartOptions = Omit<GaletOptions, 'logger' | 'env'> & {
+  networkUrl?: string;
+  networkToken?: string;
+};
+
 /** Flags, then GALET_* variables, then the config file, then the defaults. */
 export function resolveStartOptions(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
-): Omit<GaletOptions, 'logger' | 'env'> {
+): StartOptions {
   const configPath = (flags['config'] as string | undefined) ?? env['GALET_CONFIG'];
   const file = configPath === undefined ? {} : readConfigFile(configPath);
   const resolved: Record<string, unknown> = { ...DEFAULT_OPTIONS };
@@ -93,7 +140,10 @@ export function resolveStartOptions(
     else if (fromFile !== undefined)
       resolved[setting.key] = parseSetting(setting.kind, fromFile, `config "${setting.key}"`);
   }
-  return resolved as Omit<GaletOptions, 'logger' | 'env'> & Record<SettingKey, unknown>;
+  if (typeof resolved['roles'] === 'string') {
+    resolved['roles'] = (resolved['roles'] as string).split(',') as GaletRole[];
+  }
+  return resolved as StartOptions & Record<SettingKey, unknown>;
 }
 
 function kebab(name: string): string {
@@ -123,6 +173,18 @@ export function registerStartCommand(program: Command): void {
       '--worker-threads <true|false>',
       'run gateway UDP and SQLite uplink writes in worker threads (default true)',
     )
+    .option(
+      '--roles <list>',
+      'roles of this process: network,join,application (default), network, or join,application',
+    )
+    .option(
+      '--network-url <url>',
+      "roles join,application: the operator's Galet API (e.g. http://127.0.0.1:8080)",
+    )
+    .option(
+      '--network-token <token>',
+      'roles join,application: the link token the operator created for the application',
+    )
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',
@@ -131,6 +193,10 @@ export function registerStartCommand(program: Command): void {
     .action(async (flags: Record<string, unknown>) => {
       const options = resolveStartOptions(flags, process.env);
       const logger = createLogger();
+      if (roleSetup(options.roles ?? GALET_ROLES) === 'provider') {
+        await runProvider(options, logger);
+        return;
+      }
       const galet = await startGalet({ ...options, logger });
       const { token, created, source } = galet.adminToken;
       if (created) {
@@ -164,4 +230,38 @@ export function registerStartCommand(program: Command): void {
       await galet.close();
       process.stdout.write('Galet stopped.\n');
     });
+}
+
+/** `galet start --roles join,application`: a provider's Galet, linked to its network. */
+async function runProvider(options: StartOptions, logger: ReturnType<typeof createLogger>) {
+  if (options.networkUrl === undefined || options.networkToken === undefined) {
+    throw new CliInputError(
+      'roles join,application need --network-url and --network-token (or GALET_NETWORK_URL, GALET_NETWORK_TOKEN)',
+    );
+  }
+  const provider = await startProvider({
+    dataDir: options.dataDir,
+    ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    host: options.host,
+    httpPort: options.httpPort,
+    region: options.region,
+    networkUrl: options.networkUrl,
+    networkToken: options.networkToken,
+    logger,
+  });
+  const { token, created, source } = provider.adminToken;
+  process.stdout.write(
+    created
+      ? `\nAdmin API token (shown once; kept in ${options.dataDir}/admin.token, mode 0600):\n  ${token}\n\n`
+      : `Admin API token: from ${source === 'environment' ? 'GALET_ADMIN_TOKEN' : `${options.dataDir}/admin.token`}\n`,
+  );
+  process.stdout.write(
+    `Galet provider is running: HTTP API http://127.0.0.1:${provider.httpPort}/api/v1, linked to ${options.networkUrl}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await provider.close();
+  process.stdout.write('Galet stopped.\n');
 }

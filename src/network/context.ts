@@ -1,3 +1,4 @@
+import type { DeduplicatedUplink } from '../gateway/deduplicator.js';
 import type { GatewayBackend } from '../gateway/types.js';
 import type { JoinServer } from '../join/join-server.js';
 import type { Logger } from '../logger.js';
@@ -8,9 +9,9 @@ import type { DeviceCache } from './device-cache.js';
 import type { DeviceProfileCache } from './device-profile-cache.js';
 import type { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import type { EventBus, GaletEvent } from './events.js';
+import type { UplinkForwarder } from './forward.js';
 import type { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
-import type { DeduplicatedUplink } from '../gateway/deduplicator.js';
 
 export interface NetworkConfig {
   netId: number;
@@ -63,4 +64,6 @@ export interface NetworkContext {
   now: () => number;
   emit: (event: GaletEvent) => Promise<void>;
   bus: EventBus;
+  /** Where uplinks of operator-blind sessions go (the application role); absent: nowhere. */
+  forwardUplink: UplinkForwarder | undefined;
 }

@@ -35,6 +35,8 @@ export const NETWORK_COUNTERS = [
   'rejoinsAccepted',
   'rejoinsRejected',
   'uplinksOnPreviousSession',
+  'uplinksForwarded',
+  'uplinksForwardFailed',
 ] as const;
 
 export type NetworkCounterName = (typeof NETWORK_COUNTERS)[number];

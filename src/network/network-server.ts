@@ -20,6 +20,7 @@ import { ClassCScheduler } from './downlink/class-c.js';
 import { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import { uplinkDataRate } from './downlink/rx-windows.js';
 import { EventBus, type GaletEvent } from './events.js';
+import type { UplinkForwarder } from './forward.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { LatencyHistogram } from './latency.js';
 import type { ForceRejoinRequest } from './mac/requests.js';
@@ -44,6 +45,11 @@ export interface NetworkServerOptions {
   logger?: Logger;
   now?: () => number;
   bus?: EventBus;
+  /**
+   * Where the uplinks of operator-blind sessions go (to the provider's application role, which
+   * alone holds the AppSKey). Absent: they are stored encrypted and go nowhere else.
+   */
+  forwardUplink?: UplinkForwarder;
 }
 
 export function defaultNetworkConfig(region: Region): NetworkConfig {
@@ -122,6 +128,7 @@ export class NetworkServer {
       logger: options.logger ?? silentLogger,
       now: options.now ?? Date.now,
       bus,
+      forwardUplink: options.forwardUplink,
       emit: async (event: GaletEvent) => {
         await store.appendEvent(event);
         bus.publish(event);

@@ -19,15 +19,17 @@ const hotKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
 const freshKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
 const seenSessions = new Set<DeviceSession['keys']>();
 
+/** Without an AppSKey (operator-blind), FRMPayloads on FPort > 0 stay as they are: encrypted. */
 function prepareKeys(keys: DeviceSession['keys']): DataSessionKeys {
+  const app = keys.appSKey === undefined ? {} : { appSKey: new AesKey(keys.appSKey) };
   return keys.lorawan === '1.0'
-    ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), appSKey: new AesKey(keys.appSKey) }
+    ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), ...app }
     : {
         lorawan: '1.1',
         fNwkSIntKey: new AesKey(keys.fNwkSIntKey),
         sNwkSIntKey: new AesKey(keys.sNwkSIntKey),
         nwkSEncKey: new AesKey(keys.nwkSEncKey),
-        appSKey: new AesKey(keys.appSKey),
+        ...app,
       };
 }
 

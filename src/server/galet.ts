@@ -19,6 +19,7 @@ import {
   SecretBox,
   type Storage,
 } from '../storage/index.js';
+import { NetworkLinks, RoutingJoinServer } from './network-links.js';
 import { StorageJoinServerStore, StorageNetworkStore } from './stores.js';
 
 export interface GaletOptions {
@@ -39,8 +40,28 @@ export interface GaletOptions {
    * of it on the main thread.
    */
   workerThreads?: boolean | undefined;
+  /**
+   * The roles this process runs (default all three). `network` alone is the operator of an
+   * operator-blind network: it refuses application keys and its devices join through their
+   * providers' links. `join` + `application` is a provider: see startProvider.
+   */
+  roles?: readonly GaletRole[] | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+}
+
+export type GaletRole = 'network' | 'join' | 'application';
+export const GALET_ROLES: readonly GaletRole[] = ['network', 'join', 'application'];
+
+/** Which process a set of roles makes, or why it cannot be run. */
+export function roleSetup(roles: readonly GaletRole[]): 'all-in-one' | 'network' | 'provider' {
+  const set = new Set(roles);
+  if (set.size === 3) return 'all-in-one';
+  if (set.size === 1 && set.has('network')) return 'network';
+  if (set.size === 2 && set.has('join') && set.has('application')) return 'provider';
+  throw new RangeError(
+    `roles ${[...set].join(',')} cannot run together: use all three, network alone, or join,application`,
+  );
 }
 
 export const DEFAULT_OPTIONS: Omit<GaletOptions, 'logger' | 'env'> = {
@@ -83,8 +104,14 @@ function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-/** All-in-one Galet: network, join and application roles in one process, each behind its interface. */
+/**
+ * Galet with the network role: all-in-one (network, join and application roles in one process,
+ * each behind its interface) or the network role alone (operator-blind). Either serves provider
+ * links on its API port.
+ */
 export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
+  const setup = roleSetup(options.roles ?? GALET_ROLES);
+  if (setup === 'provider') throw new RangeError('roles join,application: use startProvider');
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   const region = getRegion(options.region);
@@ -115,6 +142,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   };
   try {
     let network: NetworkServer | undefined;
+    let links: NetworkLinks | undefined;
     const udpOptions = {
       host: options.host,
       port: options.udpPort,
@@ -128,11 +156,25 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
         })
       : await SemtechUdpBackend.listen(udpOptions);
     closers.push(() => gateways.close());
+    // The API closes last of the three: its HTTP server waits for the provider links' upgraded
+    // connections, which close after the network finished its uplinks (their forwards go to
+    // the outbox first).
+    let api: FastifyInstance | undefined;
+    closers.push(async () => api?.close());
+    closers.push(async () => links?.close());
     network = new NetworkServer({
       region,
       store: new StorageNetworkStore(storage, region),
       gateways,
-      joinServer: new LocalJoinServer(new StorageJoinServerStore(storage)),
+      joinServer: new RoutingJoinServer(
+        new LocalJoinServer(new StorageJoinServerStore(storage)),
+        () => links,
+        storage,
+      ),
+      forwardUplink: async (uplink) => {
+        if (links === undefined) throw new Error('provider links are not up yet');
+        await links.forwardUplink(uplink);
+      },
       config: {
         netId: options.netId,
         deduplicationWindowMs: options.deduplicationWindowMs,
@@ -174,7 +216,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       },
       latencyGauges,
     );
-    const api = await buildApi({
+    api = await buildApi({
       metrics,
       ...(gateways instanceof SemtechUdpWorkerBackend
         ? { refreshMetrics: () => gateways.refreshCounters() }
@@ -183,9 +225,17 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       network,
       region,
       adminToken: adminToken.token,
+      roles: { operatorBlind: setup === 'network' },
       logger: logger.child({ component: 'api' }),
     });
-    closers.push(() => api.close());
+    // Providers' servers connect to /api/v1/link on the API's port (operator-blind split).
+    const providerLinks = new NetworkLinks({
+      httpServer: api.server,
+      storage,
+      logger: logger.child({ component: 'link' }),
+    });
+    providerLinks.onDeviceChanged((devEui) => running.deviceChanged(devEui));
+    links = providerLinks;
     await api.listen({ host: options.host, port: options.httpPort });
     const address = api.server.address();
     const httpPort =

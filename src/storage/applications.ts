@@ -14,6 +14,8 @@ export interface Application {
 }
 
 export interface NewApplication {
+  /** Default: a new UUID. A provider's copy of a linked application keeps the network's id. */
+  id?: string;
   name: string;
 }
 
@@ -30,7 +32,7 @@ export class ApplicationRepository {
   async create(input: NewApplication): Promise<Application> {
     const now = this.#now();
     const row = {
-      id: randomUUID(),
+      id: input.id === undefined ? randomUUID() : toName(input.id, 'application id', 64),
       name: toName(input.name, 'application name'),
       created_at: now,
       updated_at: now,

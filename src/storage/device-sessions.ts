@@ -16,21 +16,37 @@ import {
   UINT32_MAX,
 } from './values.js';
 
-/** LoRaWAN 1.0.x session keys. */
-export interface SessionKeys10 {
-  lorawan: '1.0';
-  nwkSKey: Uint8Array;
-  appSKey: Uint8Array;
+/**
+ * A session key wrapped (RFC 3394) under a KEK the network does not hold: the AppSKey of an
+ * operator-blind session, for the application role only (Backend Interfaces KeyEnvelope).
+ */
+export interface WrappedSessionKey {
+  kekLabel: string;
+  /** 24 bytes. */
+  aesKey: Uint8Array;
 }
 
+/**
+ * The AppSKey of a session: in clear (all-in-one), or only wrapped for the provider's
+ * application role (operator-blind: the network never holds it). Exactly one of the two.
+ */
+export type AppSessionKey =
+  | { appSKey: Uint8Array; appSKeyEnvelope?: undefined }
+  | { appSKey?: undefined; appSKeyEnvelope: WrappedSessionKey };
+
+/** LoRaWAN 1.0.x session keys. */
+export type SessionKeys10 = {
+  lorawan: '1.0';
+  nwkSKey: Uint8Array;
+} & AppSessionKey;
+
 /** LoRaWAN 1.1 session keys (§6.1.2, §6.1.3). */
-export interface SessionKeys11 {
+export type SessionKeys11 = {
   lorawan: '1.1';
   fNwkSIntKey: Uint8Array;
   sNwkSIntKey: Uint8Array;
   nwkSEncKey: Uint8Array;
-  appSKey: Uint8Array;
-}
+} & AppSessionKey;
 
 export type SessionKeys = SessionKeys10 | SessionKeys11;
 
@@ -91,6 +107,9 @@ export function sessionKeysAssociatedData(devEui: string): string {
 // Serialised keys: a layout byte, then the 16-byte keys in the order of the interfaces above.
 const KEYS_LAYOUT_10 = 0x10;
 const KEYS_LAYOUT_11 = 0x11;
+/** The network keys only, and the AppSKey wrapped for the application role (operator-blind). */
+const KEYS_LAYOUT_10_WRAPPED_APP = 0x12;
+const KEYS_LAYOUT_11_WRAPPED_APP = 0x13;
 
 export class DeviceSessionRepository {
   readonly #db: GaletDatabase['db'];
@@ -348,20 +367,34 @@ function validate(session: DeviceSessionInput): void {
 }
 
 function serialiseKeys(keys: SessionKeys): Uint8Array {
-  const list =
-    keys.lorawan === '1.0'
-      ? [keys.nwkSKey, keys.appSKey]
-      : [keys.fNwkSIntKey, keys.sNwkSIntKey, keys.nwkSEncKey, keys.appSKey];
-  const names =
-    keys.lorawan === '1.0'
-      ? ['NwkSKey', 'AppSKey']
-      : ['FNwkSIntKey', 'SNwkSIntKey', 'NwkSEncKey', 'AppSKey'];
-  const bytes = new Uint8Array(1 + 16 * list.length);
-  bytes[0] = keys.lorawan === '1.0' ? KEYS_LAYOUT_10 : KEYS_LAYOUT_11;
-  list.forEach((key, index) => {
-    assertKey(key, names[index]!);
-    bytes.set(key, 1 + 16 * index);
-  });
+  const network =
+    keys.lorawan === '1.0' ? [keys.nwkSKey] : [keys.fNwkSIntKey, keys.sNwkSIntKey, keys.nwkSEncKey];
+  const names = keys.lorawan === '1.0' ? ['NwkSKey'] : ['FNwkSIntKey', 'SNwkSIntKey', 'NwkSEncKey'];
+  for (const [index, key] of network.entries()) assertKey(key, names[index]!);
+  const envelope = keys.appSKeyEnvelope;
+  if (envelope === undefined) {
+    assertKey(keys.appSKey, 'AppSKey');
+    const bytes = new Uint8Array(1 + 16 * (network.length + 1));
+    bytes[0] = keys.lorawan === '1.0' ? KEYS_LAYOUT_10 : KEYS_LAYOUT_11;
+    for (const [index, key] of [...network, keys.appSKey].entries()) bytes.set(key, 1 + 16 * index);
+    return bytes;
+  }
+  // Operator-blind: the network keys, then the AppSKey envelope (label length, label, 24 bytes).
+  const label = Buffer.from(String(envelope.kekLabel), 'utf8');
+  if (label.length === 0 || label.length > 0xffff) {
+    throw new StorageError('INVALID_INPUT', 'an AppSKey envelope needs a KEK label');
+  }
+  if (!(envelope.aesKey instanceof Uint8Array) || envelope.aesKey.length !== 24) {
+    throw new StorageError('INVALID_INPUT', 'a wrapped AppSKey is 24 bytes');
+  }
+  const offset = 1 + 16 * network.length;
+  const bytes = new Uint8Array(offset + 2 + label.length + 24);
+  bytes[0] = keys.lorawan === '1.0' ? KEYS_LAYOUT_10_WRAPPED_APP : KEYS_LAYOUT_11_WRAPPED_APP;
+  for (const [index, key] of network.entries()) bytes.set(key, 1 + 16 * index);
+  bytes[offset] = label.length >> 8;
+  bytes[offset + 1] = label.length & 0xff;
+  bytes.set(label, offset + 2);
+  bytes.set(envelope.aesKey, offset + 2 + label.length);
   return bytes;
 }
 
@@ -379,6 +412,29 @@ function parseKeys(bytes: Uint8Array, devEui: string): SessionKeys {
       appSKey: key(3),
     };
   }
+  const networkKeys =
+    bytes[0] === KEYS_LAYOUT_10_WRAPPED_APP ? 1 : bytes[0] === KEYS_LAYOUT_11_WRAPPED_APP ? 3 : 0;
+  const offset = 1 + 16 * networkKeys;
+  if (networkKeys > 0 && bytes.length >= offset + 2) {
+    const labelLength = (bytes[offset]! << 8) | bytes[offset + 1]!;
+    if (labelLength > 0 && bytes.length === offset + 2 + labelLength + 24) {
+      const appSKeyEnvelope = {
+        kekLabel: Buffer.from(bytes.subarray(offset + 2, offset + 2 + labelLength)).toString(
+          'utf8',
+        ),
+        aesKey: bytes.slice(offset + 2 + labelLength),
+      };
+      return networkKeys === 1
+        ? { lorawan: '1.0', nwkSKey: key(0), appSKeyEnvelope }
+        : {
+            lorawan: '1.1',
+            fNwkSIntKey: key(0),
+            sNwkSIntKey: key(1),
+            nwkSEncKey: key(2),
+            appSKeyEnvelope,
+          };
+    }
+  }
   throw new StorageError(
     'SECRET_OPEN_FAILED',
     `session keys of device ${devEui} have an unknown layout (${bytes.length} bytes)`,
@@ -386,13 +442,22 @@ function parseKeys(bytes: Uint8Array, devEui: string): SessionKeys {
 }
 
 function copyKeys(keys: SessionKeys): SessionKeys {
+  const app: AppSessionKey =
+    keys.appSKeyEnvelope === undefined
+      ? { appSKey: keys.appSKey.slice() }
+      : {
+          appSKeyEnvelope: {
+            kekLabel: keys.appSKeyEnvelope.kekLabel,
+            aesKey: keys.appSKeyEnvelope.aesKey.slice(),
+          },
+        };
   return keys.lorawan === '1.0'
-    ? { lorawan: '1.0', nwkSKey: keys.nwkSKey.slice(), appSKey: keys.appSKey.slice() }
+    ? { lorawan: '1.0', nwkSKey: keys.nwkSKey.slice(), ...app }
     : {
         lorawan: '1.1',
         fNwkSIntKey: keys.fNwkSIntKey.slice(),
         sNwkSIntKey: keys.sNwkSIntKey.slice(),
         nwkSEncKey: keys.nwkSEncKey.slice(),
-        appSKey: keys.appSKey.slice(),
+        ...app,
       };
 }

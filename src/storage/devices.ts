@@ -54,6 +54,11 @@ export interface NewDevice {
   nwkKey?: Uint8Array;
   /** Default none: the default MAC settings. */
   deviceProfileId?: string | null;
+  /**
+   * OTAA through a join server elsewhere (the provider's, over its link): no root key here.
+   * Default false: an OTAA device needs its root keys.
+   */
+  rootKeysElsewhere?: boolean;
 }
 
 /** What can change on a device after it was created; an absent field stays as it is. */
@@ -109,10 +114,14 @@ export class DeviceRepository {
         `NwkKey exists only in LoRaWAN 1.1; a ${input.macVersion} device has an AppKey only`,
       );
     }
-    if (input.activation === 'otaa' && input.appKey === undefined) {
+    const localJoin = input.activation === 'otaa' && input.rootKeysElsewhere !== true;
+    if (input.rootKeysElsewhere === true && (input.appKey ?? input.nwkKey) !== undefined) {
+      throw new StorageError('INVALID_INPUT', `device ${devEui} has its root keys elsewhere`);
+    }
+    if (localJoin && input.appKey === undefined) {
       throw new StorageError('INVALID_INPUT', `OTAA device ${devEui} needs an AppKey`);
     }
-    if (input.activation === 'otaa' && input.macVersion === '1.1.0' && !input.nwkKey) {
+    if (localJoin && input.macVersion === '1.1.0' && !input.nwkKey) {
       throw new StorageError('INVALID_INPUT', `LoRaWAN 1.1 OTAA device ${devEui} needs a NwkKey`);
     }
     const now = this.#now();

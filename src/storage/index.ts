@@ -15,6 +15,7 @@ import { DownlinkQueueRepository } from './downlink-queue.js';
 import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
 import { LinkOutboxRepository } from './link-outbox.js';
+import { LinkTokenRepository } from './link-tokens.js';
 import { MembershipRepository } from './memberships.js';
 import type { SecretBox } from './secret-box.js';
 import { TenantRepository } from './tenants.js';
@@ -36,6 +37,7 @@ export * from './errors.js';
 export * from './events.js';
 export * from './gateways.js';
 export * from './link-outbox.js';
+export * from './link-tokens.js';
 export * from './memberships.js';
 export type {
   Activation,
@@ -70,6 +72,7 @@ export interface Storage {
   readonly consoleSessions: ConsoleSessionRepository;
   readonly auditLog: AuditLogRepository;
   readonly linkOutbox: LinkOutboxRepository;
+  readonly linkTokens: LinkTokenRepository;
 }
 
 export function createStorage(
@@ -95,5 +98,6 @@ export function createStorage(
     consoleSessions: new ConsoleSessionRepository(database, secrets, options),
     auditLog: new AuditLogRepository(database, secrets, options),
     linkOutbox: new LinkOutboxRepository(database, secrets, options),
+    linkTokens: new LinkTokenRepository(database, secrets, options),
   };
 }

@@ -259,6 +259,20 @@ export interface LinkOutboxTable {
   created_at: IsoTimestamp;
 }
 
+/** Provider link tokens (0007): a provider's credential for its application's link. */
+export interface LinkTokensTable {
+  id: string;
+  application_id: string;
+  name: string;
+  /** SHA-256 of the token, hex. */
+  token_hash: string;
+  /** The link KEK, sealed under the master key. */
+  kek_enc: Bytes;
+  created_at: IsoTimestamp;
+  last_used_at: IsoTimestamp | null;
+  revoked_at: IsoTimestamp | null;
+}
+
 export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
@@ -276,6 +290,7 @@ export interface Schema {
   audit_log: AuditLogTable;
   link_outbox_cursors: LinkOutboxCursorsTable;
   link_outbox: LinkOutboxTable;
+  link_tokens: LinkTokensTable;
 }
 
 /** The two engines Galet stores its state in. */

@@ -58,7 +58,7 @@ export interface Hearing {
 export type ApiEvent = Record<string, any> & { id: number; event: string };
 
 /** Galet settings a scenario may change (the rest are startTestGalet's). */
-export type ScenarioGaletOptions = Pick<Partial<GaletOptions>, 'deduplicationWindowMs'>;
+export type ScenarioGaletOptions = Pick<Partial<GaletOptions>, 'deduplicationWindowMs' | 'roles'>;
 
 /** Settings of the simulated twin beyond its identity and keys. */
 export type SimulatorSettings = Omit<
@@ -103,6 +103,8 @@ export class ScenarioNetwork {
   readonly #options: ScenarioGaletOptions;
   /** Devices that hear no downlink (the gateways still transmit them). */
   readonly #deaf = new Set<string>();
+  /** Attached to a Galet in another process: closing leaves it running. */
+  #external = false;
 
   private constructor(
     galet: TestGalet,
@@ -154,6 +156,50 @@ export class ScenarioNetwork {
     }
   }
 
+  /**
+   * Drives a Galet running in another process (its API and UDP port): registers an application
+   * and the gateways through the API and starts the simulated gateways. `close()` stops only
+   * the gateways.
+   */
+  static async attach(
+    external: { baseUrl: string; udpPort: number; adminToken: string; dataDir: string },
+    specs: readonly GatewaySpec[],
+  ): Promise<ScenarioNetwork> {
+    const request: TestGalet['request'] = async (method, path, body) => {
+      const response = await fetch(`${external.baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${external.adminToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
+    };
+    const galet = {
+      baseUrl: external.baseUrl,
+      udpPort: external.udpPort,
+      dataDir: external.dataDir,
+      adminToken: { token: external.adminToken, created: false, source: 'environment' },
+      request,
+      stop: async () => {},
+    } as unknown as TestGalet;
+    const application = await request('POST', '/api/v1/applications', { name: 'Eau du Forez' });
+    if (application.status !== 201) throw new Error(JSON.stringify(application.json));
+    for (const spec of specs) {
+      const created = await request('POST', '/api/v1/gateways', {
+        gatewayId: spec.gatewayId,
+        name: `gateway ${spec.gatewayId}`,
+      });
+      if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+    }
+    const gateways = await startGateways(specs, external.udpPort);
+    const net = new ScenarioNetwork(galet, application.json.id, specs, gateways, undefined, {});
+    net.#external = true;
+    return net;
+  }
+
   gateway(gatewayId: string): SimulatedGateway {
     const gateway = this.gateways.find((g) => g.gatewayId === gatewayId);
     if (gateway === undefined) throw new Error(`no gateway ${gatewayId}`);
@@ -174,6 +220,10 @@ export class ScenarioNetwork {
   }
 
   async close(): Promise<void> {
+    if (this.#external) {
+      await Promise.all(this.gateways.map((gateway) => gateway.close()));
+      return;
+    }
     try {
       await Promise.all(this.gateways.map((gateway) => gateway.close()));
       await this.galet.stop();

@@ -1546,13 +1546,51 @@ export function storageSuite(target: StorageTestTarget): void {
         keys.fNwkSIntKey,
         keys.sNwkSIntKey,
         keys.nwkSEncKey,
-        keys.appSKey,
+        keys.appSKey ?? assert.fail('an AppSKey in clear'),
       ]) {
         for (const blob of stored) assert.equal(containsBytes(blob, secret), false);
         const hex = Buffer.from(secret).toString('hex');
         assert.equal(JSON.stringify(device).includes(hex), false);
         assert.equal(JSON.stringify(sessionRow).includes(hex), false);
       }
+    });
+
+    it('keeps an operator-blind session: network keys sealed, the AppSKey only as its envelope', async (t) => {
+      const { storage } = await setup(target, t);
+      const d10 = await newDevice(storage);
+      const d11 = await newDevice(storage, { macVersion: '1.1.0', nwkKey: key() });
+      const envelope = {
+        kekLabel: 'galet-app:provider-1',
+        aesKey: new Uint8Array(randomBytes(24)),
+      };
+      const nwkSKey = key();
+      await storage.deviceSessions.upsert(
+        session10(d10.devEui, { keys: { lorawan: '1.0', nwkSKey, appSKeyEnvelope: envelope } }),
+      );
+      const keys11 = {
+        lorawan: '1.1' as const,
+        fNwkSIntKey: key(),
+        sNwkSIntKey: key(),
+        nwkSEncKey: key(),
+        appSKeyEnvelope: envelope,
+      };
+      await storage.deviceSessions.upsert({ ...session11(d11.devEui), keys: keys11 });
+      const got10 = await storage.deviceSessions.get(d10.devEui);
+      assert.deepEqual(got10?.keys, { lorawan: '1.0', nwkSKey, appSKeyEnvelope: envelope });
+      assert.equal(got10?.keys.appSKey, undefined);
+      assert.deepEqual((await storage.deviceSessions.get(d11.devEui))?.keys, keys11);
+      await rejectsWith(
+        storage.deviceSessions.upsert(
+          session10(d10.devEui, {
+            keys: {
+              lorawan: '1.0',
+              nwkSKey,
+              appSKeyEnvelope: { kekLabel: '', aesKey: randomBytes(24) },
+            },
+          }),
+        ),
+        'INVALID_INPUT',
+      );
     });
 
     it('fails with SECRET_OPEN_FAILED on a tampered ciphertext, a moved one or another master key', async (t) => {

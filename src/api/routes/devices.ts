@@ -9,7 +9,7 @@ import {
   type MacVersion,
   type Storage,
 } from '../../storage/index.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import type { ApiContext } from '../server.js';
 import { schemaErrorMessage } from './device-profiles.js';
 import {
@@ -176,7 +176,7 @@ function deviceView(
 
 export function registerDeviceRoutes(
   api: FastifyInstance,
-  { storage, network, region }: ApiContext,
+  { storage, network, region, roles }: ApiContext,
 ): void {
   api.post<{ Body: NewDeviceBody }>(
     '/devices',
@@ -185,6 +185,15 @@ export function registerDeviceRoutes(
       const body = request.body;
       const devEui = body.devEui.toLowerCase();
       const is11 = body.macVersion === '1.1.0';
+      if (roles.operatorBlind === true) {
+        throw badRequest(
+          'this Galet runs the network role only and never holds application keys: create the ' +
+            "device on its provider's Galet (roles join,application), which registers it here",
+        );
+      }
+      if (roles.deviceCreated !== undefined && body.abp !== undefined) {
+        throw badRequest('ABP devices cannot be served through a provider link yet: use OTAA');
+      }
       if (body.abp === undefined) {
         if (body.appKey === undefined)
           throw badRequest('an OTAA device needs appKey (or give abp for ABP)');
@@ -206,6 +215,18 @@ export function registerDeviceRoutes(
         ...(body.nwkKey === undefined ? {} : { nwkKey: hexToBytes(body.nwkKey) }),
         ...(body.deviceProfileId === undefined ? {} : { deviceProfileId: body.deviceProfileId }),
       });
+      if (roles.deviceCreated !== undefined) {
+        try {
+          await roles.deviceCreated(device);
+        } catch (error) {
+          await storage.devices.delete(devEui);
+          throw new ApiError(
+            502,
+            'NETWORK_UNAVAILABLE',
+            `the network did not register the device: ${(error as Error).message}`,
+          );
+        }
+      }
       network.deviceChanged?.(devEui);
       let session: DeviceSession | undefined;
       if (body.abp !== undefined && abpKeys !== undefined) {
@@ -261,11 +282,17 @@ export function registerDeviceRoutes(
     const devEui = request.params.devEui.toLowerCase();
     const device = await storage.devices.get(devEui);
     if (device === undefined) throw notFound(`device ${request.params.devEui}`);
-    return deviceView(
-      withPendingLastSeen(device, storage),
-      await storage.deviceSessions.get(devEui),
-      region,
-    );
+    const session = await storage.deviceSessions.get(devEui);
+    // Whether this Galet can read the device's payloads: it holds its AppSKey (or the root keys
+    // it will derive one from). Not so for a device whose provider's join server activates it.
+    const operatorCanDecrypt =
+      session !== undefined
+        ? session.keys.appSKey !== undefined
+        : device.activation === 'abp' || (await storage.devices.getRootKeys(devEui)) !== undefined;
+    return {
+      ...deviceView(withPendingLastSeen(device, storage), session, region),
+      operatorCanDecrypt,
+    };
   });
 
   api.patch<{ Params: { devEui: string }; Body: DeviceUpdateBody }>(

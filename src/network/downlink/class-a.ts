@@ -1,3 +1,5 @@
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
+import { isBetter } from '../../gateway/deduplicator.js';
 import type { GatewayTxAck, UplinkRxInfo } from '../../gateway/types.js';
 import type { MacCommand } from '../../lorawan/mac-commands.js';
 import { dataRateTimeOnAirMs } from '../../lorawan/regions/index.js';
@@ -6,8 +8,6 @@ import { emitLogEvent } from '../log-event.js';
 import { dataRx1FrequencyHz } from '../mac/mac-state.js';
 import { rxSettingsOf, sessionMacOf } from '../mac/session-mac.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
-import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
-import { isBetter } from '../../gateway/deduplicator.js';
 import {
   type BuiltDataDownlink,
   buildDataDownlink,

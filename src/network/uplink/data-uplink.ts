@@ -1,3 +1,4 @@
+import { type DeduplicatedUplink, isBetter } from '../../gateway/deduplicator.js';
 import { decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
 import { isLorawanError } from '../../lorawan/errors.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
@@ -17,7 +18,6 @@ import { batteryLevel } from '../mac/mac-state.js';
 import { type SessionMac, sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
-import { type DeduplicatedUplink, isBetter } from '../../gateway/deduplicator.js';
 import { nextStatusRequestMs, processUplinkMac } from './mac-layer.js';
 
 interface Match {
@@ -197,6 +197,7 @@ export async function handleDataUplink(
   ctx.counters.increment('uplinksAccepted');
   ctx.observeUplinkLatency(uplink, ctx.now());
   ctx.bus.publish(event);
+  await forwardEncrypted(ctx, { device, session, frame, fCnt, event });
 
   const macBytes =
     frame.fPort === 0 ? (decrypted.frmPayload ?? new Uint8Array(0)) : decrypted.fOpts;
@@ -273,8 +274,13 @@ function upEvent(
     rxInfo: uplink.rxInfo.map(chirpstackRxInfo),
     txInfo: chirpstackTxInfo(uplink.txInfo),
   };
-  if (frame.fPort !== undefined && frame.fPort > 0 && decrypted.frmPayload !== undefined) {
-    body['data'] = Buffer.from(decrypted.frmPayload).toString('base64');
+  if (frame.fPort !== undefined && frame.fPort > 0) {
+    if (params.session.keys.appSKey === undefined) {
+      // Operator-blind: without the AppSKey the FRMPayload is shown as it travelled, encrypted.
+      body['frmPayload'] = Buffer.from(frame.frmPayload ?? new Uint8Array(0)).toString('base64');
+    } else if (decrypted.frmPayload !== undefined) {
+      body['data'] = Buffer.from(decrypted.frmPayload).toString('base64');
+    }
   }
   const event = {
     type: 'up' as const,
@@ -284,6 +290,52 @@ function upEvent(
     body,
   };
   return { decrypted, event };
+}
+
+/**
+ * An operator-blind session's uplink (FPort > 0) goes to the application role with its
+ * encrypted FRMPayload and the AppSKey envelope. A failure (e.g. the provider's outbox is full)
+ * is counted and logged: the uplink itself is stored already.
+ */
+async function forwardEncrypted(
+  ctx: NetworkContext,
+  params: {
+    device: NetworkDevice;
+    session: DeviceSession;
+    frame: DataFrame;
+    fCnt: number;
+    event: { body: Record<string, unknown> };
+  },
+): Promise<void> {
+  const { session, frame } = params;
+  const envelope = session.keys.appSKeyEnvelope;
+  if (
+    envelope === undefined ||
+    ctx.forwardUplink === undefined ||
+    frame.fPort === undefined ||
+    frame.fPort === 0
+  ) {
+    return;
+  }
+  try {
+    await ctx.forwardUplink({
+      applicationId: params.device.applicationId,
+      devEui: session.devEui,
+      devAddr: frame.devAddr,
+      fCnt: params.fCnt,
+      fPort: frame.fPort,
+      frmPayload: frame.frmPayload ?? new Uint8Array(0),
+      appSKeyEnvelope: envelope,
+      event: params.event.body,
+    });
+    ctx.counters.increment('uplinksForwarded');
+  } catch (error) {
+    ctx.counters.increment('uplinksForwardFailed');
+    ctx.logger.error(
+      { err: error, devEui: session.devEui, applicationId: params.device.applicationId },
+      'uplink not forwarded to the application role',
+    );
+  }
 }
 
 /** Sessions replaced by a rejoin whose device may not have heard the JoinAccept yet. */

@@ -1,3 +1,4 @@
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 import type { JoinAnswer } from '../../join/join-server.js';
 import type { JoinRequest } from '../../lorawan/phy-payload.js';
 import type { NetworkContext } from '../context.js';
@@ -8,7 +9,6 @@ import { emitLogEvent } from '../log-event.js';
 import { initialSessionMac, type SessionMac, trustSessionMac } from '../mac/session-mac.js';
 import type { MacVersion } from '../session.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
-import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 
 /**
  * OTAA: relays a JoinRequest to the join server with the session parameters the network

@@ -1,3 +1,4 @@
+import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 import type { RejoinRequest } from '../../lorawan/phy-payload.js';
 import { verifyRejoinRequestMic } from '../../lorawan/rejoin-request.js';
 import type { NetworkContext } from '../context.js';
@@ -5,7 +6,6 @@ import { allocateDevAddr } from '../devaddr.js';
 import type { ClassAScheduler } from '../downlink/class-a.js';
 import { emitLogEvent } from '../log-event.js';
 import { sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
-import type { DeduplicatedUplink } from '../../gateway/deduplicator.js';
 import { joinedSessionMac, startSession } from './join-request.js';
 
 /**

@@ -5,6 +5,7 @@ import { awaitingAckMigration } from './0002_awaiting_ack.js';
 import { macLayerMigration } from './0003_mac_layer.js';
 import { platformMigration } from './0004_platform.js';
 import { linkOutboxMigration } from './0005_link_outbox.js';
+import { linkTokensMigration } from './0007_link_tokens.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -18,6 +19,7 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     '0003_mac_layer': macLayerMigration(dialect),
     '0004_platform': platformMigration(dialect),
     '0005_link_outbox': linkOutboxMigration(dialect),
+    '0007_link_tokens': linkTokensMigration(dialect),
   };
 }
 

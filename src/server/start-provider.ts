@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { loadOrCreateAdminToken } from '../api/auth.js';
+import { type ApiNetwork, buildApi } from '../api/server.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { getRegion } from '../lorawan/regions/index.js';
+import { defaultNetworkConfig } from '../network/network-server.js';
+import {
+  createStorage,
+  loadOrCreateMasterKey,
+  openDatabase,
+  SecretBox,
+  type Storage,
+} from '../storage/index.js';
+import { applicationKek, ProviderLink } from './provider.js';
+
+export interface ProviderOptions {
+  dataDir: string;
+  databaseUrl?: string;
+  host: string;
+  httpPort: number;
+  region: string;
+  /** The operator's Galet API, e.g. http://127.0.0.1:8080 (the link is `<url>/api/v1/link`). */
+  networkUrl: string;
+  /** The link token the operator created for the application (`galet_link_…`). */
+  networkToken: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningProvider {
+  storage: Storage;
+  link: ProviderLink;
+  api: FastifyInstance;
+  httpPort: number;
+  adminToken: { token: string; created: boolean; source: 'environment' | 'file' };
+  close(): Promise<void>;
+}
+
+/**
+ * A service provider's Galet (roles `join` and `application`): its own data directory, API and
+ * admin token; root keys, session AppSKeys and decrypted payloads stay here. It connects out to
+ * the operator's network over the provider link (no address of its own needed), registers its
+ * devices there without keys, answers their joins, and stores their uplinks decrypted.
+ */
+export async function startProvider(options: ProviderOptions): Promise<RunningProvider> {
+  const logger = options.logger ?? silentLogger;
+  const env = options.env ?? process.env;
+  const region = getRegion(options.region);
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const adminToken = await loadOrCreateAdminToken(options.dataDir, env);
+  const masterKey = await loadOrCreateMasterKey({ dataDir: options.dataDir, env });
+  const database = await openDatabase({
+    ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
+    dataDir: options.dataDir,
+    logger: logger.child({ component: 'storage' }),
+  });
+  const storage = createStorage(database, SecretBox.fromKey(masterKey));
+  const closers: Array<() => Promise<void>> = [() => database.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.error({ err: error }, 'error while closing');
+      }
+    }
+  };
+  try {
+    const link = new ProviderLink({
+      networkUrl: options.networkUrl,
+      token: options.networkToken,
+      dataDir: options.dataDir,
+      storage,
+      applicationKek: applicationKek(masterKey),
+      logger: logger.child({ component: 'link' }),
+    });
+    closers.push(() => link.close());
+    const config = defaultNetworkConfig(region);
+    // The network runs elsewhere: nothing to tell it about sessions or queues from here yet.
+    const network: ApiNetwork = {
+      config,
+      sessionChanged: () => {},
+      sessionRemoved: () => {},
+      downlinkQueued: () => {},
+      gatewayAdded: () => {},
+    };
+    const api = await buildApi({
+      storage,
+      network,
+      region,
+      adminToken: adminToken.token,
+      roles: { deviceCreated: (device) => link.registerDevice(device) },
+      logger: logger.child({ component: 'api' }),
+    });
+    closers.push(() => api.close());
+    link.start();
+    await api.listen({ host: options.host, port: options.httpPort });
+    const address = api.server.address();
+    const httpPort =
+      typeof address === 'object' && address !== null ? address.port : options.httpPort;
+    logger.info(
+      { httpPort, networkUrl: options.networkUrl, database: database.location },
+      'Galet provider started (roles join,application)',
+    );
+    return { storage, link, api, httpPort, adminToken, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

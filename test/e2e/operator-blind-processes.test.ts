@@ -1,0 +1,229 @@
+/**
+ * Operator-blind split (issue 5) with two real processes, as an operator and a provider would
+ * run them: `galet start --roles network` and `galet start --roles join,application` linked by a
+ * link token. A simulated gateway and device talk to the operator's UDP port. Checks that the
+ * provider reads the payloads, the operator does not, that uplinks sent while the provider is
+ * down arrive in order once it is back, and that no file or log line of the operator holds the
+ * AppKey, the AppSKey or a plaintext payload.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const OPERATOR_TOKEN = 'operator-admin-token-0123456789';
+const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
+const GW = 'aa555a0000000e01';
+
+interface GaletProcess {
+  child: ChildProcess;
+  output: string[];
+  httpPort: number;
+  udpPort?: number;
+}
+
+/** Starts `galet start …` from source and waits for its "running" line. */
+async function startGaletProcess(args: string[], adminToken: string): Promise<GaletProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, GALET_ADMIN_TOKEN: adminToken, GALET_LOG_LEVEL: 'debug' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => output.push(text));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => output.push(text));
+  const running = await waitFor(
+    `galet ${args.join(' ')} starts`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${output.join('')}`);
+      const text = output.join('');
+      const http = /HTTP API http:\/\/127\.0\.0\.1:(\d+)\/api\/v1/.exec(text);
+      if (http === null) return undefined;
+      const udp = /gateways on UDP port (\d+)/.exec(text);
+      return { httpPort: Number(http[1]), ...(udp === null ? {} : { udpPort: Number(udp[1]) }) };
+    },
+    20_000,
+  );
+  return { child, output, ...running };
+}
+
+async function stop(galet: GaletProcess): Promise<void> {
+  if (galet.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => galet.child.once('exit', resolve));
+  galet.child.kill('SIGTERM');
+  await exited;
+}
+
+async function request(
+  port: number,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read response fields directly and assert on them
+): Promise<{ status: number; json: any }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) {
+      const path = join(entry.parentPath, entry.name);
+      found.set(path, await readFile(path));
+    }
+  }
+  return found;
+}
+
+function assertHoldsNone(
+  where: string,
+  content: Buffer,
+  secrets: readonly (readonly [string, Buffer])[],
+): void {
+  for (const [what, secret] of secrets) {
+    for (const form of [
+      secret,
+      Buffer.from(secret.toString('hex')),
+      Buffer.from(secret.toString('base64')),
+    ]) {
+      assert.equal(content.includes(form), false, `${what} found in ${where}`);
+    }
+  }
+}
+
+describe('operator-blind split across two processes', () => {
+  it('serves a provider linked from another process: joins, uplinks, outage, nothing readable on the operator side', {
+    timeout: 120_000,
+  }, async () => {
+    const opDir = await mkdtemp(join(tmpdir(), 'galet-op-'));
+    const provDir = await mkdtemp(join(tmpdir(), 'galet-prov-'));
+    const common = ['--host', '127.0.0.1', '--http-port', '0', '--dedup-window-ms', '100'];
+    const operator = await startGaletProcess(
+      ['--roles', 'network', '--data-dir', opDir, '--udp-port', '0', ...common],
+      OPERATOR_TOKEN,
+    );
+    let provider: GaletProcess | undefined;
+    let net: ScenarioNetwork | undefined;
+    try {
+      net = await ScenarioNetwork.attach(
+        {
+          baseUrl: `http://127.0.0.1:${operator.httpPort}`,
+          udpPort: operator.udpPort!,
+          adminToken: OPERATOR_TOKEN,
+          dataDir: opDir,
+        },
+        [{ gatewayId: GW }],
+      );
+      const applicationId = net.applicationId;
+      const link = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${applicationId}/link-tokens`,
+        {},
+      );
+      assert.equal(link.status, 201);
+      const providerArgs = [
+        '--roles',
+        'join,application',
+        '--data-dir',
+        provDir,
+        '--network-url',
+        `http://127.0.0.1:${operator.httpPort}`,
+        '--network-token',
+        link.json.token,
+        ...common.slice(0, 4),
+      ];
+      provider = await startGaletProcess(providerArgs, PROVIDER_TOKEN);
+      const providerPort = () => provider!.httpPort;
+      const onProvider = (method: string, path: string, body?: unknown) =>
+        request(providerPort(), PROVIDER_TOKEN, method, path, body);
+
+      // The linked application appears on the provider's side with the same id.
+      await waitFor('the provider lists the linked application', async () => {
+        const listed = await onProvider('GET', '/api/v1/applications');
+        return listed.json.applications.some((a: { id: string }) => a.id === applicationId)
+          ? true
+          : undefined;
+      });
+      const devEui = '00000000000e0001';
+      const created = await onProvider('POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: 'town hall water meter',
+        applicationId,
+        macVersion: '1.0.4',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const seen = await net.galet.request('GET', `/api/v1/devices/${devEui}`);
+      assert.equal(seen.json.operatorCanDecrypt, false);
+
+      const device = await net.addOtaaDevice(devEui, '1.0.4', { register: false });
+      await net.join(device);
+      const payloads = [1, 2, 3, 4].map((n) => Buffer.from(`volume=${n}042 m3 #${n}`));
+      const upOnProvider = async (count: number) =>
+        waitFor(
+          `${count} up events on the provider`,
+          async () => {
+            const events = (await onProvider('GET', `/api/v1/devices/${devEui}/events?limit=100`))
+              .json.events as { event: string; fCnt: number; data?: string }[];
+            const ups = events.filter((e) => e.event === 'up').reverse();
+            return ups.length >= count ? ups : undefined;
+          },
+          15_000,
+        );
+
+      const first = await net.uplink(device, { fPort: 3, payload: payloads[0]! });
+      assert.equal(first.event.data, undefined);
+      assert.equal(typeof first.event.frmPayload, 'string');
+      assert.deepEqual(
+        (await upOnProvider(1)).map((e) => Buffer.from(e.data!, 'base64').toString()),
+        [payloads[0]!.toString()],
+      );
+
+      // The provider's server goes down: the network stores and keeps the uplinks for it.
+      await stop(provider);
+      for (const payload of payloads.slice(1)) {
+        const { event } = await net.uplink(device, { fPort: 3, payload });
+        assert.equal(event.data, undefined);
+      }
+      provider = await startGaletProcess(providerArgs, PROVIDER_TOKEN);
+      const ups = await upOnProvider(4);
+      assert.deepEqual(
+        ups.map((e) => [e.fCnt, Buffer.from(e.data!, 'base64').toString()]),
+        payloads.map((payload, index) => [index, payload.toString()]),
+        'every uplink once, in order, decrypted',
+      );
+
+      // Nothing the operator keeps or logs holds the AppKey, the AppSKey or a payload.
+      await stop(operator);
+      const secrets = [
+        ['AppKey', Buffer.from(APP_KEY)],
+        ['AppSKey', Buffer.from(device.sessionKeys()!.appSKey)],
+        ...payloads.map((payload, n) => [`payload ${n + 1}`, payload] as const),
+      ] as const;
+      for (const [path, content] of await filesUnder(opDir))
+        assertHoldsNone(path, content, secrets);
+      assertHoldsNone('the operator log', Buffer.from(operator.output.join('')), secrets);
+    } finally {
+      await net?.close();
+      if (provider !== undefined) await stop(provider);
+      await stop(operator);
+      await rm(opDir, { recursive: true, force: true });
+      await rm(provDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * Operator-blind split (issue 5), in one test process: the operator's Galet runs the network
+ * role alone; a provider's Galet (roles join,application) links to it with a link token, and
+ * owns the device's AppKey, its session AppSKey and its decrypted payloads. The network sees
+ * metadata and encrypted payloads only. The two-process version is in test/e2e/.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
+import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from './helpers.js';
+
+const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
+const GW = 'aa555a0000000b01';
+
+async function providerRequest(
+  provider: RunningProvider,
+  method: string,
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read response fields directly and assert on them
+): Promise<{ status: number; json: any }> {
+  const response = await fetch(`http://127.0.0.1:${provider.httpPort}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${PROVIDER_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+/** Every file under `dir`, recursively, as bytes. */
+async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    found.set(path, await readFile(path));
+  }
+  return found;
+}
+
+describe('operator-blind split (network role alone, provider linked)', () => {
+  it('joins, forwards uplinks encrypted and lets only the provider read them', async () => {
+    const net = await ScenarioNetwork.start([{ gatewayId: GW }], undefined, {
+      roles: ['network'],
+    });
+    const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
+    let provider: RunningProvider | undefined;
+    try {
+      // The operator refuses application keys outright.
+      const refused = await net.galet.request('POST', '/api/v1/devices', {
+        devEui: '00000000000b0999',
+        joinEui: JOIN_EUI,
+        name: 'keyed',
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(refused.status, 400);
+
+      const link = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${net.applicationId}/link-tokens`,
+        { name: 'water supplier' },
+      );
+      assert.equal(link.status, 201);
+      assert.match(link.json.token, /^galet_link_[0-9a-f]{16}_/);
+      const listed = await net.galet.request(
+        'GET',
+        `/api/v1/applications/${net.applicationId}/link-tokens`,
+      );
+      assert.equal(JSON.stringify(listed.json).includes(link.json.token), false);
+
+      provider = await startProvider({
+        dataDir: providerDir,
+        host: '127.0.0.1',
+        httpPort: 0,
+        region: 'EU868',
+        networkUrl: net.galet.baseUrl,
+        networkToken: link.json.token,
+        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
+      });
+      assert.equal(await provider.link.ready(), net.applicationId);
+      const applications = await providerRequest(provider, 'GET', '/api/v1/applications');
+      assert.deepEqual(
+        applications.json.applications.map((a: { id: string }) => a.id),
+        [net.applicationId],
+      );
+
+      const devEui = '00000000000b0001';
+      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: 'town hall water meter',
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const onNetwork = await net.galet.request('GET', `/api/v1/devices/${devEui}`);
+      assert.equal(onNetwork.status, 200);
+      assert.equal(onNetwork.json.operatorCanDecrypt, false);
+
+      const device = await net.addOtaaDevice(devEui, '1.0.4', { register: false });
+      await net.join(device);
+      const plaintext = Buffer.from('index=004217 m3');
+      const { event } = await net.uplink(device, { fPort: 2, payload: plaintext });
+      // The operator's event: metadata and the payload as it travelled, encrypted.
+      assert.equal(event.data, undefined);
+      assert.equal(typeof event.frmPayload, 'string');
+      assert.notDeepEqual(Buffer.from(event.frmPayload, 'base64'), plaintext);
+      assert.equal(event.rxInfo[0].gatewayId, GW);
+
+      // The provider's event: the same uplink, decrypted.
+      const providerUp = await waitFor('the provider stores the uplink', async () => {
+        const events = await providerRequest(provider!, 'GET', `/api/v1/devices/${devEui}/events`);
+        return (events.json.events as { event: string; data?: string }[]).find(
+          (e) => e.event === 'up',
+        );
+      });
+      assert.deepEqual(Buffer.from(providerUp.data!, 'base64'), plaintext);
+      assert.equal(
+        (providerUp as { deduplicationId?: string }).deduplicationId,
+        event.deduplicationId,
+      );
+
+      // Nothing under the operator's data directory holds the AppKey, the AppSKey or the payload.
+      await net.galet.storage.uplinkCommits.flushLastSeen();
+      const appSKey = device.sessionKeys()!.appSKey;
+      const secrets = [
+        ['AppKey', Buffer.from(APP_KEY)],
+        ['AppSKey', Buffer.from(appSKey)],
+        ['payload', plaintext],
+      ] as const;
+      for (const [path, content] of await filesUnder(net.galet.dataDir)) {
+        for (const [what, secret] of secrets) {
+          assert.equal(content.includes(secret), false, `${what} found in ${path}`);
+          assert.equal(
+            content.includes(Buffer.from(secret.toString('hex'))),
+            false,
+            `${what} (hex) found in ${path}`,
+          );
+          assert.equal(
+            content.includes(Buffer.from(secret.toString('base64'))),
+            false,
+            `${what} (base64) found in ${path}`,
+          );
+        }
+      }
+    } finally {
+      await provider?.close();
+      await net.close();
+      await rm(providerDir, { recursive: true, force: true });
+    }
+  });
+});
