@@ -19,6 +19,7 @@ import {
   SecretBox,
   type Storage,
 } from '../storage/index.js';
+import { Closers } from './closers.js';
 import { NetworkLinks, RoutingJoinServer } from './network-links.js';
 import { StorageJoinServerStore, StorageNetworkStore } from './stores.js';
 
@@ -127,19 +128,10 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   const storage = createStorage(database, secrets, { uplinkWriterThread: workerThreads });
   // Closed in reverse order: what the uplink path writes behind goes out after the network
   // stopped, and before the database closes.
-  const closers: Array<() => Promise<void>> = [
-    () => database.close(),
-    () => storage.uplinkCommits.close(),
-  ];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        logger.error({ err: error }, 'error while closing');
-      }
-    }
-  };
+  const closers = new Closers(logger);
+  closers.add(() => database.close());
+  closers.add(() => storage.uplinkCommits.close());
+  const closeAll = () => closers.closeAll();
   try {
     let network: NetworkServer | undefined;
     let links: NetworkLinks | undefined;
@@ -155,13 +147,13 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
           deduplicationWindowMs: options.deduplicationWindowMs,
         })
       : await SemtechUdpBackend.listen(udpOptions);
-    closers.push(() => gateways.close());
+    closers.add(() => gateways.close());
     // The API closes last of the three: its HTTP server waits for the provider links' upgraded
     // connections, which close after the network finished its uplinks (their forwards go to
     // the outbox first).
     let api: FastifyInstance | undefined;
-    closers.push(async () => api?.close());
-    closers.push(async () => links?.close());
+    closers.add(async () => api?.close());
+    closers.add(async () => links?.close());
     network = new NetworkServer({
       region,
       store: new StorageNetworkStore(storage, region),
@@ -187,7 +179,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     // traffic, instead of in a long pause under load a few seconds later.
     collectGarbageNow();
     const running = network;
-    closers.push(() => running.close());
+    closers.add(() => running.close());
     const latencyGauges: Record<string, { help: string; read: () => number }> = {};
     for (const [histogram, what] of [
       ['sinceLastCopy', 'from the last gateway copy'],

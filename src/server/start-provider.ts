@@ -12,6 +12,7 @@ import {
   SecretBox,
   type Storage,
 } from '../storage/index.js';
+import { Closers } from './closers.js';
 import { applicationKek, ProviderLink } from './provider.js';
 
 export interface ProviderOptions {
@@ -56,16 +57,9 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
     logger: logger.child({ component: 'storage' }),
   });
   const storage = createStorage(database, SecretBox.fromKey(masterKey));
-  const closers: Array<() => Promise<void>> = [() => database.close()];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        logger.error({ err: error }, 'error while closing');
-      }
-    }
-  };
+  const closers = new Closers(logger);
+  closers.add(() => database.close());
+  const closeAll = () => closers.closeAll();
   try {
     const link = new ProviderLink({
       networkUrl: options.networkUrl,
@@ -75,7 +69,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       applicationKek: applicationKek(masterKey),
       logger: logger.child({ component: 'link' }),
     });
-    closers.push(() => link.close());
+    closers.add(() => link.close());
     const config = defaultNetworkConfig(region);
     // The network runs elsewhere: nothing to tell it about sessions or queues from here yet.
     const network: ApiNetwork = {
@@ -93,7 +87,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       roles: { deviceCreated: (device) => link.registerDevice(device) },
       logger: logger.child({ component: 'api' }),
     });
-    closers.push(() => api.close());
+    closers.add(() => api.close());
     link.start();
     await api.listen({ host: options.host, port: options.httpPort });
     const address = api.server.address();

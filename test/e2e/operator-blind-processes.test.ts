@@ -12,6 +12,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { apiRequest } from '../helpers/api.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -58,24 +59,8 @@ async function stop(galet: GaletProcess): Promise<void> {
   await exited;
 }
 
-async function request(
-  port: number,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: tests read response fields directly and assert on them
-): Promise<{ status: number; json: any }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
+function request(port: number, token: string, method: string, path: string, body?: unknown) {
+  return apiRequest(`http://127.0.0.1:${port}`, token, method, path, body);
 }
 
 async function filesUnder(dir: string): Promise<Map<string, Buffer>> {

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GaletOptions, type RunningGalet, startGalet } from '../../src/server/galet.js';
+import { apiRequest } from './api.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -36,18 +37,7 @@ export async function startTestGalet(
     ...running,
     dataDir,
     baseUrl,
-    async request(method, path, body) {
-      const response = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
-    },
+    request: (method, path, body) => apiRequest(baseUrl, TEST_ADMIN_TOKEN, method, path, body),
     async stop() {
       await running.close();
     },

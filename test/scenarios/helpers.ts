@@ -21,6 +21,7 @@ import {
   type ReceivedPullResp,
   SimulatedGateway,
 } from '../../src/sim/gateway.js';
+import { apiRequest } from '../helpers/api.js';
 import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
 
 export const APP_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0x2b + i);
@@ -165,18 +166,8 @@ export class ScenarioNetwork {
     external: { baseUrl: string; udpPort: number; adminToken: string; dataDir: string },
     specs: readonly GatewaySpec[],
   ): Promise<ScenarioNetwork> {
-    const request: TestGalet['request'] = async (method, path, body) => {
-      const response = await fetch(`${external.baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${external.adminToken}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
-    };
+    const request: TestGalet['request'] = (method, path, body) =>
+      apiRequest(external.baseUrl, external.adminToken, method, path, body);
     const galet = {
       baseUrl: external.baseUrl,
       udpPort: external.udpPort,

@@ -10,28 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
+import { apiRequest } from '../helpers/api.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from './helpers.js';
 
 const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 const GW = 'aa555a0000000b01';
 
-async function providerRequest(
-  provider: RunningProvider,
-  method: string,
-  path: string,
-  body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: tests read response fields directly and assert on them
-): Promise<{ status: number; json: any }> {
-  const response = await fetch(`http://127.0.0.1:${provider.httpPort}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${PROVIDER_TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text === '' ? undefined : JSON.parse(text) };
+function providerRequest(provider: RunningProvider, method: string, path: string, body?: unknown) {
+  return apiRequest(`http://127.0.0.1:${provider.httpPort}`, PROVIDER_TOKEN, method, path, body);
 }
 
 /** Every file under `dir`, recursively, as bytes. */
