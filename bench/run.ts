@@ -1,8 +1,10 @@
 // Entry point of `npm run bench -- <suite> [...]`: runs the named benchmark suites in turn.
+import { runCodecsBench } from './codecs.js';
 import { runLorawanBench } from './lorawan.js';
 import { runUplinkBench } from './uplink.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
+  codecs: runCodecsBench,
   lorawan: runLorawanBench,
   uplink: runUplinkBench,
 };

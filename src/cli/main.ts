@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAirtimeCommand } from './airtime-command.js';
+import { registerCodecCommands } from './codec-command.js';
 import { userErrorMessage } from './fail.js';
 import { registerFrameCommands } from './frame-command.js';
 import { registerKeysCommands } from './keys-command.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerFrameCommands(program);
   registerKeysCommands(program);
   registerAirtimeCommand(program);
+  registerCodecCommands(program);
   program.action(() => {
     process.stdout.write(`galet ${packageVersion()}\n\n`);
     program.outputHelp();
