@@ -74,6 +74,10 @@ declare module 'fastify' {
     principal: Principal | null;
     /** The SHA-256 id of the console session the request came with, for logout; else null. */
     sessionIdHash: string | null;
+    /** What a route knows about the object of a write, for the audit hook (`noteAudit`). */
+    auditNote: AuditNote | null;
+    /** Set once the request's audit entry is written: the hook then writes none. */
+    auditRecorded: boolean;
   }
 }
 
@@ -312,6 +316,30 @@ export interface AuditDraft {
   details?: Record<string, unknown>;
 }
 
+/**
+ * What a route tells the audit hook (server.ts) about its write: the tenant and id of the object
+ * and details; `denied` when an authorization refusal ended it. The hook derives the action
+ * (`device.queue`) from the route unless the note names one.
+ */
+export interface AuditNote {
+  action?: string;
+  objectType?: string;
+  objectId?: string | null;
+  tenantId?: string | null;
+  details?: Record<string, unknown>;
+  denied?: boolean;
+}
+
+/** Adds to the request's audit note (details merge). */
+export function noteAudit(request: FastifyRequest, note: AuditNote): void {
+  const current = request.auditNote ?? {};
+  request.auditNote = {
+    ...current,
+    ...note,
+    ...(note.details === undefined ? {} : { details: { ...current.details, ...note.details } }),
+  };
+}
+
 export interface AuditTrail {
   storage: Storage;
   logger?: Logger | undefined;
@@ -331,6 +359,7 @@ export async function recordAudit(
   outcome: AuditOutcome,
   actor: NewAuditEntry['actor'] = auditActor(request.principal),
 ): Promise<void> {
+  request.auditRecorded = true;
   try {
     await trail.storage.auditLog.append({
       actor,
@@ -364,11 +393,15 @@ export async function audited<T>(
   } catch (error) {
     const code =
       error instanceof ApiError ? error.error : ((error as { code?: unknown }).code ?? 'INTERNAL');
+    // A refusal as 404 is about an object the principal cannot see: the entry does not name
+    // its tenant, or the probe would show in that tenant's audit log (with the prober's ids).
+    const invisible = error instanceof AccessDenied && error.statusCode === 404;
     await recordAudit(
       trail,
       request,
       {
         ...draft,
+        ...(invisible ? { tenantId: null } : {}),
         details: {
           ...draft.details,
           error: String(code),

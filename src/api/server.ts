@@ -1,12 +1,14 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Region } from '../lorawan/regions/index.js';
 import type { NetworkServer } from '../network/network-server.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../platform/login-limiter.js';
+import { RateLimiter, type RateLimitOptions } from '../platform/rate-limiter.js';
 import { type Action, can, type Resource } from '../platform/roles.js';
 import { type Device, type Storage, StorageError } from '../storage/index.js';
 import {
+  AccessDenied,
   type AuditDraft,
   Authenticator,
   forbidden,
@@ -15,10 +17,12 @@ import {
   recordAudit,
 } from './auth.js';
 import { ApiError } from './errors.js';
+import { collectRoutes, openApiDocument } from './openapi.js';
 import { registerApiKeyRoutes } from './routes/api-keys.js';
 import { registerApplicationRoutes } from './routes/applications.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuthRoutes, registerLoginRoute } from './routes/auth-routes.js';
+import { registerDeviceBulkRoutes } from './routes/device-bulk.js';
 import { registerDeviceProfileRoutes } from './routes/device-profiles.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
@@ -50,6 +54,8 @@ export interface ApiNetwork
   deviceProfileChanged?(id: string): void;
   /** A device was created, changed (name, profile) or deleted: read it again. */
   deviceChanged?(devEui: string): void;
+  /** A gateway was deleted: refuse its traffic from now on (absent: until a restart). */
+  gatewayRemoved?(gatewayId: string): void;
 }
 
 export interface ApiOptions {
@@ -72,6 +78,12 @@ export interface ApiOptions {
   sessionTtlMs?: number;
   /** Limits on failed logins (platform/login-limiter.ts). */
   loginLimits?: LoginLimiterOptions;
+  /**
+   * Requests per credential (platform/rate-limiter.ts): API keys and users, each its own token
+   * bucket; the admin token only with `adminToken: true`. `false`: no limit. Default: a burst of
+   * 120, then 20 a second.
+   */
+  rateLimit?: (RateLimitOptions & { adminToken?: boolean }) | false;
 }
 
 /** What the API must know of the roles it serves (operator-blind split, issue 5). */
@@ -101,6 +113,7 @@ const STORAGE_ERROR_STATUS: Partial<Record<StorageError['code'], [number, string
   INVALID_INPUT: [400, 'BAD_REQUEST'],
   INVALID_STATE: [409, 'INVALID_STATE'],
   COUNTER_EXHAUSTED: [409, 'COUNTER_EXHAUSTED'],
+  QUOTA_EXCEEDED: [409, 'QUOTA_EXCEEDED'],
 };
 
 /**
@@ -123,9 +136,19 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const platform: PlatformContext = { storage: options.storage, logger, now };
   app.decorateRequest('principal', null);
   app.decorateRequest('sessionIdHash', null);
+  app.decorateRequest('auditNote', null);
+  app.decorateRequest('auditRecorded', false);
+  // Every route registered from here on, for the OpenAPI document.
+  const routes = collectRoutes(app, (url) => PUBLIC_ROUTE.test(url));
+  const rateLimit = options.rateLimit === false ? undefined : options.rateLimit;
+  const rateLimiter =
+    options.rateLimit === false
+      ? undefined
+      : new RateLimiter({ now: () => now().getTime(), ...rateLimit });
 
   app.setErrorHandler((error: FastifyError | ApiError | StorageError | Error, request, reply) => {
     if (error instanceof ApiError) {
+      if (error instanceof AccessDenied) request.auditNote = { ...request.auditNote, denied: true };
       return reply.status(error.statusCode).send({
         error: error.error,
         message: error.message,
@@ -135,7 +158,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     if (error instanceof StorageError) {
       const mapped = STORAGE_ERROR_STATUS[error.code];
       if (mapped !== undefined) {
-        return reply.status(mapped[0]).send({ error: mapped[1], message: error.message });
+        return reply.status(mapped[0]).send({
+          error: mapped[1],
+          message: error.message,
+          ...(error.details === undefined ? {} : { details: error.details }),
+        });
       }
     }
     const fastifyError = error as FastifyError;
@@ -147,8 +174,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       });
     }
     if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+      // Fastify's own refusals (FST_ERR_CTP_BODY_TOO_LARGE, ...) get the API's codes.
       return reply.status(fastifyError.statusCode).send({
-        error: fastifyError.code ?? 'BAD_REQUEST',
+        error: HTTP_ERROR_CODES[fastifyError.statusCode] ?? 'BAD_REQUEST',
         message: fastifyError.message,
       });
     }
@@ -162,7 +190,23 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       .send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
   );
 
-  app.get('/api/v1/health', async () => ({ status: 'ok' }));
+  app.get('/api/v1/health', { schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({
+    status: 'ok',
+  }));
+  // Public: the API's own description, generated from the routes' schemas (openapi.ts).
+  let document: Record<string, unknown> | undefined;
+  app.get(
+    '/api/v1/openapi.json',
+    { schema: { summary: 'This OpenAPI 3.1 document', tags: ['openapi'] } },
+    async () => {
+      document ??= openApiDocument(routes, {
+        title: 'Galet API',
+        version: '1',
+        description: 'The HTTP API of Galet, a LoRaWAN network server (docs/API.md).',
+      });
+      return document;
+    },
+  );
 
   // Public: the console's login.
   await app.register(
@@ -186,36 +230,78 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         request.principal = authentication.principal;
         request.sessionIdHash = authentication.sessionIdHash;
       });
-      // May: the platform routes decide per object; the others are not scoped to tenants yet,
-      // so only global principals (admin token, operator-admin) use them.
+      // The routes that authorize each object themselves (`can`, api/scope.ts), as they are
+      // registered through `scoped`: the hook below lets every other route through to global
+      // principals only, so that a route added without its own checks is the operator's.
+      const scopedRoutes = new Set<string>();
+      let scoping = false;
+      api.addHook('onRoute', (route) => {
+        if (!scoping) return;
+        for (const method of [route.method].flat()) scopedRoutes.add(`${method} ${route.url}`);
+      });
+      const scoped = (register: () => void) => {
+        scoping = true;
+        try {
+          register();
+        } finally {
+          scoping = false;
+        }
+      };
+      // How often: a token bucket per API key and per user (platform/rate-limiter.ts).
+      if (rateLimiter !== undefined) {
+        api.addHook('onRequest', async (request, reply) => {
+          const key = rateLimitKey(request.principal, rateLimit?.adminToken === true);
+          if (key === undefined) return;
+          const decision = rateLimiter.take(key);
+          if (decision.allowed) return;
+          const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+          reply.header('retry-after', String(seconds));
+          throw new ApiError(
+            429,
+            'TOO_MANY_REQUESTS',
+            `too many requests with this credential: try again in ${seconds} s`,
+            {
+              burst: rateLimiter.burst,
+              perSecond: rateLimiter.perSecond,
+              retryAfterSeconds: seconds,
+            },
+          );
+        });
+      }
+      // May: the routes of tenant-owned objects and the platform routes decide per object; any
+      // other route is the operator's: only global principals (admin token, operator-admin).
       api.addHook('onRequest', async (request) => {
-        if (isPlatformRoute(request.routeOptions.url)) return;
+        if (scopedRoutes.has(`${request.method} ${request.routeOptions.url}`)) return;
         const action = unscopedRouteAction(request.method, request.routeOptions.url);
         if (!can(principalOf(request), action, {})) {
           throw forbidden(
-            `${action.replace(':', ' ')} is for the operator only until this route is scoped to tenants`,
+            `${action.replace(':', ' ')} through this route is for the operator only`,
           );
         }
       });
-      // The writes of those routes are audited here; the platform routes audit their own.
+      // Every write is audited: the platform routes write their own entries (`audited`); for
+      // the others (and a body the schema refused) this hook does, with what the route noted
+      // of the object (`noteAudit`: its tenant, details) and the outcome from the status.
       api.addHook('onSend', async (request, reply, payload) => {
         if (
           request.principal !== null &&
           !SAFE_METHODS.has(request.method) &&
-          !isPlatformRoute(request.routeOptions.url)
+          !request.auditRecorded
         ) {
           const status = reply.statusCode;
+          const draft = unscopedWriteAudit(
+            request.method,
+            request.routeOptions.url,
+            request.params,
+            payload,
+            status,
+          );
+          const { denied, details, ...note } = request.auditNote ?? {};
           await recordAudit(
             platform,
             request,
-            unscopedWriteAudit(
-              request.method,
-              request.routeOptions.url,
-              request.params,
-              payload,
-              status,
-            ),
-            status < 400 ? 'success' : status === 403 ? 'denied' : 'failure',
+            { ...draft, ...note, details: { ...details, ...draft.details } },
+            status < 400 ? 'success' : status === 403 || denied === true ? 'denied' : 'failure',
           );
         }
         return payload;
@@ -233,16 +319,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         region: options.region,
         roles: options.roles ?? {},
       };
-      registerApplicationRoutes(api, context);
+      scoped(() => registerApplicationRoutes(api, context));
       registerLinkTokenRoutes(api, context);
-      registerGatewayRoutes(api, context);
-      registerDeviceRoutes(api, context);
-      registerDeviceProfileRoutes(api, context);
-      registerTenantRoutes(api, platform);
-      registerUserRoutes(api, platform);
-      registerApiKeyRoutes(api, platform);
-      registerAuditRoutes(api, platform);
-      registerAuthRoutes(api, platform);
+      scoped(() => registerGatewayRoutes(api, context));
+      scoped(() => registerDeviceRoutes(api, context));
+      scoped(() => registerDeviceBulkRoutes(api, context));
+      scoped(() => registerDeviceProfileRoutes(api, context));
+      scoped(() => registerTenantRoutes(api, platform));
+      scoped(() => registerUserRoutes(api, platform));
+      scoped(() => registerApiKeyRoutes(api, platform));
+      scoped(() => registerAuditRoutes(api, platform));
+      scoped(() => registerAuthRoutes(api, platform));
     },
     { prefix: '/api/v1' },
   );
@@ -250,7 +337,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const PLATFORM_ROUTE = /^\/api\/v1\/(tenants|users|api-keys|audit|auth)(\/|$)/;
+const HTTP_ERROR_CODES: Record<number, string> = {
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+};
+/** Routes without credentials. */
+const PUBLIC_ROUTE = /^\/api\/v1\/(health|openapi\.json|auth\/login)$/;
+
 const UNSCOPED_RESOURCES = new Set<Resource>([
   'applications',
   'devices',
@@ -259,8 +359,21 @@ const UNSCOPED_RESOURCES = new Set<Resource>([
   'metrics',
 ]);
 
-function isPlatformRoute(url: string | undefined): boolean {
-  return url !== undefined && PLATFORM_ROUTE.test(url);
+/** Whose bucket a request takes from; undefined: not limited (the admin token by default). */
+function rateLimitKey(
+  principal: FastifyRequest['principal'],
+  limitAdminToken: boolean,
+): string | undefined {
+  switch (principal?.kind) {
+    case undefined:
+      return undefined;
+    case 'admin-token':
+      return limitAdminToken ? 'admin-token' : undefined;
+    case 'api-key':
+      return `key:${principal.keyId}`;
+    case 'user':
+      return `user:${principal.userId}`;
+  }
 }
 
 /** The permission a route that is not tenant-scoped yet needs (from a global principal). */
@@ -309,10 +422,19 @@ function unscopedWriteAudit(
       // Not JSON: no id.
     }
   }
+  let error: Record<string, unknown> = {};
+  if (status >= 400 && typeof payload === 'string') {
+    try {
+      const body = JSON.parse(payload) as { error?: unknown; message?: unknown };
+      error = { error: String(body.error), message: String(body.message).slice(0, 300) };
+    } catch {
+      // Not JSON: the status says enough.
+    }
+  }
   return {
     action: `${objectType}.${verb}`,
     objectType,
     objectId,
-    details: { route: `${method} /api/v1/${path}`, status },
+    details: { route: `${method} /api/v1/${path}`, status, ...error },
   };
 }

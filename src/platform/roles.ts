@@ -179,6 +179,23 @@ export function tenantsWhere(principal: Principal, action: Action): 'all' | stri
   return [...tenants].sort();
 }
 
+/**
+ * The applications in which the principal may do `action` through an integration scope (one
+ * application each), for list filters beside `tenantsWhere`: 'all' for a global principal.
+ */
+export function applicationsWhere(principal: Principal, action: Action): 'all' | string[] {
+  const [, access] = splitAction(action);
+  if (principal.kind === 'api-key' && principal.readOnly && access === 'write') return [];
+  if (isGlobal(principal)) return 'all';
+  const applications = new Set<string>();
+  for (const scope of scopesOf(principal)) {
+    if (scope.role === 'integration' && scope.applicationId !== null) {
+      if (roleAllows(scope.role, action)) applications.add(scope.applicationId);
+    }
+  }
+  return [...applications].sort();
+}
+
 /** A rank to compare roles: integration needs an admin to grant it. */
 const GRANT_RANK: Readonly<Record<ScopedRole, number>> = {
   viewer: 1,

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { constraintViolation, StorageError } from './errors.js';
+import { ordered, type SortColumns } from './listing.js';
 import type { ApiKeyRole, ApiKeysTable, DatabaseDialect, IsoTimestamp } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
@@ -10,7 +11,6 @@ import {
   fromDbBytes,
   type ListOptions,
   oneOf,
-  page,
   type RepositoryOptions,
   toDbBoolean,
   toDbBytes,
@@ -66,7 +66,15 @@ export interface ApiKeyListOptions extends ListOptions {
   tenantIds?: readonly string[];
   /** Revoked keys are listed too unless this is false. */
   includeRevoked?: boolean;
+  /** Only the keys of this application. */
+  applicationId?: string;
 }
+
+export const API_KEY_SORT: SortColumns<'createdAt' | 'name'> = {
+  fields: { createdAt: 'created_at', name: 'name' },
+  id: 'id',
+  defaultField: 'createdAt',
+};
 
 const KEY_ID = /^[0-9a-f]{16}$/;
 
@@ -159,19 +167,16 @@ export class ApiKeyRepository {
 
   /** Oldest first. */
   async list(options?: ApiKeyListOptions): Promise<ApiKey[]> {
-    const { limit, offset } = page(options);
     if (options?.tenantIds !== undefined && options.tenantIds.length === 0) return [];
     let query = this.#db.selectFrom('api_keys').selectAll();
     if (options?.tenantIds !== undefined) {
       query = query.where('tenant_id', 'in', [...options.tenantIds]);
     }
     if (options?.includeRevoked === false) query = query.where('revoked_at', 'is', null);
-    const rows = await query
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+    if (options?.applicationId !== undefined) {
+      query = query.where('application_id', '=', String(options.applicationId));
+    }
+    const rows = await ordered(query, API_KEY_SORT, options).execute();
     return rows.map(toApiKey);
   }
 

@@ -3,6 +3,14 @@ import type { Selectable } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { MAC_VERSIONS } from './devices.js';
 import { constraintViolation, StorageError } from './errors.js';
+import {
+  containsText,
+  ordered,
+  type SortColumns,
+  scopeAdmitsAny,
+  scopeFilter,
+  type TenantScope,
+} from './listing.js';
 import type { DeviceProfilesTable, IsoTimestamp, MacVersion } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
@@ -11,7 +19,6 @@ import {
   clock,
   type ListOptions,
   oneOf,
-  page,
   type RepositoryOptions,
   toName,
 } from './values.js';
@@ -123,6 +130,8 @@ export interface DeviceProfile extends DeviceProfileSettings {
   name: string;
   /** Regional parameters the profile is for (`EU868`). */
   region: string;
+  /** The owner; null: the operator's catalogue, which every tenant may read and use. */
+  tenantId: string | null;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
 }
@@ -131,7 +140,23 @@ export interface NewDeviceProfile extends DeviceProfileSettingsInput {
   name: string;
   /** Default `EU868`. */
   region?: string;
+  /** Default none: the operator's catalogue. */
+  tenantId?: string | null;
 }
+
+export interface DeviceProfileListOptions extends ListOptions {
+  /** The rows the caller may see; absent: every row. */
+  scope?: TenantScope;
+  tenantId?: string;
+  /** Only names containing this text (any case). */
+  search?: string;
+}
+
+export const DEVICE_PROFILE_SORT: SortColumns<'createdAt' | 'updatedAt' | 'name' | 'id'> = {
+  fields: { createdAt: 'created_at', updatedAt: 'updated_at', name: 'name', id: 'id' },
+  id: 'id',
+  defaultField: 'createdAt',
+};
 
 export interface DeviceProfileUpdate extends DeviceProfileSettingsInput {
   name?: string;
@@ -309,15 +334,20 @@ export function assertDeviceProfileSettings(settings: DeviceProfileSettings): vo
 }
 
 export class DeviceProfileRepository {
+  readonly #database: GaletDatabase;
   readonly #db: GaletDatabase['db'];
   readonly #now: () => IsoTimestamp;
 
   constructor(database: GaletDatabase, _secrets: SecretBox, options?: RepositoryOptions) {
+    this.#database = database;
     this.#db = database.db;
     this.#now = clock(options);
   }
 
-  /** Errors: `INVALID_INPUT` (and whatever `options.validate` throws). */
+  /**
+   * Errors: `INVALID_INPUT` (and whatever `options.validate` throws), `MISSING_REFERENCE` for an
+   * unknown tenant.
+   */
   async create(
     input: NewDeviceProfile,
     options?: DeviceProfileWriteOptions,
@@ -329,12 +359,22 @@ export class DeviceProfileRepository {
       name: toName(input.name, 'device profile name'),
       region: toName(input.region ?? DEFAULT_DEVICE_PROFILE_REGION, 'region', 32),
       settings: JSON.stringify(settings),
+      tenant_id: input.tenantId ?? null,
       created_at: now,
       updated_at: now,
     };
     const profile = toDeviceProfile(row);
     options?.validate?.(profile);
-    await this.#db.insertInto('device_profiles').values(row).execute();
+    try {
+      await this.#db.insertInto('device_profiles').values(row).execute();
+    } catch (error) {
+      if (constraintViolation(error) === 'foreign-key') {
+        throw new StorageError('MISSING_REFERENCE', `tenant ${row.tenant_id} does not exist`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
     return profile;
   }
 
@@ -347,17 +387,19 @@ export class DeviceProfileRepository {
     return row && toDeviceProfile(row);
   }
 
-  /** Oldest first. */
-  async list(options?: ListOptions): Promise<DeviceProfile[]> {
-    const { limit, offset } = page(options);
-    const rows = await this.#db
-      .selectFrom('device_profiles')
-      .selectAll()
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+  /** Oldest first unless sorted otherwise (`DEVICE_PROFILE_SORT`). */
+  async list(options?: DeviceProfileListOptions): Promise<DeviceProfile[]> {
+    if (!scopeAdmitsAny(options?.scope)) return [];
+    let query = this.#db.selectFrom('device_profiles').selectAll();
+    const scope = options?.scope;
+    if (scope !== undefined) {
+      query = query.where((eb) =>
+        scopeFilter(eb, scope, { tenant: 'tenant_id' }, this.#database.dialect),
+      );
+    }
+    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    if (options?.search !== undefined) query = query.where(containsText('name', options.search));
+    const rows = await ordered(query, DEVICE_PROFILE_SORT, options).execute();
     return rows.map(toDeviceProfile);
   }
 
@@ -464,6 +506,7 @@ function toDeviceProfile(row: Selectable<DeviceProfilesTable>): DeviceProfile {
     id: row.id,
     name: row.name,
     region: row.region,
+    tenantId: row.tenant_id,
     ...storedSettings(row),
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -1,7 +1,27 @@
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { constraintViolation, StorageError } from './errors.js';
-import type { Activation, DeviceClass, DevicesTable, IsoTimestamp, MacVersion } from './schema.js';
+import {
+  containsText,
+  fromTagsText,
+  ordered,
+  type SortColumns,
+  scopeAdmitsAny,
+  scopeFilter,
+  type TagFilter,
+  type TenantScope,
+  tagEquals,
+  toTagsText,
+} from './listing.js';
+import { assertQuotaRoom } from './quotas.js';
+import type {
+  Activation,
+  DeviceClass,
+  DevicesTable,
+  IsoTimestamp,
+  MacVersion,
+  Schema,
+} from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
   assertInteger,
@@ -9,7 +29,6 @@ import {
   clock,
   type ListOptions,
   oneOf,
-  page,
   type RepositoryOptions,
   toDbBytes,
   toEui,
@@ -35,6 +54,9 @@ export interface Device {
   activation: Activation;
   /** The device profile whose MAC settings apply; null: `defaultDeviceProfileSettings()`. */
   deviceProfileId: string | null;
+  /** Its application's tenant; null: none (only global principals see it). */
+  tenantId: string | null;
+  tags: Record<string, string>;
   lastSeenAt: IsoTimestamp | null;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
@@ -54,6 +76,7 @@ export interface NewDevice {
   nwkKey?: Uint8Array;
   /** Default none: the default MAC settings. */
   deviceProfileId?: string | null;
+  tags?: Record<string, string>;
   /**
    * OTAA through a join server elsewhere (the provider's, over its link): no root key here.
    * Default false: an OTAA device needs its root keys.
@@ -67,6 +90,8 @@ export interface DeviceUpdate {
   deviceClass?: DeviceClass;
   /** null: no profile (the default MAC settings). */
   deviceProfileId?: string | null;
+  /** Replaces every tag. */
+  tags?: Record<string, string>;
 }
 
 export interface RootKeys {
@@ -78,7 +103,22 @@ export interface DeviceListOptions extends ListOptions {
   applicationId?: string;
   /** Only the devices that use this profile. */
   deviceProfileId?: string;
+  /** The rows the caller may see; absent: every row. */
+  scope?: TenantScope;
+  tenantId?: string;
+  tag?: TagFilter;
+  /** Only devices whose name or DevEUI contains this text (any case). */
+  search?: string;
 }
+
+export const DEVICE_SORT: SortColumns<'devEui' | 'name' | 'createdAt' | 'updatedAt'> = {
+  fields: { devEui: 'dev_eui', name: 'name', createdAt: 'created_at', updatedAt: 'updated_at' },
+  id: 'dev_eui',
+  defaultField: 'devEui',
+};
+
+/** Devices inserted per statement by `createMany` (18 columns: well under both engines' limits). */
+const INSERT_BATCH = 500;
 
 /** Associated data of a sealed root key: binds it to its device and column. */
 export function rootKeyAssociatedData(devEui: string, key: 'app_key' | 'nwk_key'): string {
@@ -86,11 +126,13 @@ export function rootKeyAssociatedData(devEui: string, key: 'app_key' | 'nwk_key'
 }
 
 export class DeviceRepository {
+  readonly #database: GaletDatabase;
   readonly #db: GaletDatabase['db'];
   readonly #secrets: SecretBox;
   readonly #now: () => IsoTimestamp;
 
   constructor(database: GaletDatabase, secrets: SecretBox, options?: RepositoryOptions) {
+    this.#database = database;
     this.#db = database.db;
     this.#secrets = secrets;
     this.#now = clock(options);
@@ -98,9 +140,213 @@ export class DeviceRepository {
 
   /**
    * Errors: `INVALID_INPUT`, `ALREADY_EXISTS`, `MISSING_REFERENCE` (unknown application or
-   * device profile).
+   * device profile, or a profile of another tenant), `QUOTA_EXCEEDED` (the tenant's
+   * `maxDevices`). The device takes its application's tenant.
    */
   async create(input: NewDevice): Promise<Device> {
+    const row = this.#row(input);
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        const tenants = await this.#references(trx, [row]);
+        row.tenant_id = tenants.get(row.application_id) ?? null;
+        if (row.tenant_id !== null) {
+          await assertQuotaRoom(trx, this.#database.dialect, row.tenant_id, 'devices', 1);
+        }
+        await trx.insertInto('devices').values(row).execute();
+      });
+    } catch (error) {
+      switch (constraintViolation(error)) {
+        case 'unique':
+          throw new StorageError('ALREADY_EXISTS', `device ${row.dev_eui} exists already`, {
+            cause: error,
+          });
+        case 'foreign-key':
+          throw new StorageError(
+            'MISSING_REFERENCE',
+            await this.#missingReference(row.dev_eui, row),
+            { cause: error },
+          );
+        default:
+          throw error;
+      }
+    }
+    return toDevice(row);
+  }
+
+  /**
+   * Creates every device or none (one transaction, batched INSERTs): for bulk imports, which
+   * check each line first. Errors as `create`; `ALREADY_EXISTS` names a DevEUI taken already.
+   * Returns how many were created.
+   */
+  async createMany(inputs: readonly NewDevice[]): Promise<number> {
+    const rows = inputs.map((input) => this.#row(input));
+    if (rows.length === 0) return 0;
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        const tenants = await this.#references(trx, rows);
+        const perTenant = new Map<string, number>();
+        for (const row of rows) {
+          row.tenant_id = tenants.get(row.application_id) ?? null;
+          if (row.tenant_id !== null) {
+            perTenant.set(row.tenant_id, (perTenant.get(row.tenant_id) ?? 0) + 1);
+          }
+        }
+        for (const [tenantId, count] of [...perTenant].sort()) {
+          await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'devices', count);
+        }
+        for (let start = 0; start < rows.length; start += INSERT_BATCH) {
+          await trx
+            .insertInto('devices')
+            .values(rows.slice(start, start + INSERT_BATCH))
+            .execute();
+        }
+      });
+    } catch (error) {
+      if (constraintViolation(error) === 'unique') {
+        const taken = await this.existing(rows.map((row) => row.dev_eui));
+        throw new StorageError(
+          'ALREADY_EXISTS',
+          `device ${taken[0] ?? 'of the batch'} exists already: nothing was created`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    return rows.length;
+  }
+
+  /** Which of these DevEUIs are taken already, in DevEUI order. */
+  async existing(devEuis: readonly string[]): Promise<string[]> {
+    const euis = [...new Set(devEuis.map((eui) => toEui(eui, 'DevEUI')))];
+    const found: string[] = [];
+    for (let start = 0; start < euis.length; start += INSERT_BATCH) {
+      const rows = await this.#db
+        .selectFrom('devices')
+        .select('dev_eui')
+        .where('dev_eui', 'in', euis.slice(start, start + INSERT_BATCH))
+        .execute();
+      found.push(...rows.map((row) => row.dev_eui));
+    }
+    return found.sort();
+  }
+
+  /**
+   * Moves a device to another application (and its tenant) without touching its session: it
+   * keeps its DevAddr, keys and counters, no re-join. Undefined when the device does not exist;
+   * `MISSING_REFERENCE` for an unknown application; `QUOTA_EXCEEDED` when the device changes
+   * tenant and the new one has no room; `INVALID_STATE` when its profile belongs to another
+   * tenant than the new one.
+   */
+  async move(devEui: string, applicationId: string): Promise<Device | undefined> {
+    const eui = toEui(devEui, 'DevEUI');
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('devices')
+        .select(DEVICE_COLUMNS)
+        .where('dev_eui', '=', eui)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const application = await trx
+        .selectFrom('applications')
+        .select(['id', 'tenant_id'])
+        .where('id', '=', String(applicationId))
+        .executeTakeFirst();
+      if (application === undefined) {
+        throw new StorageError('MISSING_REFERENCE', `application ${applicationId} does not exist`);
+      }
+      if (application.id === row.application_id) return toDevice(row);
+      const tenantId = application.tenant_id;
+      if (row.device_profile_id !== null) {
+        const profile = await trx
+          .selectFrom('device_profiles')
+          .select('tenant_id')
+          .where('id', '=', row.device_profile_id)
+          .executeTakeFirst();
+        if (profile?.tenant_id != null && profile.tenant_id !== tenantId) {
+          throw new StorageError(
+            'INVALID_STATE',
+            `device ${eui} uses device profile ${row.device_profile_id} of its tenant: give it a profile the new tenant may use first`,
+          );
+        }
+      }
+      if (tenantId !== null && tenantId !== row.tenant_id) {
+        await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'devices', 1);
+      }
+      const next = {
+        ...row,
+        application_id: application.id,
+        tenant_id: tenantId,
+        updated_at: this.#now(),
+      };
+      await trx
+        .updateTable('devices')
+        .set({
+          application_id: next.application_id,
+          tenant_id: next.tenant_id,
+          updated_at: next.updated_at,
+        })
+        .where('dev_eui', '=', eui)
+        .execute();
+      return toDevice(next);
+    });
+  }
+
+  /**
+   * The tenant of each application the rows name; `MISSING_REFERENCE` for an application or
+   * device profile that does not exist, or a profile of another tenant than the device's.
+   */
+  async #references(
+    db: Kysely<Schema>,
+    rows: readonly Selectable<DevicesTable>[],
+  ): Promise<Map<string, string | null>> {
+    const tenants = new Map<string, string | null>();
+    const applicationIds = [...new Set(rows.map((row) => row.application_id))];
+    for (let start = 0; start < applicationIds.length; start += INSERT_BATCH) {
+      const found = await db
+        .selectFrom('applications')
+        .select(['id', 'tenant_id'])
+        .where('id', 'in', applicationIds.slice(start, start + INSERT_BATCH))
+        .execute();
+      for (const application of found) tenants.set(application.id, application.tenant_id);
+    }
+    const profiles = new Map<string, string | null>();
+    const profileIds = [
+      ...new Set(
+        rows.flatMap((row) => (row.device_profile_id === null ? [] : [row.device_profile_id])),
+      ),
+    ];
+    for (let start = 0; start < profileIds.length; start += INSERT_BATCH) {
+      const found = await db
+        .selectFrom('device_profiles')
+        .select(['id', 'tenant_id'])
+        .where('id', 'in', profileIds.slice(start, start + INSERT_BATCH))
+        .execute();
+      for (const profile of found) profiles.set(profile.id, profile.tenant_id);
+    }
+    for (const row of rows) {
+      if (!tenants.has(row.application_id)) {
+        throw new StorageError(
+          'MISSING_REFERENCE',
+          `device ${row.dev_eui}: application ${row.application_id} does not exist`,
+        );
+      }
+      if (row.device_profile_id === null) continue;
+      const profileTenant = profiles.get(row.device_profile_id);
+      if (
+        profileTenant === undefined ||
+        (profileTenant !== null && profileTenant !== tenants.get(row.application_id))
+      ) {
+        throw new StorageError(
+          'MISSING_REFERENCE',
+          `device ${row.dev_eui}: device profile ${row.device_profile_id} does not exist`,
+        );
+      }
+    }
+    return tenants;
+  }
+
+  /** A device's row, checked, its root keys sealed; `create` fills in its tenant. */
+  #row(input: NewDevice): Selectable<DevicesTable> {
     const devEui = toEui(input.devEui, 'DevEUI');
     const joinEui = toEui(input.joinEui, 'JoinEUI');
     oneOf(input.macVersion, MAC_VERSIONS, 'MAC version');
@@ -129,7 +375,7 @@ export class DeviceRepository {
       dev_eui: devEui,
       join_eui: joinEui,
       name: toName(input.name, 'device name'),
-      application_id: input.applicationId,
+      application_id: String(input.applicationId),
       mac_version: input.macVersion,
       device_class: input.deviceClass,
       activation: input.activation,
@@ -142,27 +388,13 @@ export class DeviceRepository {
       join_nonce: 0,
       rj_count1: null,
       device_profile_id: input.deviceProfileId ?? null,
+      tenant_id: null,
+      tags: toTagsText(input.tags),
       last_seen_at: null,
       created_at: now,
       updated_at: now,
     };
-    try {
-      await this.#db.insertInto('devices').values(row).execute();
-    } catch (error) {
-      switch (constraintViolation(error)) {
-        case 'unique':
-          throw new StorageError('ALREADY_EXISTS', `device ${devEui} exists already`, {
-            cause: error,
-          });
-        case 'foreign-key':
-          throw new StorageError('MISSING_REFERENCE', await this.#missingReference(devEui, row), {
-            cause: error,
-          });
-        default:
-          throw error;
-      }
-    }
-    return toDevice(row);
+    return row;
   }
 
   /**
@@ -171,14 +403,33 @@ export class DeviceRepository {
    */
   async update(devEui: string, update: DeviceUpdate): Promise<Device | undefined> {
     const eui = toEui(devEui, 'DevEUI');
-    const changes: Partial<Pick<DevicesTable, 'name' | 'device_profile_id' | 'device_class'>> = {};
+    const changes: Partial<
+      Pick<DevicesTable, 'name' | 'device_profile_id' | 'device_class' | 'tags'>
+    > = {};
     if (update.name !== undefined) changes.name = toName(update.name, 'device name');
     if (update.deviceClass !== undefined) {
       oneOf(update.deviceClass, DEVICE_CLASSES, 'device class');
       changes.device_class = update.deviceClass;
     }
     if (update.deviceProfileId !== undefined) changes.device_profile_id = update.deviceProfileId;
+    if (update.tags !== undefined) changes.tags = toTagsText(update.tags);
     if (Object.keys(changes).length === 0) return this.get(eui);
+    if (typeof update.deviceProfileId === 'string') {
+      // A profile of another tenant is, for this device, one that does not exist.
+      const profile = await this.#db
+        .selectFrom('device_profiles')
+        .select('tenant_id')
+        .where('id', '=', update.deviceProfileId)
+        .executeTakeFirst();
+      const device = await this.get(eui);
+      if (device === undefined) return undefined;
+      if (profile?.tenant_id != null && profile.tenant_id !== device.tenantId) {
+        throw new StorageError(
+          'MISSING_REFERENCE',
+          `device ${eui}: device profile ${update.deviceProfileId} does not exist`,
+        );
+      }
+    }
     try {
       const row = await this.#db
         .updateTable('devices')
@@ -254,17 +505,32 @@ export class DeviceRepository {
     return rows.map(toDevice);
   }
 
-  /** Ordered by DevEUI. */
+  /** Ordered by DevEUI unless sorted otherwise (`DEVICE_SORT`). */
   async list(options?: DeviceListOptions): Promise<Device[]> {
-    const { limit, offset } = page(options);
+    if (!scopeAdmitsAny(options?.scope)) return [];
+    const dialect = this.#database.dialect;
     let query = this.#db.selectFrom('devices').select(DEVICE_COLUMNS);
+    const scope = options?.scope;
+    if (scope !== undefined) {
+      query = query.where((eb) =>
+        scopeFilter(eb, scope, { tenant: 'tenant_id', application: 'application_id' }, dialect),
+      );
+    }
     if (options?.applicationId !== undefined) {
       query = query.where('application_id', '=', options.applicationId);
     }
     if (options?.deviceProfileId !== undefined) {
       query = query.where('device_profile_id', '=', options.deviceProfileId);
     }
-    const rows = await query.orderBy('dev_eui').limit(limit).offset(offset).execute();
+    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    if (options?.tag !== undefined) query = query.where(tagEquals(dialect, 'tags', options.tag));
+    const search = options?.search;
+    if (search !== undefined) {
+      query = query.where((eb) =>
+        eb.or([containsText('name', search), containsText('dev_eui', search)]),
+      );
+    }
+    const rows = await ordered(query, DEVICE_SORT, options).execute();
     return rows.map(toDevice);
   }
 
@@ -357,6 +623,8 @@ const DEVICE_COLUMNS = [
   'device_class',
   'activation',
   'device_profile_id',
+  'tenant_id',
+  'tags',
   'last_seen_at',
   'created_at',
   'updated_at',
@@ -374,6 +642,8 @@ function toDevice(row: DeviceRow): Device {
     deviceClass: row.device_class,
     activation: row.activation,
     deviceProfileId: row.device_profile_id,
+    tenantId: row.tenant_id,
+    tags: fromTagsText(row.tags),
     lastSeenAt: row.last_seen_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

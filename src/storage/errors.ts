@@ -24,6 +24,8 @@ export type StorageErrorCode =
   | 'INVALID_STATE'
   /** A counter reached the end of its range (JoinNonce 2^24 - 1, FCntDown 2^32 - 1). */
   | 'COUNTER_EXHAUSTED'
+  /** A tenant's quota (maxDevices, maxGateways) would be exceeded. */
+  | 'QUOTA_EXCEEDED'
   /** A master key is missing, malformed or unreadable. */
   | 'INVALID_MASTER_KEY'
   /** A sealed secret did not authenticate: tampered, wrong master key or wrong row. */
@@ -31,12 +33,15 @@ export type StorageErrorCode =
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';
+  /** What a caller may show besides the message (a quota's limit and use); never a secret. */
+  readonly details: Record<string, unknown> | undefined;
   constructor(
     readonly code: StorageErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     super(message, options);
+    this.details = options?.details;
   }
 }
 

@@ -1,15 +1,29 @@
-import type { ExpressionBuilder, Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable, Updateable } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { constraintViolation, StorageError } from './errors.js';
+import {
+  containsText,
+  fromTagsText,
+  ordered,
+  type SortColumns,
+  scopeAdmitsAny,
+  scopeFilter,
+  type TagFilter,
+  type TenantScope,
+  tagEquals,
+  toTagsText,
+} from './listing.js';
+import { assertQuotaRoom } from './quotas.js';
 import type { GatewaysTable, IsoTimestamp, LocationSource, Schema } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
   assertFiniteNumber,
   assertInteger,
   clock,
+  fromDbBoolean,
   type ListOptions,
-  page,
   type RepositoryOptions,
+  toDbBoolean,
   toEui,
   toIsoTimestamp,
   toName,
@@ -46,6 +60,11 @@ export interface Gateway {
   location: GatewayLocation | null;
   lastSeenAt: IsoTimestamp | null;
   counters: GatewayCounters;
+  /** The owner; null: the operator's (only global principals see it, unless shared). */
+  tenantId: string | null;
+  /** Visible read-only to every tenant. */
+  shared: boolean;
+  tags: Record<string, string>;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
 }
@@ -55,7 +74,45 @@ export interface NewGateway {
   name: string;
   /** A location set here is 'configured': reports from the gateway do not replace it. */
   location?: GatewayLocationInput;
+  /** Default none. Counted against the tenant's `maxGateways`. */
+  tenantId?: string | null;
+  /** Default false. */
+  shared?: boolean;
+  tags?: Record<string, string>;
 }
+
+/** An absent field stays as it is. */
+export interface GatewayUpdate {
+  name?: string;
+  /** A configured location; null: none (the gateway's reports set it again). */
+  location?: GatewayLocationInput | null;
+  /** Another owner (counted against its `maxGateways`); null: none. */
+  tenantId?: string | null;
+  shared?: boolean;
+  /** Replaces every tag. */
+  tags?: Record<string, string>;
+}
+
+export interface GatewayListOptions extends ListOptions {
+  /** The rows the caller may see; absent: every row. */
+  scope?: TenantScope;
+  tenantId?: string;
+  shared?: boolean;
+  tag?: TagFilter;
+  /** Only gateways whose name or id contains this text (any case). */
+  search?: string;
+}
+
+export const GATEWAY_SORT: SortColumns<'gatewayId' | 'name' | 'createdAt' | 'updatedAt'> = {
+  fields: {
+    gatewayId: 'gateway_id',
+    name: 'name',
+    createdAt: 'created_at',
+    updatedAt: 'updated_at',
+  },
+  id: 'gateway_id',
+  defaultField: 'gatewayId',
+};
 
 /** One stats report (Semtech `stat`, Basics Station equivalents): counters since the last report. */
 export interface GatewayStatsReport extends GatewayCounters {
@@ -72,18 +129,22 @@ const COUNTERS = [
 ] as const satisfies readonly (keyof GatewayCounters)[];
 
 export class GatewayRepository {
+  readonly #database: GaletDatabase;
   readonly #db: GaletDatabase['db'];
   readonly #now: () => IsoTimestamp;
 
   constructor(database: GaletDatabase, _secrets: SecretBox, options?: RepositoryOptions) {
+    this.#database = database;
     this.#db = database.db;
     this.#now = clock(options);
   }
 
+  /** Errors: `INVALID_INPUT`, `ALREADY_EXISTS`, `MISSING_REFERENCE` (tenant), `QUOTA_EXCEEDED`. */
   async create(input: NewGateway): Promise<Gateway> {
     const gatewayId = toEui(input.gatewayId, 'gateway id');
     const location = input.location && toLocation(input.location);
     const now = this.#now();
+    const shared = toDbBoolean(this.#database.dialect, input.shared ?? false);
     const row: Selectable<GatewaysTable> = {
       gateway_id: gatewayId,
       name: toName(input.name, 'gateway name'),
@@ -97,11 +158,28 @@ export class GatewayRepository {
       rx_forwarded: 0,
       tx_received: 0,
       tx_emitted: 0,
+      tenant_id: input.tenantId ?? null,
+      shared,
+      tags: toTagsText(input.tags),
       created_at: now,
       updated_at: now,
     };
     try {
-      await this.#db.insertInto('gateways').values(row).execute();
+      const tenantId = row.tenant_id;
+      if (tenantId === null) {
+        await this.#db
+          .insertInto('gateways')
+          .values({ ...row, shared })
+          .execute();
+      } else {
+        await this.#db.transaction().execute(async (trx) => {
+          await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'gateways', 1);
+          await trx
+            .insertInto('gateways')
+            .values({ ...row, shared })
+            .execute();
+        });
+      }
     } catch (error) {
       if (constraintViolation(error) === 'unique') {
         throw new StorageError('ALREADY_EXISTS', `gateway ${gatewayId} exists already`, {
@@ -122,17 +200,81 @@ export class GatewayRepository {
     return row && toGateway(row);
   }
 
-  /** Ordered by gateway id. */
-  async list(options?: ListOptions): Promise<Gateway[]> {
-    const { limit, offset } = page(options);
-    const rows = await this.#db
-      .selectFrom('gateways')
-      .selectAll()
-      .orderBy('gateway_id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+  /** Ordered by gateway id unless sorted otherwise (`GATEWAY_SORT`). */
+  async list(options?: GatewayListOptions): Promise<Gateway[]> {
+    if (!scopeAdmitsAny(options?.scope)) return [];
+    const dialect = this.#database.dialect;
+    let query = this.#db.selectFrom('gateways').selectAll();
+    const scope = options?.scope;
+    if (scope !== undefined) {
+      query = query.where((eb) =>
+        scopeFilter(eb, scope, { tenant: 'tenant_id', shared: 'shared' }, dialect),
+      );
+    }
+    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    if (options?.shared !== undefined) {
+      query = query.where('shared', '=', toDbBoolean(dialect, options.shared));
+    }
+    if (options?.tag !== undefined) query = query.where(tagEquals(dialect, 'tags', options.tag));
+    const search = options?.search;
+    if (search !== undefined) {
+      query = query.where((eb) =>
+        eb.or([containsText('name', search), containsText('gateway_id', search)]),
+      );
+    }
+    const rows = await ordered(query, GATEWAY_SORT, options).execute();
     return rows.map(toGateway);
+  }
+
+  /**
+   * Changes a gateway's configuration. Undefined when it does not exist; `MISSING_REFERENCE`
+   * for an unknown tenant, `QUOTA_EXCEEDED` when the new tenant has no room.
+   */
+  async update(gatewayId: string, update: GatewayUpdate): Promise<Gateway | undefined> {
+    const id = toEui(gatewayId, 'gateway id');
+    const dialect = this.#database.dialect;
+    const changes: Updateable<GatewaysTable> = {};
+    if (update.name !== undefined) changes.name = toName(update.name, 'gateway name');
+    if (update.location !== undefined) {
+      const location = update.location && toLocation(update.location);
+      changes.latitude = location?.latitude ?? null;
+      changes.longitude = location?.longitude ?? null;
+      changes.altitude = location?.altitude ?? null;
+      changes.location_source = location ? 'configured' : null;
+    }
+    if (update.shared !== undefined) changes.shared = toDbBoolean(dialect, update.shared);
+    if (update.tags !== undefined) changes.tags = toTagsText(update.tags);
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('gateways')
+        .selectAll()
+        .where('gateway_id', '=', id)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      if (update.tenantId !== undefined && update.tenantId !== row.tenant_id) {
+        if (update.tenantId !== null) {
+          await assertQuotaRoom(trx, dialect, update.tenantId, 'gateways', 1);
+        }
+        changes.tenant_id = update.tenantId;
+      }
+      if (Object.keys(changes).length === 0) return toGateway(row);
+      const next = { ...row, ...changes, updated_at: this.#now() } as Selectable<GatewaysTable>;
+      await trx
+        .updateTable('gateways')
+        .set({ ...changes, updated_at: next.updated_at })
+        .where('gateway_id', '=', id)
+        .execute();
+      return toGateway(next);
+    });
+  }
+
+  /** False when there was no such gateway. */
+  async delete(gatewayId: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('gateways')
+      .where('gateway_id', '=', toEui(gatewayId, 'gateway id'))
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   /**
@@ -243,6 +385,9 @@ function toGateway(row: Selectable<GatewaysTable>): Gateway {
       txReceived: row.tx_received,
       txEmitted: row.tx_emitted,
     },
+    tenantId: row.tenant_id,
+    shared: fromDbBoolean(row.shared),
+    tags: fromTagsText(row.tags),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -38,7 +38,9 @@ export * from './events.js';
 export * from './gateways.js';
 export * from './link-outbox.js';
 export * from './link-tokens.js';
+export * from './listing.js';
 export * from './memberships.js';
+export * from './quotas.js';
 export type {
   Activation,
   DatabaseDialect,

@@ -36,6 +36,8 @@ export type DownlinkStatus = 'pending' | 'sent' | 'acked' | 'failed' | 'expired'
 export interface ApplicationsTable {
   id: string;
   name: string;
+  /** The owner (0008); null: no tenant, seen only by global principals. */
+  tenant_id: string | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }
@@ -54,6 +56,12 @@ export interface GatewaysTable {
   rx_forwarded: Int64;
   tx_received: Int64;
   tx_emitted: Int64;
+  /** The owner (0008); null: the operator's, seen only by global principals (unless shared). */
+  tenant_id: string | null;
+  /** Visible read-only to every tenant (0008). */
+  shared: DbBoolean;
+  /** JSON text (0008): an object of strings. */
+  tags: string;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }
@@ -77,6 +85,10 @@ export interface DevicesTable {
   rj_count1: number | null;
   /** The device profile (0003); null: the server's default settings. */
   device_profile_id: string | null;
+  /** Its application's tenant (0008), kept equal by the repositories. */
+  tenant_id: string | null;
+  /** JSON text (0008): an object of strings. */
+  tags: string;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }
@@ -88,6 +100,8 @@ export interface DeviceProfilesTable {
   region: string;
   /** JSON text: the profile's settings (API schema in api/routes/device-profiles.ts). */
   settings: string;
+  /** The owner (0008); null: the operator's catalogue, readable by every tenant. */
+  tenant_id: string | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
 }

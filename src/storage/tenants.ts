@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { GaletDatabase } from './database.js';
-import { StorageError } from './errors.js';
+import { constraintViolation, StorageError } from './errors.js';
+import { containsText, ordered, type SortColumns } from './listing.js';
 import type { IsoTimestamp, TenantKind, TenantsTable } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
@@ -10,7 +11,6 @@ import {
   clock,
   type ListOptions,
   oneOf,
-  page,
   type RepositoryOptions,
   toName,
 } from './values.js';
@@ -68,7 +68,16 @@ export interface TenantUpdate {
 export interface TenantListOptions extends ListOptions {
   /** Only these tenants (the ones a principal may see). An empty list gives an empty page. */
   ids?: readonly string[];
+  kind?: TenantKind;
+  /** Only names containing this text (any case). */
+  search?: string;
 }
+
+export const TENANT_SORT: SortColumns<'createdAt' | 'name'> = {
+  fields: { createdAt: 'created_at', name: 'name' },
+  id: 'id',
+  defaultField: 'createdAt',
+};
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   timeZone: 'UTC',
@@ -120,16 +129,12 @@ export class TenantRepository {
 
   /** Oldest first. */
   async list(options?: TenantListOptions): Promise<Tenant[]> {
-    const { limit, offset } = page(options);
     if (options?.ids !== undefined && options.ids.length === 0) return [];
     let query = this.#db.selectFrom('tenants').selectAll();
     if (options?.ids !== undefined) query = query.where('id', 'in', [...options.ids]);
-    const rows = await query
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+    if (options?.kind !== undefined) query = query.where('kind', '=', options.kind);
+    if (options?.search !== undefined) query = query.where(containsText('name', options.search));
+    const rows = await ordered(query, TENANT_SORT, options).execute();
     return rows.map(toTenant);
   }
 
@@ -189,14 +194,25 @@ export class TenantRepository {
 
   /**
    * False when there was no such tenant. Its memberships and API keys go with it; its audit
-   * entries stay.
+   * entries stay. `STILL_REFERENCED` while it owns applications, gateways or device profiles.
    */
   async delete(id: string): Promise<boolean> {
-    const result = await this.#db
-      .deleteFrom('tenants')
-      .where('id', '=', String(id))
-      .executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    try {
+      const result = await this.#db
+        .deleteFrom('tenants')
+        .where('id', '=', String(id))
+        .executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    } catch (error) {
+      if (constraintViolation(error) === 'foreign-key') {
+        throw new StorageError(
+          'STILL_REFERENCED',
+          `tenant ${id} still owns applications, gateways or device profiles: move or delete them first`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Selectable, Updateable } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { constraintViolation, StorageError } from './errors.js';
+import { containsText, ordered, type SortColumns } from './listing.js';
 import type { DatabaseDialect, IsoTimestamp, UsersTable } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
@@ -10,7 +11,6 @@ import {
   fromDbBoolean,
   fromDbBytes,
   type ListOptions,
-  page,
   type RepositoryOptions,
   toDbBoolean,
   toDbBytes,
@@ -55,7 +55,15 @@ export interface UserUpdate {
 export interface UserListOptions extends ListOptions {
   /** Only the members of one of these tenants. An empty list gives an empty page. */
   tenantIds?: readonly string[];
+  /** Only addresses containing this text (any case). */
+  search?: string;
 }
+
+export const USER_SORT: SortColumns<'createdAt' | 'email'> = {
+  fields: { createdAt: 'users.created_at', email: 'users.email' },
+  id: 'users.id',
+  defaultField: 'createdAt',
+};
 
 const MAX_EMAIL_LENGTH = 254;
 
@@ -150,7 +158,6 @@ export class UserRepository {
 
   /** Oldest first. */
   async list(options?: UserListOptions): Promise<User[]> {
-    const { limit, offset } = page(options);
     if (options?.tenantIds !== undefined && options.tenantIds.length === 0) return [];
     let query = this.#db.selectFrom('users').selectAll('users');
     if (options?.tenantIds !== undefined) {
@@ -164,12 +171,10 @@ export class UserRepository {
         ),
       );
     }
-    const rows = await query
-      .orderBy('users.created_at')
-      .orderBy('users.id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+    if (options?.search !== undefined) {
+      query = query.where(containsText('users.email', options.search));
+    }
+    const rows = await ordered(query, USER_SORT, options).execute();
     return rows.map(toUser);
   }
 

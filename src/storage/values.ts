@@ -7,10 +7,18 @@ export interface RepositoryOptions {
   now?: () => Date;
 }
 
-/** A page of a list: `limit` 1 to 1000 (default 100), `offset` from 0. */
+/**
+ * A page of a list: `limit` 1 to 1000 (default 100), `offset` from 0. Lists that sort (see
+ * listing.ts) also take a sort field, a direction and a keyset position: the rows after `after`.
+ */
 export interface ListOptions {
   limit?: number;
   offset?: number;
+  /** The field to sort by, as the list names it (`name`, `createdAt`); default the list's own. */
+  sort?: string;
+  descending?: boolean;
+  /** Only the rows after this one in the sort order (the last row of the previous page). */
+  after?: { value: string | number; id: string };
 }
 
 export const MAX_LIST_LIMIT = 1000;
@@ -102,7 +110,9 @@ export function toName(value: string, what: string, maxLength = 200): string {
 export function page(options: ListOptions | undefined): { limit: number; offset: number } {
   const limit = options?.limit ?? DEFAULT_LIST_LIMIT;
   const offset = options?.offset ?? 0;
-  assertInteger(limit, 1, MAX_LIST_LIMIT, 'limit');
+  // One more than the largest page: the API asks for a row beyond the page to tell whether
+  // another page follows.
+  assertInteger(limit, 1, MAX_LIST_LIMIT + 1, 'limit');
   assertInteger(offset, 0, Number.MAX_SAFE_INTEGER, 'offset');
   return { limit, offset };
 }

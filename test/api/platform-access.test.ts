@@ -150,10 +150,9 @@ describe('platform API: tenants, users, keys and audit across tenants', () => {
       other: 403,
     },
     {
-      name: 'use a route not scoped to tenants yet',
-      request: () => ['GET', '/api/v1/applications'],
-      own: { owner: 403, admin: 403, operator: 403, viewer: 403, integration: 403 },
-      other: 403,
+      name: 'list the applications of a tenant',
+      request: (t) => ['GET', `/api/v1/applications?tenantId=${id(t)}`],
+      own: { owner: 200, admin: 200, operator: 200, viewer: 200, integration: 404 },
     },
   ];
 
@@ -463,13 +462,17 @@ describe('platform API: the audit trail', () => {
     assert.equal((await latest()).outcome, 'failure');
   });
 
-  it('records the writes of the routes that are not tenant-scoped yet, not their reads', async () => {
+  it('records the writes of the tenant-scoped routes, not their reads', async () => {
     const created = await api.request('POST', '/api/v1/applications', { body: { name: 'meters' } });
     assert.equal(created.status, 201);
     const entry = await latest();
     assert.equal(entry.action, 'application.create');
     assert.equal(entry.objectId, created.json.id);
-    assert.deepEqual(entry.details, { route: 'POST /api/v1/applications', status: 201 });
+    assert.deepEqual(entry.details, {
+      name: 'meters',
+      route: 'POST /api/v1/applications',
+      status: 201,
+    });
     await api.request('GET', '/api/v1/applications');
     assert.equal((await latest()).id, entry.id, 'a read is not audited');
     const bad = await api.request('POST', '/api/v1/devices', { body: { devEui: 'zz' } });

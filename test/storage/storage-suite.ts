@@ -287,6 +287,9 @@ export function storageSuite(target: StorageTestTarget): void {
         location: { latitude: 48.85, longitude: 2.35, altitude: 42, source: 'configured' },
         lastSeenAt: null,
         counters: { rxReceived: 0, rxReceivedOk: 0, rxForwarded: 0, txReceived: 0, txEmitted: 0 },
+        tenantId: null,
+        shared: false,
+        tags: {},
         createdAt: '2025-03-01T10:00:00.000Z',
         updatedAt: '2025-03-01T10:00:00.000Z',
       });
@@ -415,6 +418,8 @@ export function storageSuite(target: StorageTestTarget): void {
         deviceClass: 'C',
         activation: 'otaa',
         deviceProfileId: null,
+        tenantId: null,
+        tags: {},
         lastSeenAt: null,
         createdAt: '2025-03-01T10:00:00.000Z',
         updatedAt: '2025-03-01T10:00:00.000Z',
@@ -593,6 +598,7 @@ export function storageSuite(target: StorageTestTarget): void {
         id: profile.id,
         name: 'Water meters',
         region: 'EU868',
+        tenantId: null,
         ...defaultDeviceProfileSettings(),
         createdAt: '2025-01-01T00:00:01.000Z',
         updatedAt: '2025-01-01T00:00:01.000Z',
@@ -653,7 +659,8 @@ export function storageSuite(target: StorageTestTarget): void {
         uplinkIntervalSeconds: 604_800,
       };
       const profile = await storage.deviceProfiles.create({ name: 'Everything', ...settings });
-      const { id, name, region, createdAt, updatedAt, ...stored } = profile;
+      const { id, name, region, tenantId, createdAt, updatedAt, ...stored } = profile;
+      assert.equal(tenantId, null);
       assert.deepEqual(stored, settings);
       assert.deepEqual(await storage.deviceProfiles.get(id), profile);
       const row = await database.db

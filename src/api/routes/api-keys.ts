@@ -17,7 +17,8 @@ import {
   principalOf,
 } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
-import { listQuerySchema, nameSchema } from './schemas.js';
+import { fieldKey, type PageQuery, pagedListSchema, pageOf, pageRequest } from '../paging.js';
+import { nameSchema } from './schemas.js';
 
 /**
  * API keys: `/api-keys`. A key is scoped to a tenant (with a tenant role), to an application
@@ -25,8 +26,9 @@ import { listQuerySchema, nameSchema } from './schemas.js';
  * answer to the POST and nowhere else, ever: only its SHA-256 is stored. `DELETE` revokes: the
  * key stays listed with its `revokedAt`, and answers 401 from then on.
  *
- * Tenant owners and admins manage their tenant's keys, up to their own role. Application keys
- * need a global principal until applications carry their tenant.
+ * Tenant owners and admins manage their tenant's keys, up to their own role, and the
+ * integration keys of their tenant's applications (the key takes the application's tenant). The
+ * keys of applications without a tenant are the operator's.
  */
 
 const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
@@ -95,10 +97,25 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
         },
         async (draft) => {
           const principal = principalOf(request);
-          const tenantId = body.tenantId ?? null;
+          let tenantId = body.tenantId ?? null;
           const applicationId = body.applicationId ?? null;
-          if (applicationId !== null || tenantId === null) {
-            // Global keys, and application keys until applications carry their tenant.
+          const application =
+            applicationId === null ? undefined : await storage.applications.get(applicationId);
+          if (applicationId !== null && application?.tenantId != null) {
+            // An integration key of a tenant's application: that tenant's managers give it.
+            authorize(
+              request,
+              'api-keys:write',
+              { tenantId: application.tenantId },
+              `application ${applicationId}`,
+            );
+            if (tenantId !== null && tenantId !== application.tenantId) {
+              throw badRequest(`application ${applicationId} is not in tenant ${tenantId}`);
+            }
+            tenantId = application.tenantId;
+            draft.tenantId = tenantId;
+          } else if (applicationId !== null || tenantId === null) {
+            // Global keys, and the keys of the operator's applications (without a tenant).
             authorize(request, 'api-keys:write', {}, 'API keys');
           } else {
             authorize(request, 'api-keys:write', { tenantId }, `tenant ${tenantId}`);
@@ -109,10 +126,7 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
           if (tenantId !== null && (await storage.tenants.get(tenantId)) === undefined) {
             throw notFound(`tenant ${tenantId}`);
           }
-          if (
-            applicationId !== null &&
-            (await storage.applications.get(applicationId)) === undefined
-          ) {
+          if (applicationId !== null && application === undefined) {
             throw notFound(`application ${applicationId}`);
           }
           let expiresAt: string | null = null;
@@ -149,23 +163,25 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
   );
 
   api.get<{
-    Querystring: { limit?: number; offset?: number; tenantId?: string; includeRevoked?: boolean };
+    Querystring: PageQuery & {
+      tenantId?: string;
+      includeRevoked?: boolean;
+      applicationId?: string;
+    };
   }>(
     '/api-keys',
     {
       schema: {
-        querystring: {
-          ...listQuerySchema,
-          properties: {
-            ...listQuerySchema.properties,
-            tenantId: idSchema,
-            includeRevoked: { type: 'boolean' },
-          },
-        },
+        querystring: pagedListSchema(['createdAt', 'name'], {
+          tenantId: idSchema,
+          includeRevoked: { type: 'boolean' },
+          applicationId: idSchema,
+        }),
       },
     },
     async (request) => {
-      const { tenantId, includeRevoked, ...pageOptions } = request.query;
+      const { tenantId, includeRevoked, applicationId, ...paging } = request.query;
+      const page = pageRequest(paging, 'createdAt');
       let tenantIds: string[] | undefined;
       if (tenantId !== undefined) {
         authorize(request, 'api-keys:read', { tenantId }, `tenant ${tenantId}`);
@@ -174,13 +190,14 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
         const visible = tenantsWhere(principalOf(request), 'api-keys:read');
         tenantIds = visible === 'all' ? undefined : visible;
       }
-      return {
-        apiKeys: await storage.apiKeys.list({
-          ...pageOptions,
-          ...(tenantIds === undefined ? {} : { tenantIds }),
-          includeRevoked: includeRevoked ?? true,
-        }),
-      };
+      const rows = await storage.apiKeys.list({
+        ...page.options,
+        ...(tenantIds === undefined ? {} : { tenantIds }),
+        ...(applicationId === undefined ? {} : { applicationId }),
+        includeRevoked: includeRevoked ?? true,
+      });
+      const { items, nextCursor } = pageOf(rows, page, fieldKey<ApiKey>('id'));
+      return { apiKeys: items, nextCursor };
     },
   );
 

@@ -1,34 +1,175 @@
-import type { FastifyInstance } from 'fastify';
-import { notFound } from '../errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { can } from '../../platform/roles.js';
+import type { Application } from '../../storage/index.js';
+import { forbidden, noteAudit, principalOf } from '../auth.js';
+import { ApiError, notFound } from '../errors.js';
+import {
+  fieldKey,
+  type PageQuery,
+  pagedListSchema,
+  pageOf,
+  pageRequest,
+  searchSchema,
+} from '../paging.js';
+import { authorizeObject, authorizeTenantFilter, listScope, tenantOfNew } from '../scope.js';
 import type { ApiContext } from '../server.js';
-import { listQuerySchema, nameSchema } from './schemas.js';
+import { idSchema, nameSchema } from './schemas.js';
 
-export function registerApplicationRoutes(api: FastifyInstance, { storage }: ApiContext): void {
-  api.post<{ Body: { name: string } }>(
+/**
+ * Applications: `/applications`. An application belongs to a tenant (`tenantId`), or to no
+ * tenant (the operator's, seen only by global principals). Its devices follow it: moving an
+ * application to another tenant (operator only) moves them too.
+ */
+
+export const APPLICATION_SORT_FIELDS = ['createdAt', 'updatedAt', 'name', 'id'] as const;
+
+interface ApplicationListQuery extends PageQuery {
+  tenantId?: string;
+  search?: string;
+}
+
+/** The application if the principal may do `action` on it; else 404 or 403. */
+export async function applicationFor(
+  { storage }: Pick<ApiContext, 'storage'>,
+  request: FastifyRequest,
+  id: string,
+  action: 'applications:read' | 'applications:write',
+): Promise<Application> {
+  const application = await storage.applications.get(id);
+  if (application === undefined) throw notFound(`application ${id}`);
+  authorizeObject(
+    request,
+    action,
+    { tenantId: application.tenantId, applicationId: application.id },
+    `application ${id}`,
+  );
+  return application;
+}
+
+/** 400 UNKNOWN_REFERENCE, as the storage layer answers for a reference that does not exist. */
+export function unknownReference(message: string): ApiError {
+  return new ApiError(400, 'UNKNOWN_REFERENCE', message);
+}
+
+export function registerApplicationRoutes(api: FastifyInstance, context: ApiContext): void {
+  const { storage } = context;
+
+  api.post<{ Body: { name: string; tenantId?: string } }>(
     '/applications',
     {
       schema: {
+        summary: 'Create an application',
         body: {
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { name: nameSchema },
+          properties: { name: nameSchema, tenantId: idSchema },
         },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send(await storage.applications.create({ name: request.body.name })),
+    async (request, reply) => {
+      const tenantId = tenantOfNew(request, 'applications:write', request.body.tenantId);
+      authorizeObject(
+        request,
+        'applications:write',
+        { tenantId },
+        tenantId === null ? 'applications' : `tenant ${tenantId}`,
+      );
+      noteAudit(request, { details: { name: request.body.name } });
+      const application = await storage.applications.create({ name: request.body.name, tenantId });
+      return reply.status(201).send(application);
+    },
   );
 
-  api.get<{ Querystring: { limit?: number; offset?: number } }>(
+  api.get<{ Querystring: ApplicationListQuery }>(
     '/applications',
-    { schema: { querystring: listQuerySchema } },
-    async (request) => ({ applications: await storage.applications.list(request.query) }),
+    {
+      schema: {
+        summary: 'List applications',
+        querystring: pagedListSchema(APPLICATION_SORT_FIELDS, {
+          tenantId: idSchema,
+          search: searchSchema,
+        }),
+      },
+    },
+    async (request) => {
+      const { tenantId, search, ...paging } = request.query;
+      const scope = listScope(request, 'applications:read');
+      authorizeTenantFilter(request, 'applications:read', tenantId);
+      const page = pageRequest(paging, 'createdAt');
+      const rows = await storage.applications.list({
+        ...page.options,
+        ...(scope === undefined ? {} : { scope }),
+        ...(tenantId === undefined ? {} : { tenantId }),
+        ...(search === undefined ? {} : { search }),
+      });
+      const { items, nextCursor } = pageOf(rows, page, fieldKey<Application>('id'));
+      return { applications: items, nextCursor };
+    },
   );
 
-  api.get<{ Params: { id: string } }>('/applications/:id', async (request) => {
-    const application = await storage.applications.get(request.params.id);
-    if (application === undefined) throw notFound(`application ${request.params.id}`);
-    return application;
-  });
+  api.get<{ Params: { id: string } }>(
+    '/applications/:id',
+    { schema: { summary: 'Get an application' } },
+    async (request) => applicationFor(context, request, request.params.id, 'applications:read'),
+  );
+
+  api.patch<{ Params: { id: string }; Body: { name?: string; tenantId?: string | null } }>(
+    '/applications/:id',
+    {
+      schema: {
+        summary: 'Rename an application, or move it (with its devices) to another tenant',
+        body: {
+          type: 'object',
+          minProperties: 1,
+          additionalProperties: false,
+          properties: { name: nameSchema, tenantId: { ...idSchema, type: ['string', 'null'] } },
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      await applicationFor(context, request, id, 'applications:write');
+      noteAudit(request, { details: { fields: Object.keys(request.body).sort() } });
+      if (request.body.tenantId !== undefined && !can(principalOf(request), 'tenants:write', {})) {
+        throw forbidden('only the operator moves an application to another tenant');
+      }
+      const before = await storage.applications.get(id);
+      const updated = await storage.applications.update(id, request.body);
+      if (updated === undefined) throw notFound(`application ${id}`);
+      if (before?.tenantId !== updated.tenantId) {
+        // The network caches devices with their application's tenant: read them again.
+        for (const device of await devicesOf(context, id)) context.network.deviceChanged?.(device);
+      }
+      return updated;
+    },
+  );
+
+  api.delete<{ Params: { id: string } }>(
+    '/applications/:id',
+    { schema: { summary: 'Delete an application (without devices)' } },
+    async (request, reply) => {
+      const { id } = request.params;
+      await applicationFor(context, request, id, 'applications:write');
+      if (!(await storage.applications.delete(id))) throw notFound(`application ${id}`);
+      return reply.status(204).send();
+    },
+  );
+}
+
+/** Every DevEUI of an application (to tell the network after a change that affects them). */
+async function devicesOf({ storage }: Pick<ApiContext, 'storage'>, id: string): Promise<string[]> {
+  const euis: string[] = [];
+  let after: { value: string; id: string } | undefined;
+  for (;;) {
+    const page = await storage.devices.list({
+      applicationId: id,
+      limit: 1000,
+      ...(after === undefined ? {} : { after }),
+    });
+    euis.push(...page.map((device) => device.devEui));
+    const last = page.at(-1);
+    if (page.length < 1000 || last === undefined) return euis;
+    after = { value: last.devEui, id: last.devEui };
+  }
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { tenantsWhere } from '../../platform/roles.js';
 import { authorize, type PlatformContext, principalOf } from '../auth.js';
+import { badRequest } from '../errors.js';
+import { idCursor, idFromCursor } from '../paging.js';
 
 /**
  * The audit log: `GET /audit`, newest first, paged by id (`beforeId`). The operator sees every
@@ -11,6 +13,8 @@ const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 interface AuditQuerystring {
   limit?: number;
+  /** The same as `beforeId`, as every other list pages. */
+  cursor?: string;
   beforeId?: number;
   tenantId?: string;
   actorId?: string;
@@ -29,6 +33,7 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
           additionalProperties: false,
           properties: {
             limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            cursor: { type: 'string', minLength: 1, maxLength: 1000 },
             beforeId: { type: 'integer', minimum: 1 },
             tenantId: idSchema,
             actorId: idSchema,
@@ -40,7 +45,13 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
       },
     },
     async (request) => {
-      const { tenantId, ...query } = request.query;
+      const { tenantId, cursor, ...query } = request.query;
+      if (cursor !== undefined) {
+        if (query.beforeId !== undefined) {
+          throw badRequest('querystring has both cursor and beforeId: page with one of them');
+        }
+        query.beforeId = idFromCursor(cursor);
+      }
       let tenantIds: string[] | undefined;
       if (tenantId !== undefined) {
         authorize(request, 'audit:read', { tenantId }, `tenant ${tenantId}`);
@@ -58,10 +69,11 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
         ...(tenantIds === undefined ? {} : { tenantIds }),
       });
       const last = entries.at(-1);
+      const more = last !== undefined && entries.length === (query.limit ?? 100);
       return {
         entries,
-        nextBeforeId:
-          last !== undefined && entries.length === (query.limit ?? 100) ? last.id : null,
+        nextBeforeId: more ? last.id : null,
+        nextCursor: more ? idCursor(last.id) : null,
       };
     },
   );

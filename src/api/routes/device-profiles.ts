@@ -1,5 +1,6 @@
-import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { getRegion, regionNames } from '../../lorawan/regions/index.js';
+import { isGlobal, tenantsWhere } from '../../platform/roles.js';
 import {
   type DeviceProfile,
   type DeviceProfileUpdate,
@@ -8,9 +9,19 @@ import {
   MAX_EXTRA_CHANNELS,
   type NewDeviceProfile,
 } from '../../storage/index.js';
+import { forbidden, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
+import {
+  fieldKey,
+  type PageQuery,
+  pagedListSchema,
+  pageOf,
+  pageRequest,
+  searchSchema,
+} from '../paging.js';
+import { authorizeObject, authorizeTenantFilter, listScope, tenantOfNew } from '../scope.js';
 import type { ApiContext } from '../server.js';
-import { listQuerySchema, nameSchema } from './schemas.js';
+import { idSchema, nameSchema } from './schemas.js';
 
 /**
  * Device profiles: `/device-profiles`. The schema checks each field's type and range; the
@@ -20,7 +31,12 @@ import { listQuerySchema, nameSchema } from './schemas.js';
  * Every field of the settings accepts `null`, which resets it to its default (or removes a
  * setting that has none), as in a JSON merge patch; a PATCH merges nested objects field by field
  * and replaces `extraChannels` and `dlChannels` as a whole.
+ *
+ * A profile belongs to a tenant, or to no tenant: the operator's catalogue, which every tenant
+ * reads and gives its devices, and only the operator changes.
  */
+
+export const DEVICE_PROFILE_SORT_FIELDS = ['createdAt', 'updatedAt', 'name', 'id'] as const;
 
 const nullableInteger = (minimum: number, maximum: number) =>
   ({ type: ['integer', 'null'], minimum, maximum }) as const;
@@ -94,6 +110,7 @@ const newDeviceProfileSchema = {
   properties: {
     name: nameSchema,
     region: { type: 'string', enum: [...regionNames] },
+    tenantId: idSchema,
     ...settingsProperties,
   },
 } as const;
@@ -197,38 +214,111 @@ export function checkRegionalParameters(profile: DeviceProfile): void {
   });
 }
 
-export function registerDeviceProfileRoutes(
-  api: FastifyInstance,
-  { storage, network }: ApiContext,
-): void {
+/**
+ * The profile if the principal may do `action` on it; else 404 or 403. A catalogue profile (no
+ * tenant) is read by every principal with a tenant role and changed by global ones only.
+ */
+export async function deviceProfileFor(
+  { storage }: Pick<ApiContext, 'storage'>,
+  request: FastifyRequest,
+  id: string,
+  action: 'device-profiles:read' | 'device-profiles:write',
+): Promise<DeviceProfile> {
+  const profile = await storage.deviceProfiles.get(id);
+  if (profile === undefined) throw notFound(`device profile ${id}`);
+  const principal = principalOf(request);
+  if (profile.tenantId === null && !isGlobal(principal)) {
+    if ((tenantsWhere(principal, 'device-profiles:read') as string[]).length === 0) {
+      throw notFound(`device profile ${id}`);
+    }
+    if (action === 'device-profiles:write') {
+      throw forbidden(
+        `device profile ${id} is in the operator's catalogue: only the operator changes it`,
+      );
+    }
+    return profile;
+  }
+  authorizeObject(request, action, { tenantId: profile.tenantId }, `device profile ${id}`);
+  return profile;
+}
+
+interface DeviceProfileListQuery extends PageQuery {
+  tenantId?: string;
+  search?: string;
+}
+
+export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiContext): void {
+  const { storage, network } = context;
   const validate = checkRegionalParameters;
 
-  api.post<{ Body: NewDeviceProfile }>(
+  api.post<{ Body: NewDeviceProfile & { tenantId?: string } }>(
     '/device-profiles',
-    { schema: { body: newDeviceProfileSchema }, schemaErrorFormatter: schemaErrorMessage },
+    {
+      schema: { summary: 'Create a device profile', body: newDeviceProfileSchema },
+      schemaErrorFormatter: schemaErrorMessage,
+    },
     async (request, reply) => {
-      const profile = await storage.deviceProfiles.create(request.body, { validate });
+      const tenantId = tenantOfNew(request, 'device-profiles:write', request.body.tenantId);
+      authorizeObject(
+        request,
+        'device-profiles:write',
+        { tenantId },
+        tenantId === null ? 'device profiles' : `tenant ${tenantId}`,
+      );
+      const profile = await storage.deviceProfiles.create(
+        { ...request.body, tenantId },
+        { validate },
+      );
       network.deviceProfileChanged?.(profile.id);
       return reply.status(201).send(profile);
     },
   );
 
-  api.get<{ Querystring: { limit?: number; offset?: number } }>(
+  api.get<{ Querystring: DeviceProfileListQuery }>(
     '/device-profiles',
-    { schema: { querystring: listQuerySchema } },
-    async (request) => ({ deviceProfiles: await storage.deviceProfiles.list(request.query) }),
+    {
+      schema: {
+        summary: "List device profiles (the tenant's and the operator's catalogue)",
+        querystring: pagedListSchema(DEVICE_PROFILE_SORT_FIELDS, {
+          tenantId: idSchema,
+          search: searchSchema,
+        }),
+      },
+    },
+    async (request) => {
+      const { tenantId, search, ...paging } = request.query;
+      const scope = listScope(request, 'device-profiles:read', {
+        untenanted: true,
+        applications: false,
+      });
+      authorizeTenantFilter(request, 'device-profiles:read', tenantId);
+      const page = pageRequest(paging, 'createdAt');
+      const rows = await storage.deviceProfiles.list({
+        ...page.options,
+        ...(scope === undefined ? {} : { scope }),
+        ...(tenantId === undefined ? {} : { tenantId }),
+        ...(search === undefined ? {} : { search }),
+      });
+      const { items, nextCursor } = pageOf(rows, page, fieldKey<DeviceProfile>('id'));
+      return { deviceProfiles: items, nextCursor };
+    },
   );
 
-  api.get<{ Params: { id: string } }>('/device-profiles/:id', async (request) => {
-    const profile = await storage.deviceProfiles.get(request.params.id);
-    if (profile === undefined) throw notFound(`device profile ${request.params.id}`);
-    return profile;
-  });
+  api.get<{ Params: { id: string } }>(
+    '/device-profiles/:id',
+    { schema: { summary: 'Get a device profile' } },
+    async (request) =>
+      deviceProfileFor(context, request, request.params.id, 'device-profiles:read'),
+  );
 
   api.patch<{ Params: { id: string }; Body: DeviceProfileUpdate }>(
     '/device-profiles/:id',
-    { schema: { body: deviceProfileUpdateSchema }, schemaErrorFormatter: schemaErrorMessage },
+    {
+      schema: { summary: 'Change a device profile', body: deviceProfileUpdateSchema },
+      schemaErrorFormatter: schemaErrorMessage,
+    },
     async (request) => {
+      await deviceProfileFor(context, request, request.params.id, 'device-profiles:write');
       const profile = await storage.deviceProfiles.update(request.params.id, request.body, {
         validate,
       });
@@ -239,11 +329,16 @@ export function registerDeviceProfileRoutes(
     },
   );
 
-  api.delete<{ Params: { id: string } }>('/device-profiles/:id', async (request, reply) => {
-    if (!(await storage.deviceProfiles.delete(request.params.id))) {
-      throw notFound(`device profile ${request.params.id}`);
-    }
-    network.deviceProfileChanged?.(request.params.id);
-    return reply.status(204).send();
-  });
+  api.delete<{ Params: { id: string } }>(
+    '/device-profiles/:id',
+    { schema: { summary: 'Delete a device profile no device uses' } },
+    async (request, reply) => {
+      await deviceProfileFor(context, request, request.params.id, 'device-profiles:write');
+      if (!(await storage.deviceProfiles.delete(request.params.id))) {
+        throw notFound(`device profile ${request.params.id}`);
+      }
+      network.deviceProfileChanged?.(request.params.id);
+      return reply.status(204).send();
+    },
+  );
 }

@@ -5,20 +5,33 @@ import { sessionMacView } from '../../network/mac/session-mac.js';
 import type { DeviceSession } from '../../network/store.js';
 import {
   type Device,
+  type DownlinkQueueItem,
   MAX_DOWNLINK_PAYLOAD_BYTES,
   type MacVersion,
   type Storage,
 } from '../../storage/index.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
-import type { ApiContext } from '../server.js';
-import { schemaErrorMessage } from './device-profiles.js';
 import {
-  DEVADDR_PATTERN,
-  EUI_PATTERN,
-  KEY_PATTERN,
-  listQuerySchema,
-  nameSchema,
-} from './schemas.js';
+  fieldKey,
+  idCursor,
+  idFromCursor,
+  type PageQuery,
+  pagedListSchema,
+  pageInMemory,
+  pageOf,
+  pageRequest,
+} from '../paging.js';
+import type { ApiContext } from '../server.js';
+import {
+  applicationForDevices,
+  DEVICE_SORT_FIELDS,
+  type DeviceListQuery,
+  deviceFilterSchemas,
+  deviceFor,
+  deviceListFilters,
+} from './device-access.js';
+import { schemaErrorMessage } from './device-profiles.js';
+import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, nameSchema, tagsSchema } from './schemas.js';
 
 interface AbpBody {
   devAddr: string;
@@ -40,12 +53,14 @@ interface NewDeviceBody {
   nwkKey?: string;
   abp?: AbpBody;
   deviceProfileId?: string;
+  tags?: Record<string, string>;
 }
 
 interface DeviceUpdateBody {
   name?: string;
   deviceProfileId?: string | null;
   deviceClass?: 'A' | 'C';
+  tags?: Record<string, string>;
 }
 
 const key = { type: 'string', pattern: KEY_PATTERN } as const;
@@ -65,6 +80,7 @@ const newDeviceSchema = {
     appKey: key,
     nwkKey: key,
     deviceProfileId,
+    tags: tagsSchema,
     abp: {
       type: 'object',
       required: ['devAddr', 'appSKey'],
@@ -89,6 +105,7 @@ const deviceUpdateSchema = {
     name: nameSchema,
     deviceProfileId: { ...deviceProfileId, type: ['string', 'null'] },
     deviceClass: { type: 'string', enum: ['A', 'C'] },
+    tags: tagsSchema,
   },
 } as const;
 
@@ -185,6 +202,7 @@ export function registerDeviceRoutes(
       const body = request.body;
       const devEui = body.devEui.toLowerCase();
       const is11 = body.macVersion === '1.1.0';
+      await applicationForDevices(storage, request, body.applicationId);
       if (roles.operatorBlind === true) {
         throw badRequest(
           'this Galet runs the network role only and never holds application keys: create the ' +
@@ -214,6 +232,7 @@ export function registerDeviceRoutes(
         ...(body.appKey === undefined ? {} : { appKey: hexToBytes(body.appKey) }),
         ...(body.nwkKey === undefined ? {} : { nwkKey: hexToBytes(body.nwkKey) }),
         ...(body.deviceProfileId === undefined ? {} : { deviceProfileId: body.deviceProfileId }),
+        ...(body.tags === undefined ? {} : { tags: body.tags }),
       });
       if (roles.deviceCreated !== undefined) {
         try {
@@ -250,38 +269,23 @@ export function registerDeviceRoutes(
     },
   );
 
-  api.get<{
-    Querystring: {
-      limit?: number;
-      offset?: number;
-      applicationId?: string;
-      deviceProfileId?: string;
-    };
-  }>(
+  api.get<{ Querystring: DeviceListQuery }>(
     '/devices',
-    {
-      schema: {
-        querystring: {
-          ...listQuerySchema,
-          properties: {
-            ...listQuerySchema.properties,
-            applicationId: { type: 'string', maxLength: 100 },
-            deviceProfileId: { type: 'string', maxLength: 100 },
-          },
-        },
-      },
+    { schema: { querystring: pagedListSchema(DEVICE_SORT_FIELDS, deviceFilterSchemas) } },
+    async (request) => {
+      const page = pageRequest(request.query, 'devEui');
+      const rows = await storage.devices.list({
+        ...page.options,
+        ...deviceListFilters(request, request.query),
+      });
+      const { items, nextCursor } = pageOf(rows, page, fieldKey<Device>('devEui'));
+      return { devices: items.map((device) => withPendingLastSeen(device, storage)), nextCursor };
     },
-    async (request) => ({
-      devices: (await storage.devices.list(request.query)).map((device) =>
-        withPendingLastSeen(device, storage),
-      ),
-    }),
   );
 
   api.get<{ Params: { devEui: string } }>('/devices/:devEui', async (request) => {
     const devEui = request.params.devEui.toLowerCase();
-    const device = await storage.devices.get(devEui);
-    if (device === undefined) throw notFound(`device ${request.params.devEui}`);
+    const device = await deviceFor(storage, request, request.params.devEui, 'devices:read');
     const session = await storage.deviceSessions.get(devEui);
     // Whether this Galet can read the device's payloads: it holds its AppSKey (or the root keys
     // it will derive one from). Not so for a device whose provider's join server activates it.
@@ -300,6 +304,7 @@ export function registerDeviceRoutes(
     { schema: { body: deviceUpdateSchema }, schemaErrorFormatter: schemaErrorMessage },
     async (request) => {
       const devEui = request.params.devEui.toLowerCase();
+      await deviceFor(storage, request, request.params.devEui, 'devices:write');
       const device = await storage.devices.update(devEui, request.body);
       if (device === undefined) throw notFound(`device ${request.params.devEui}`);
       // The network server caches devices: a new profile applies only once it is told.
@@ -313,6 +318,7 @@ export function registerDeviceRoutes(
 
   api.delete<{ Params: { devEui: string } }>('/devices/:devEui', async (request, reply) => {
     const devEui = request.params.devEui.toLowerCase();
+    await deviceFor(storage, request, request.params.devEui, 'devices:write');
     if (!(await storage.devices.delete(devEui))) throw notFound(`device ${request.params.devEui}`);
     network.sessionRemoved(devEui);
     network.deviceChanged?.(devEui);
@@ -324,8 +330,7 @@ export function registerDeviceRoutes(
     Body: { fPort: number; data: string; confirmed?: boolean };
   }>('/devices/:devEui/queue', { schema: { body: queueItemSchema } }, async (request, reply) => {
     const devEui = request.params.devEui.toLowerCase();
-    if ((await storage.devices.get(devEui)) === undefined)
-      throw notFound(`device ${request.params.devEui}`);
+    await deviceFor(storage, request, request.params.devEui, 'devices:write');
     const data = decodeBase64(request.body.data);
     if (data.length > MAX_DOWNLINK_PAYLOAD_BYTES) {
       throw badRequest(
@@ -351,8 +356,7 @@ export function registerDeviceRoutes(
     { schema: { body: forceRejoinSchema } },
     async (request, reply) => {
       const devEui = request.params.devEui.toLowerCase();
-      if ((await storage.devices.get(devEui)) === undefined)
-        throw notFound(`device ${request.params.devEui}`);
+      await deviceFor(storage, request, request.params.devEui, 'devices:write');
       if (network.forceRejoin === undefined) {
         throw conflict('this network role cannot send ForceRejoinReq');
       }
@@ -368,40 +372,56 @@ export function registerDeviceRoutes(
     },
   );
 
-  api.get<{ Params: { devEui: string } }>('/devices/:devEui/queue', async (request) => {
-    const devEui = request.params.devEui.toLowerCase();
-    if ((await storage.devices.get(devEui)) === undefined)
-      throw notFound(`device ${request.params.devEui}`);
-    const items = await storage.downlinkQueue.listPending(devEui);
-    return {
-      items: items.map((item) => ({ ...item, data: Buffer.from(item.data).toString('base64') })),
-    };
-  });
+  api.get<{ Params: { devEui: string }; Querystring: PageQuery }>(
+    '/devices/:devEui/queue',
+    { schema: { querystring: pagedListSchema(['createdAt']) } },
+    async (request) => {
+      const devEui = request.params.devEui.toLowerCase();
+      await deviceFor(storage, request, request.params.devEui, 'devices:read');
+      // Pending items only, a few per device: paged in memory, oldest first.
+      const { items, nextCursor } = pageInMemory(
+        await storage.downlinkQueue.listPending(devEui),
+        pageRequest(request.query, 'createdAt'),
+        fieldKey<DownlinkQueueItem>('id'),
+      );
+      return {
+        items: items.map((item) => ({ ...item, data: Buffer.from(item.data).toString('base64') })),
+        nextCursor,
+      };
+    },
+  );
 
-  api.get<{ Params: { devEui: string }; Querystring: { limit?: number } }>(
+  api.get<{ Params: { devEui: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:devEui/events',
     {
       schema: {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            cursor: { type: 'string', minLength: 1, maxLength: 1000 },
+          },
         },
       },
     },
     async (request) => {
       const devEui = request.params.devEui.toLowerCase();
-      if ((await storage.devices.get(devEui)) === undefined)
-        throw notFound(`device ${request.params.devEui}`);
+      await deviceFor(storage, request, request.params.devEui, 'events:read');
+      const limit = request.query.limit ?? 20;
+      const cursor = request.query.cursor;
       const events = await storage.events.listForDevice(devEui, {
-        limit: request.query.limit ?? 20,
+        limit,
+        ...(cursor === undefined ? {} : { beforeId: idFromCursor(cursor) }),
       });
+      const last = events.at(-1);
       return {
         events: events.map((event) => ({
           id: event.id,
           event: event.type,
           ...(event.body as object),
         })),
+        nextCursor: last !== undefined && events.length === limit ? idCursor(last.id) : null,
       };
     },
   );

@@ -2,6 +2,9 @@ export const EUI_PATTERN = '^[0-9a-fA-F]{16}$';
 export const KEY_PATTERN = '^[0-9a-fA-F]{32}$';
 export const DEVADDR_PATTERN = '^[0-9a-fA-F]{8}$';
 
+/** An object's id in a body or a query (a UUID, a key id): 1 to 200 characters. */
+export const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
 /** A name as the storage layer accepts it (`toName`): 1 to 200 characters. */
 export const nameSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
@@ -12,6 +15,14 @@ export const listQuerySchema = {
     limit: { type: 'integer', minimum: 1, maximum: 1000 },
     offset: { type: 'integer', minimum: 0 },
   },
+} as const;
+
+/** Tags: up to 50 `key: value` texts (keys of letters, digits, `_`, `-`, `.`). */
+export const tagsSchema = {
+  type: 'object',
+  maxProperties: 50,
+  propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+  additionalProperties: { type: 'string', maxLength: 256 },
 } as const;
 
 export const locationSchema = {

@@ -1,9 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { isGlobal, tenantsWhere } from '../../platform/roles.js';
-import { TENANT_KINDS, type TenantKind, type TenantSettingsInput } from '../../storage/index.js';
+import {
+  TENANT_KINDS,
+  type Tenant,
+  type TenantKind,
+  type TenantSettingsInput,
+} from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
-import { listQuerySchema, nameSchema } from './schemas.js';
+import {
+  fieldKey,
+  type PageQuery,
+  pagedListSchema,
+  pageOf,
+  pageRequest,
+  searchSchema,
+} from '../paging.js';
+import { nameSchema } from './schemas.js';
 
 /**
  * Tenants: `/tenants`. The operator (a global principal) creates and deletes them and sets their
@@ -92,17 +105,28 @@ export function registerTenantRoutes(api: FastifyInstance, platform: PlatformCon
     },
   );
 
-  api.get<{ Querystring: { limit?: number; offset?: number } }>(
+  api.get<{ Querystring: PageQuery & { kind?: TenantKind; search?: string } }>(
     '/tenants',
-    { schema: { querystring: listQuerySchema } },
-    async (request) => {
-      const visible = tenantsWhere(principalOf(request), 'tenants:read');
-      return {
-        tenants: await storage.tenants.list({
-          ...request.query,
-          ...(visible === 'all' ? {} : { ids: visible }),
+    {
+      schema: {
+        querystring: pagedListSchema(['createdAt', 'name'], {
+          kind: { type: 'string', enum: TENANT_KINDS },
+          search: searchSchema,
         }),
-      };
+      },
+    },
+    async (request) => {
+      const { kind, search, ...paging } = request.query;
+      const visible = tenantsWhere(principalOf(request), 'tenants:read');
+      const page = pageRequest(paging, 'createdAt');
+      const rows = await storage.tenants.list({
+        ...page.options,
+        ...(visible === 'all' ? {} : { ids: visible }),
+        ...(kind === undefined ? {} : { kind }),
+        ...(search === undefined ? {} : { search }),
+      });
+      const { items, nextCursor } = pageOf(rows, page, fieldKey<Tenant>('id'));
+      return { tenants: items, nextCursor };
     },
   );
 

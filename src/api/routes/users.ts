@@ -19,7 +19,14 @@ import {
 import type { Membership, User } from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
-import { listQuerySchema } from './schemas.js';
+import {
+  fieldKey,
+  type PageQuery,
+  pagedListSchema,
+  pageOf,
+  pageRequest,
+  searchSchema,
+} from '../paging.js';
 
 /**
  * Users: `/users`, and their memberships `/users/{id}/memberships/{tenantId}`.
@@ -30,8 +37,8 @@ import { listQuerySchema } from './schemas.js';
  * visible to the managers of the tenants they belong to; to anyone else they do not exist (404),
  * and their memberships elsewhere are not shown.
  *
- * Integration memberships (one application) need a global principal until applications carry
- * their tenant.
+ * An integration membership (one application) is in the application's tenant; the operator's
+ * applications (without a tenant) take a global principal.
  */
 
 const passwordSchema = {
@@ -126,16 +133,30 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     if ((await storage.tenants.get(tenantId)) === undefined) throw notFound(`tenant ${tenantId}`);
   }
 
-  /** Who may give `role` in `tenantId`; integration memberships stay with the operator for now. */
+  /** Who may give `role` in `tenantId`. */
   function assertMayGrant(principal: Principal, role: ScopedRole, tenantId: string): void {
     if (!canGrant(principal, role, { tenantId })) {
       throw forbidden(`you may not give the ${role} role in this tenant`);
     }
-    if (role === 'integration' && !isGlobal(principal)) {
-      throw forbidden(
-        'only the operator gives an integration role (applications have no tenant yet)',
-      );
+  }
+
+  /**
+   * The application of an integration membership must be in the membership's tenant (one of
+   * another tenant answers 404); the operator's applications (no tenant) take a global principal.
+   */
+  async function assertApplicationOfTenant(
+    principal: Principal,
+    applicationId: string,
+    tenantId: string,
+  ): Promise<void> {
+    const application = await storage.applications.get(applicationId);
+    if (application === undefined) throw notFound(`application ${applicationId}`);
+    if (application.tenantId === tenantId) return;
+    if (application.tenantId === null && isGlobal(principal)) return;
+    if (application.tenantId === null || !isGlobal(principal)) {
+      throw notFound(`application ${applicationId}`);
     }
+    throw badRequest(`application ${applicationId} is not in tenant ${tenantId}`);
   }
 
   api.post<{ Body: NewUserBody }>(
@@ -199,10 +220,8 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
           if ((body.role === 'integration') !== (body.applicationId !== undefined)) {
             throw badRequest('an applicationId goes with the integration role, and only with it');
           }
-          if (body.applicationId !== undefined) {
-            if ((await storage.applications.get(body.applicationId)) === undefined) {
-              throw notFound(`application ${body.applicationId}`);
-            }
+          if (body.applicationId !== undefined && body.tenantId !== undefined) {
+            await assertApplicationOfTenant(principal, body.applicationId, body.tenantId);
           }
           checkPassword(body.password);
           const user = await storage.users.create({
@@ -234,19 +253,20 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     },
   );
 
-  api.get<{ Querystring: { limit?: number; offset?: number; tenantId?: string } }>(
+  api.get<{ Querystring: PageQuery & { tenantId?: string; search?: string } }>(
     '/users',
     {
       schema: {
-        querystring: {
-          ...listQuerySchema,
-          properties: { ...listQuerySchema.properties, tenantId: idSchema },
-        },
+        querystring: pagedListSchema(['createdAt', 'email'], {
+          tenantId: idSchema,
+          search: searchSchema,
+        }),
       },
     },
     async (request) => {
       const principal = principalOf(request);
-      const { tenantId, ...pageOptions } = request.query;
+      const { tenantId, search, ...paging } = request.query;
+      const page = pageRequest(paging, 'createdAt');
       let tenantIds: string[] | undefined;
       if (tenantId !== undefined) {
         authorize(request, 'users:read', { tenantId }, `tenant ${tenantId}`);
@@ -255,10 +275,12 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
         const visible = tenantsWhere(principal, 'users:read');
         tenantIds = visible === 'all' ? undefined : visible;
       }
-      const users = await storage.users.list({
-        ...pageOptions,
+      const rows = await storage.users.list({
+        ...page.options,
         ...(tenantIds === undefined ? {} : { tenantIds }),
+        ...(search === undefined ? {} : { search }),
       });
+      const { items: users, nextCursor } = pageOf(rows, page, fieldKey<User>('id'));
       const memberships = await storage.memberships.listForUsers(users.map((u) => u.id));
       return {
         users: users.map((user) =>
@@ -268,6 +290,7 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
             memberships.filter((m) => m.userId === user.id),
           ),
         ),
+        nextCursor,
       };
     },
   );
@@ -413,6 +436,9 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
           assertOutranks(principal, current, tenantId);
           if ((role === 'integration') !== (applicationId !== undefined)) {
             throw badRequest('an applicationId goes with the integration role, and only with it');
+          }
+          if (applicationId !== undefined) {
+            await assertApplicationOfTenant(principal, applicationId, tenantId);
           }
           const membership = await storage.memberships.set({
             userId: id,

@@ -6,6 +6,7 @@ import { macLayerMigration } from './0003_mac_layer.js';
 import { platformMigration } from './0004_platform.js';
 import { linkOutboxMigration } from './0005_link_outbox.js';
 import { linkTokensMigration } from './0007_link_tokens.js';
+import { tenancyMigration } from './0008_tenancy.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -20,6 +21,9 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     '0004_platform': platformMigration(dialect),
     '0005_link_outbox': linkOutboxMigration(dialect),
     '0007_link_tokens': linkTokensMigration(dialect),
+    // 0006 is not used: 0007 was released first, and a migration may not sort before one a
+    // database already ran (Kysely refuses unordered migrations).
+    '0008_tenancy': tenancyMigration(dialect),
   };
 }
 

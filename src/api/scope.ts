@@ -1,0 +1,135 @@
+import type { FastifyRequest } from 'fastify';
+import {
+  type Action,
+  applicationsWhere,
+  can,
+  isGlobal,
+  type Target,
+  tenantsWhere,
+} from '../platform/roles.js';
+import type { TenantScope } from '../storage/index.js';
+import { AccessDenied, authorize, noteAudit, principalOf } from './auth.js';
+import { badRequest } from './errors.js';
+
+/**
+ * Tenant scoping of the routes that serve tenant-owned objects (applications, gateways, devices,
+ * their events and queues, device profiles): who may see and change which object.
+ *
+ * - An object the principal may not even see answers 404 "<what> not found", exactly as one that
+ *   does not exist; one it sees but may not change answers 403.
+ * - Objects without a tenant are the operator's: only global principals see them (device
+ *   profiles without a tenant are the exception: a catalogue every tenant reads).
+ * - Lists are filtered in the query by the principal's tenants (`tenantsWhere`) and integration
+ *   applications (`applicationsWhere`).
+ */
+
+function readOf(action: Action): Action {
+  return action.replace(/:write$/, ':read') as Action;
+}
+
+/**
+ * Throws unless the principal may do `action` on an object of `target`: 404 when it cannot see
+ * the object (nor its tenant), else 403. The audit note gets the object's tenant only when the
+ * principal may see it, so that a probe of another tenant's object does not show in that
+ * tenant's audit log.
+ */
+export function authorizeObject(
+  request: FastifyRequest,
+  action: Action,
+  target: Target,
+  what: string,
+): void {
+  const principal = principalOf(request);
+  const tenantId = target.tenantId ?? null;
+  if (can(principal, action, target)) {
+    noteAudit(request, { tenantId });
+    return;
+  }
+  const visible =
+    can(principal, readOf(action), target) ||
+    (tenantId !== null && can(principal, 'tenants:read', { tenantId }));
+  if (!visible) throw new AccessDenied(404, 'NOT_FOUND', `${what} not found`);
+  noteAudit(request, { tenantId });
+  throw new AccessDenied(
+    403,
+    'FORBIDDEN',
+    `${describe(request)} may not ${action.replace(':', ' ')} here`,
+  );
+}
+
+/** Whether the principal may see (read) an object of `target`. */
+export function canSee(request: FastifyRequest, action: Action, target: Target): boolean {
+  return can(principalOf(request), readOf(action), target);
+}
+
+/**
+ * The rows of a list the principal may see, for the repository (`undefined`: every row). Throws
+ * 403 when the principal may read this kind of object nowhere at all, rather than answer an
+ * empty list that would look like "none yet".
+ */
+export function listScope(
+  request: FastifyRequest,
+  action: Action,
+  extra: Omit<TenantScope, 'tenantIds' | 'applicationIds'> & { applications?: boolean } = {},
+): TenantScope | undefined {
+  const principal = principalOf(request);
+  if (isGlobal(principal)) {
+    if (!can(principal, action, {})) authorize(request, action, {}, 'this list');
+    return undefined;
+  }
+  const tenantIds = tenantsWhere(principal, action) as string[];
+  const applicationIds =
+    extra.applications === false ? [] : (applicationsWhere(principal, action) as string[]);
+  if (tenantIds.length === 0 && applicationIds.length === 0) {
+    authorize(request, action, {}, 'this list');
+  }
+  const { applications: _applications, ...rest } = extra;
+  return {
+    tenantIds,
+    applicationIds,
+    // Shared rows and the catalogue are for principals with a tenant role, not integrations.
+    ...(tenantIds.length > 0 ? rest : {}),
+  };
+}
+
+/** A `tenantId` list filter: the tenant must be one the principal may read `action` in. */
+export function authorizeTenantFilter(
+  request: FastifyRequest,
+  action: Action,
+  tenantId: string | undefined,
+): void {
+  if (tenantId !== undefined)
+    authorizeObject(request, readOf(action), { tenantId }, `tenant ${tenantId}`);
+}
+
+/**
+ * The tenant a new object goes to: the one given, else the principal's only tenant where it may
+ * do `action`; null (no tenant) for a global principal that names none. 400 when the principal
+ * has several tenants and names none.
+ */
+export function tenantOfNew(
+  request: FastifyRequest,
+  action: Action,
+  given: string | undefined,
+): string | null {
+  if (given !== undefined) return given;
+  const principal = principalOf(request);
+  if (isGlobal(principal)) return null;
+  const tenants = tenantsWhere(principal, action);
+  if (tenants === 'all') return null;
+  if (tenants.length === 1) return tenants[0] as string;
+  if (tenants.length === 0) authorize(request, action, {}, 'tenants');
+  throw badRequest('body.tenantId is required: you may do this in several tenants');
+}
+
+function describe(request: FastifyRequest): string {
+  const principal = principalOf(request);
+  switch (principal.kind) {
+    case 'admin-token':
+      return 'the admin token';
+    case 'user':
+      return 'this user';
+    case 'api-key':
+      return principal.readOnly ? 'this read-only API key' : `this ${principal.role} API key`;
+  }
+}
