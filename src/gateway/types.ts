@@ -134,6 +134,8 @@ export interface GatewayBackend {
     onUplink(handler: (uplink: DeduplicatedUplink) => void): void;
     flush(): Promise<void>;
   };
+  /** A gateway is no longer registered: forget any allow-list answer kept for it. */
+  gatewayRemoved?(gatewayId: string): void;
   /** Sends a downlink; resolves false when the gateway is unknown or has no downlink path. */
   sendDownlink(downlink: GatewayDownlink): Promise<boolean>;
   close(): Promise<void>;

@@ -314,6 +314,12 @@ export class NetworkServer {
     this.#unknownGatewayCheckedAt.delete(gatewayId);
   }
 
+  /** A gateway was deleted: its traffic is refused from now on (as an unknown gateway's). */
+  gatewayRemoved(gatewayId: string): void {
+    this.#knownGateways.delete(gatewayId);
+    this.#ctx.gateways.gatewayRemoved?.(gatewayId);
+  }
+
   get activeSessions(): number {
     return this.#ctx.sessions.size;
   }

@@ -281,6 +281,22 @@ describe('network server scenarios', () => {
     });
   });
 
+  it('refuses the traffic of a gateway once it is deleted through the API', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const device = await net.addAbpDevice('0000000000000611', '1.0.4', 0x26000611);
+      await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      const deleted = await net.galet.request('DELETE', `/api/v1/gateways/${GW1}`);
+      assert.equal(deleted.status, 204);
+      net.transmit(device, device.uplink({ fPort: 1, payload: bytes(2) }));
+      await net.waitForMetric('galet_semtech_udp_unknown_gateway_datagrams_total', 1);
+      assert.deepEqual(
+        (await net.events(device.devEui)).map((e) => [e.event, e.fCnt]),
+        [['up', 0]],
+        'nothing stored from the deleted gateway',
+      );
+    });
+  });
+
   it('acknowledges a confirmed uplink: the device sees ACK, the up event says confirmed', async () => {
     await withNetwork([{ gatewayId: GW1 }], async (net) => {
       const gateway = net.gateway(GW1);

@@ -153,6 +153,10 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
     });
   }
 
+  gatewayRemoved(gatewayId: string): void {
+    if (this.#closed === undefined) this.#post({ type: 'forgetGateway', gatewayId });
+  }
+
   /** Stops the worker thread abruptly, as a crash would (fault-injection tests). */
   async killWorkerForTest(): Promise<void> {
     await this.#worker.terminate();

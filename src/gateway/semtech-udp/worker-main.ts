@@ -175,6 +175,9 @@ async function main(): Promise<void> {
         flush();
         post({ type: 'deduplicationFlushed', requestId: message.requestId });
         return;
+      case 'forgetGateway':
+        allowed.delete(message.gatewayId);
+        return;
       case 'reportCounters':
         post({ type: 'counters', counters: backend.counters() });
         return;

@@ -58,6 +58,8 @@ export type ToWorker =
   | { type: 'gatewayVerdict'; requestId: number; allowed: boolean }
   /** Emit every open deduplication window now. */
   | { type: 'flushDeduplication'; requestId: number }
+  /** The gateway was deleted: ask the main thread again about its next datagram. */
+  | { type: 'forgetGateway'; gatewayId: string }
   /** Asks for a `counters` message now. */
   | { type: 'reportCounters' }
   | { type: 'close' };
