@@ -7,6 +7,6 @@ export function deviceInfo(device: NetworkDevice): DeviceInfo {
     deviceName: device.name,
     devEui: device.devEui,
     deviceClassEnabled: device.deviceClass === 'C' ? 'CLASS_C' : 'CLASS_A',
-    tags: {},
+    tags: { ...device.tags },
   };
 }

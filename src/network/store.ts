@@ -38,6 +38,8 @@ export interface NetworkDevice {
   deviceClass: 'A' | 'C';
   /** null: the built-in default profile. */
   deviceProfileId: string | null;
+  /** The device's tags, copied into each event's deviceInfo (ChirpStack's shape). */
+  tags?: Readonly<Record<string, string>>;
 }
 
 export interface QueuedDownlink {

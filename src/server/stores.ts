@@ -28,6 +28,7 @@ function networkDevice(device: Device): NetworkDevice {
     macVersion: device.macVersion,
     deviceClass: device.deviceClass,
     deviceProfileId: device.deviceProfileId,
+    tags: device.tags,
   };
 }
 

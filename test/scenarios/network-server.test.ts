@@ -297,6 +297,18 @@ describe('network server scenarios', () => {
     });
   });
 
+  it('copies the device tags into the events (deviceInfo.tags), also after a change', async () => {
+    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+      const device = await net.addAbpDevice('0000000000000612', '1.0.4', 0x26000612);
+      const patched = await net.galet.request('PATCH', `/api/v1/devices/${device.devEui}`, {
+        tags: { commune: 'Saint-Galmier', usage: 'frost' },
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.json));
+      const { event } = await net.uplink(device, { fPort: 1, payload: bytes(1) });
+      assert.deepEqual(event.deviceInfo.tags, { commune: 'Saint-Galmier', usage: 'frost' });
+    });
+  });
+
   it('acknowledges a confirmed uplink: the device sees ACK, the up event says confirmed', async () => {
     await withNetwork([{ gatewayId: GW1 }], async (net) => {
       const gateway = net.gateway(GW1);
