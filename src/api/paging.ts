@@ -112,6 +112,20 @@ export function pageOf<T>(
   return { items, nextCursor: encodeCursor({ s: request.sort, v: last.value, i: last.id }) };
 }
 
+/**
+ * One page of a repository list: `list` reads with the options of `query` (sorted by
+ * `defaultField` unless it asks another sort), rows keyed by their `idField`.
+ */
+export async function listPage<T extends object>(
+  query: PageQuery,
+  defaultField: string,
+  idField: keyof T,
+  list: (options: ListOptions) => Promise<readonly T[]>,
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const page = pageRequest(query, defaultField);
+  return pageOf(await list(page.options), page, fieldKey<T>(idField));
+}
+
 /** The key of a row whose sort fields are properties of the same name. */
 export function fieldKey<T extends object>(idField: keyof T) {
   return (row: T, field: string): { value: string | number; id: string } => {

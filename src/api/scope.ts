@@ -103,6 +103,41 @@ export function authorizeTenantFilter(
 }
 
 /**
+ * The repository filters of a list: the principal's scope (`listScope`) and the query's
+ * `tenantId` filter (`authorizeTenantFilter`), each left out when there is none.
+ */
+export function scopedListFilters(
+  request: FastifyRequest,
+  action: Action,
+  tenantId: string | undefined,
+  extra: Parameters<typeof listScope>[2] = {},
+): { scope?: TenantScope; tenantId?: string } {
+  const scope = listScope(request, action, extra);
+  authorizeTenantFilter(request, action, tenantId);
+  return {
+    ...(scope === undefined ? {} : { scope }),
+    ...(tenantId === undefined ? {} : { tenantId }),
+  };
+}
+
+/**
+ * The tenants a list is limited to (`undefined`: every tenant): the `tenantId` filter if the
+ * principal may do `action` there (else 404 or 403), else every tenant it may do `action` in.
+ */
+export function tenantIdsFilter(
+  request: FastifyRequest,
+  action: Action,
+  tenantId: string | undefined,
+): string[] | undefined {
+  if (tenantId !== undefined) {
+    authorize(request, action, { tenantId }, `tenant ${tenantId}`);
+    return [tenantId];
+  }
+  const visible = tenantsWhere(principalOf(request), action);
+  return visible === 'all' ? undefined : visible;
+}
+
+/**
  * The tenant a new object goes to: the one given, else the principal's only tenant where it may
  * do `action`; null (no tenant) for a global principal that names none. 400 when the principal
  * has several tenants and names none.
@@ -120,6 +155,21 @@ export function tenantOfNew(
   if (tenants.length === 1) return tenants[0] as string;
   if (tenants.length === 0) authorize(request, action, {}, 'tenants');
   throw badRequest('body.tenantId is required: you may do this in several tenants');
+}
+
+/**
+ * `tenantOfNew`, once the principal may do `action` in that tenant (in none, for the operator's
+ * objects: `kind` names them in the refusal).
+ */
+export function authorizedTenantOfNew(
+  request: FastifyRequest,
+  action: Action,
+  given: string | undefined,
+  kind: string,
+): string | null {
+  const tenantId = tenantOfNew(request, action, given);
+  authorizeObject(request, action, { tenantId }, tenantId === null ? kind : `tenant ${tenantId}`);
+  return tenantId;
 }
 
 function describe(request: FastifyRequest): string {

@@ -6,6 +6,7 @@ import {
   eui,
   MATRIX_ROLES,
   type MatrixRole,
+  newDeviceBody,
   startTenancy,
   type Tenancy,
   type TenantObjects,
@@ -62,16 +63,15 @@ describe('authorization matrix: every endpoint x every role x own and other tena
 
   const freshDevice = async (t: TenantObjects) => {
     const devEui = eui();
-    await tenancy.admin('POST', '/api/v1/devices', {
-      devEui,
-      joinEui: eui(),
-      name: 'fresh',
-      applicationId: t.applicationId,
-      macVersion: '1.0.3',
-      appKey: APP_KEY,
-    });
+    await tenancy.admin('POST', '/api/v1/devices', newDeviceBody(t.applicationId, 'fresh', devEui));
     return { devEui };
   };
+  /** A `prepare` making a fresh object of the tenant (`{name: 'x', tenantId, ...body}`): `{id}`. */
+  const freshObject =
+    (path: string, body: Record<string, unknown> = {}) =>
+    async (t: TenantObjects) => ({
+      id: (await tenancy.admin('POST', path, { name: 'x', tenantId: t.tenantId, ...body })).id,
+    });
   const freshUser = async (t: TenantObjects) => ({
     userId: (
       await tenancy.admin('POST', '/api/v1/users', {
@@ -116,11 +116,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     },
     {
       name: 'delete an application',
-      prepare: async (t) => ({
-        id: (
-          await tenancy.admin('POST', '/api/v1/applications', { name: 'x', tenantId: t.tenantId })
-        ).id,
-      }),
+      prepare: freshObject('/api/v1/applications'),
       request: (_t, made) => ['DELETE', `/api/v1/applications/${made['id']}`],
       own: s(204, 204, 403, 403, 404, 403),
     },
@@ -180,18 +176,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     // Devices.
     {
       name: 'create a device',
-      request: (t) => [
-        'POST',
-        '/api/v1/devices',
-        {
-          devEui: eui(),
-          joinEui: eui(),
-          name: 'x',
-          applicationId: t.applicationId,
-          macVersion: '1.0.3',
-          appKey: APP_KEY,
-        },
-      ],
+      request: (t) => ['POST', '/api/v1/devices', newDeviceBody(t.applicationId, 'x')],
       own: s(201, 201, 201, 403, 201, 403),
       // Another tenant's application is, for the caller, one that does not exist.
       other: all(400),
@@ -254,16 +239,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
         'POST',
         '/api/v1/devices/import',
         {
-          devices: [
-            {
-              devEui: eui(),
-              joinEui: eui(),
-              name: 'x',
-              applicationId: t.applicationId,
-              macVersion: '1.0.3',
-              appKey: APP_KEY,
-            },
-          ],
+          devices: [newDeviceBody(t.applicationId, 'x')],
         },
       ],
       own: s(201, 201, 201, 403, 201, 403),
@@ -315,14 +291,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     },
     {
       name: 'delete a device profile',
-      prepare: async (t) => ({
-        id: (
-          await tenancy.admin('POST', '/api/v1/device-profiles', {
-            name: 'x',
-            tenantId: t.tenantId,
-          })
-        ).id,
-      }),
+      prepare: freshObject('/api/v1/device-profiles'),
       request: (_t, made) => ['DELETE', `/api/v1/device-profiles/${made['id']}`],
       own: s(204, 204, 403, 403, 404, 403),
     },
@@ -472,15 +441,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     },
     {
       name: 'revoke a key',
-      prepare: async (t) => ({
-        id: (
-          await tenancy.admin('POST', '/api/v1/api-keys', {
-            name: 'x',
-            tenantId: t.tenantId,
-            role: 'viewer',
-          })
-        ).id,
-      }),
+      prepare: freshObject('/api/v1/api-keys', { role: 'viewer' }),
       request: (_t, made) => ['DELETE', `/api/v1/api-keys/${made['id']}`],
       own: s(204, 204, 403, 403, 404, 403),
     },
@@ -669,14 +630,11 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       applications.json.applications.map((a: { id: string }) => a.id),
       [tenancy.A.applicationId],
     );
-    const moved = await tenancy.admin('POST', '/api/v1/devices', {
-      devEui: eui(),
-      joinEui: eui(),
-      name: 'in the other application',
-      applicationId: tenancy.A.otherApplicationId,
-      macVersion: '1.0.3',
-      appKey: APP_KEY,
-    });
+    const moved = await tenancy.admin(
+      'POST',
+      '/api/v1/devices',
+      newDeviceBody(tenancy.A.otherApplicationId, 'in the other application'),
+    );
     for (const url of [
       `/api/v1/devices/${moved.devEui}`,
       `/api/v1/devices/${moved.devEui}/events`,
@@ -705,14 +663,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     const devEui = eui();
     const created = await tenancy.api.request('POST', '/api/v1/devices', {
       token: tenancy.tokens.operator,
-      body: {
-        devEui,
-        joinEui: eui(),
-        name: 'audited',
-        applicationId: tenancy.A.applicationId,
-        macVersion: '1.0.3',
-        appKey: APP_KEY,
-      },
+      body: newDeviceBody(tenancy.A.applicationId, 'audited', devEui),
     });
     assert.equal(created.status, 201);
     const entry = await latest();

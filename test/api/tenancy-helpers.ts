@@ -35,6 +35,11 @@ export function eui(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** The body of `POST /api/v1/devices` for a new OTAA device (LoRaWAN 1.0.3) of an application. */
+export function newDeviceBody(applicationId: string, name: string, devEui = eui()) {
+  return { devEui, joinEui: eui(), name, applicationId, macVersion: '1.0.3', appKey: APP_KEY };
+}
+
 /** What one tenant holds. */
 export interface TenantObjects {
   tenantId: string;
@@ -105,12 +110,7 @@ export async function startTenancy(options: Partial<ApiOptions> = {}): Promise<T
     const devEui = eui();
     const deviceName = `${name} meter`;
     await admin('POST', '/api/v1/devices', {
-      devEui,
-      joinEui: eui(),
-      name: deviceName,
-      applicationId,
-      macVersion: '1.0.3',
-      appKey: APP_KEY,
+      ...newDeviceBody(applicationId, deviceName, devEui),
       deviceProfileId,
       tags: { site: name },
     });
@@ -165,14 +165,11 @@ export async function startTenancy(options: Partial<ApiOptions> = {}): Promise<T
   const B = await fill('Feurs');
   const operatorApplication = (await admin('POST', '/api/v1/applications', { name: 'noc' })).id;
   const operatorDevice = eui();
-  await admin('POST', '/api/v1/devices', {
-    devEui: operatorDevice,
-    joinEui: eui(),
-    name: 'noc probe',
-    applicationId: operatorApplication,
-    macVersion: '1.0.3',
-    appKey: APP_KEY,
-  });
+  await admin(
+    'POST',
+    '/api/v1/devices',
+    newDeviceBody(operatorApplication, 'noc probe', operatorDevice),
+  );
   const operatorGateway = eui();
   await admin('POST', '/api/v1/gateways', { gatewayId: operatorGateway, name: 'noc mast' });
   const catalogueProfileId = (await admin('POST', '/api/v1/device-profiles', { name: 'catalogue' }))

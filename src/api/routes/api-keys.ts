@@ -1,11 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  API_KEY_ROLES,
-  type ApiKeyRole,
-  can,
-  canGrant,
-  tenantsWhere,
-} from '../../platform/roles.js';
+import { API_KEY_ROLES, type ApiKeyRole, can, canGrant } from '../../platform/roles.js';
 import { generateApiKeyToken } from '../../platform/tokens.js';
 import type { ApiKey } from '../../storage/index.js';
 import {
@@ -17,7 +11,8 @@ import {
   principalOf,
 } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
-import { fieldKey, type PageQuery, pagedListSchema, pageOf, pageRequest } from '../paging.js';
+import { listPage, type PageQuery, pagedListSchema } from '../paging.js';
+import { tenantIdsFilter } from '../scope.js';
 import { nameSchema } from './schemas.js';
 
 /**
@@ -181,22 +176,15 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
     },
     async (request) => {
       const { tenantId, includeRevoked, applicationId, ...paging } = request.query;
-      const page = pageRequest(paging, 'createdAt');
-      let tenantIds: string[] | undefined;
-      if (tenantId !== undefined) {
-        authorize(request, 'api-keys:read', { tenantId }, `tenant ${tenantId}`);
-        tenantIds = [tenantId];
-      } else {
-        const visible = tenantsWhere(principalOf(request), 'api-keys:read');
-        tenantIds = visible === 'all' ? undefined : visible;
-      }
-      const rows = await storage.apiKeys.list({
-        ...page.options,
-        ...(tenantIds === undefined ? {} : { tenantIds }),
-        ...(applicationId === undefined ? {} : { applicationId }),
-        includeRevoked: includeRevoked ?? true,
+      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) => {
+        const tenantIds = tenantIdsFilter(request, 'api-keys:read', tenantId);
+        return storage.apiKeys.list({
+          ...options,
+          ...(tenantIds === undefined ? {} : { tenantIds }),
+          ...(applicationId === undefined ? {} : { applicationId }),
+          includeRevoked: includeRevoked ?? true,
+        });
       });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<ApiKey>('id'));
       return { apiKeys: items, nextCursor };
     },
   );

@@ -3,15 +3,8 @@ import { can } from '../../platform/roles.js';
 import type { Application } from '../../storage/index.js';
 import { forbidden, noteAudit, principalOf } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
-import {
-  fieldKey,
-  type PageQuery,
-  pagedListSchema,
-  pageOf,
-  pageRequest,
-  searchSchema,
-} from '../paging.js';
-import { authorizeObject, authorizeTenantFilter, listScope, tenantOfNew } from '../scope.js';
+import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
+import { authorizedTenantOfNew, authorizeObject, scopedListFilters } from '../scope.js';
 import type { ApiContext } from '../server.js';
 import { idSchema, nameSchema } from './schemas.js';
 
@@ -68,12 +61,11 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
       },
     },
     async (request, reply) => {
-      const tenantId = tenantOfNew(request, 'applications:write', request.body.tenantId);
-      authorizeObject(
+      const tenantId = authorizedTenantOfNew(
         request,
         'applications:write',
-        { tenantId },
-        tenantId === null ? 'applications' : `tenant ${tenantId}`,
+        request.body.tenantId,
+        'applications',
       );
       noteAudit(request, { details: { name: request.body.name } });
       const application = await storage.applications.create({ name: request.body.name, tenantId });
@@ -94,16 +86,14 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
     },
     async (request) => {
       const { tenantId, search, ...paging } = request.query;
-      const scope = listScope(request, 'applications:read');
-      authorizeTenantFilter(request, 'applications:read', tenantId);
-      const page = pageRequest(paging, 'createdAt');
-      const rows = await storage.applications.list({
-        ...page.options,
-        ...(scope === undefined ? {} : { scope }),
-        ...(tenantId === undefined ? {} : { tenantId }),
-        ...(search === undefined ? {} : { search }),
-      });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<Application>('id'));
+      const filters = scopedListFilters(request, 'applications:read', tenantId);
+      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
+        storage.applications.list({
+          ...options,
+          ...filters,
+          ...(search === undefined ? {} : { search }),
+        }),
+      );
       return { applications: items, nextCursor };
     },
   );

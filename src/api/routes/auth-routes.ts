@@ -9,6 +9,7 @@ import {
 } from '../../platform/passwords.js';
 import { generateSessionToken } from '../../platform/tokens.js';
 import { generateTotpSecret, toBase32, totpUri, verifyTotp } from '../../platform/totp.js';
+import type { User } from '../../storage/index.js';
 import {
   audited,
   type PlatformContext,
@@ -42,7 +43,17 @@ interface LoginBody {
 }
 
 const INVALID_LOGIN = 'invalid email or password';
-const totpCodeSchema = { type: 'string', pattern: '^[0-9]{6}$' } as const;
+/** The route options of a TOTP change confirmed by a code (`{code}`). */
+const totpCodeRoute = {
+  schema: {
+    body: {
+      type: 'object',
+      required: ['code'],
+      additionalProperties: false,
+      properties: { code: { type: 'string', pattern: '^[0-9]{6}$' } },
+    },
+  },
+} as const;
 
 /** The public route: no credentials needed. */
 export function registerLoginRoute(
@@ -200,8 +211,7 @@ export function registerAuthRoutes(api: FastifyInstance, platform: PlatformConte
       case 'api-key':
         return { kind: 'api-key', apiKey: await storage.apiKeys.get(principal.keyId) };
       case 'user': {
-        const user = await storage.users.get(principal.userId);
-        if (user === undefined) throw notFound(`user ${principal.userId}`);
+        const user = await existingUser(principal.userId);
         return {
           kind: 'user',
           user: userView(principal, user, await storage.memberships.listForUser(user.id)),
@@ -210,98 +220,76 @@ export function registerAuthRoutes(api: FastifyInstance, platform: PlatformConte
     }
   });
 
-  /** The logged-in user (TOTP enrolment is for oneself, through a console session). */
-  function sessionUser(request: FastifyRequest): string {
+  /**
+   * Runs `work` for the logged-in user (TOTP enrolment is for oneself, through a console
+   * session), audited as `action` on that user.
+   */
+  function asSessionUser<T>(
+    request: FastifyRequest,
+    action: string,
+    work: (userId: string) => Promise<T>,
+  ): Promise<T> {
     const principal = principalOf(request);
     if (principal.kind !== 'user') {
       throw badRequest('TOTP enrolment is for a logged-in user (a console session)');
     }
-    return principal.userId;
+    const { userId } = principal;
+    return audited(platform, request, { action, objectType: 'user', objectId: userId }, () =>
+      work(userId),
+    );
   }
 
-  api.post('/auth/totp/setup', async (request) => {
-    const userId = sessionUser(request);
-    return audited(
-      platform,
-      request,
-      { action: 'user.totp-setup', objectType: 'user', objectId: userId },
-      async () => {
-        const user = await storage.users.get(userId);
-        if (user === undefined) throw notFound(`user ${userId}`);
-        if (user.totpEnabled)
-          throw conflict('a TOTP second factor is enrolled already: remove it first');
-        const secret = generateTotpSecret();
-        await storage.users.setPendingTotp(userId, secret);
-        // Shown once, here; confirmed by POST /auth/totp/enable with a code.
-        return { secret: toBase32(secret), otpauthUri: totpUri(secret, user.email) };
-      },
-    );
-  });
+  async function existingUser(userId: string): Promise<User> {
+    const user = await storage.users.get(userId);
+    if (user === undefined) throw notFound(`user ${userId}`);
+    return user;
+  }
+
+  api.post('/auth/totp/setup', async (request) =>
+    asSessionUser(request, 'user.totp-setup', async (userId) => {
+      const user = await existingUser(userId);
+      if (user.totpEnabled)
+        throw conflict('a TOTP second factor is enrolled already: remove it first');
+      const secret = generateTotpSecret();
+      await storage.users.setPendingTotp(userId, secret);
+      // Shown once, here; confirmed by POST /auth/totp/enable with a code.
+      return { secret: toBase32(secret), otpauthUri: totpUri(secret, user.email) };
+    }),
+  );
 
   api.post<{ Body: { code: string } }>(
     '/auth/totp/enable',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['code'],
-          additionalProperties: false,
-          properties: { code: totpCodeSchema },
-        },
-      },
-    },
+    totpCodeRoute,
     async (request, reply) => {
-      const userId = sessionUser(request);
-      await audited(
-        platform,
-        request,
-        { action: 'user.totp-enable', objectType: 'user', objectId: userId },
-        async () => {
-          const secret = await storage.users.getPendingTotp(userId);
-          if (secret === undefined)
-            throw conflict('no TOTP enrolment under way: POST /auth/totp/setup first');
-          const check = verifyTotp(secret, request.body.code, { timeMs: platform.now().getTime() });
-          if (!check.valid) throw badRequest('wrong TOTP code');
-          await storage.users.enableTotp(userId, secret, check.step);
-        },
-      );
+      await asSessionUser(request, 'user.totp-enable', async (userId) => {
+        const secret = await storage.users.getPendingTotp(userId);
+        if (secret === undefined)
+          throw conflict('no TOTP enrolment under way: POST /auth/totp/setup first');
+        const check = verifyTotp(secret, request.body.code, { timeMs: platform.now().getTime() });
+        if (!check.valid) throw badRequest('wrong TOTP code');
+        await storage.users.enableTotp(userId, secret, check.step);
+      });
       return reply.status(204).send();
     },
   );
 
   api.post<{ Body: { code: string } }>(
     '/auth/totp/disable',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['code'],
-          additionalProperties: false,
-          properties: { code: totpCodeSchema },
-        },
-      },
-    },
+    totpCodeRoute,
     async (request, reply) => {
-      const userId = sessionUser(request);
-      await audited(
-        platform,
-        request,
-        { action: 'user.totp-disable', objectType: 'user', objectId: userId },
-        async () => {
-          const user = await storage.users.get(userId);
-          if (user === undefined) throw notFound(`user ${userId}`);
-          const credentials = await storage.users.getCredentials(user.email);
-          if (credentials?.totp == null) throw conflict('no TOTP second factor is enrolled');
-          const check = verifyTotp(credentials.totp.secret, request.body.code, {
-            timeMs: platform.now().getTime(),
-            lastUsedStep: credentials.totp.lastStep,
-          });
-          if (!check.valid || !(await storage.users.useTotpStep(userId, check.step))) {
-            throw badRequest('wrong TOTP code');
-          }
-          await storage.users.disableTotp(userId);
-        },
-      );
+      await asSessionUser(request, 'user.totp-disable', async (userId) => {
+        const user = await existingUser(userId);
+        const credentials = await storage.users.getCredentials(user.email);
+        if (credentials?.totp == null) throw conflict('no TOTP second factor is enrolled');
+        const check = verifyTotp(credentials.totp.secret, request.body.code, {
+          timeMs: platform.now().getTime(),
+          lastUsedStep: credentials.totp.lastStep,
+        });
+        if (!check.valid || !(await storage.users.useTotpStep(userId, check.step))) {
+          throw badRequest('wrong TOTP code');
+        }
+        await storage.users.disableTotp(userId);
+      });
       return reply.status(204).send();
     },
   );

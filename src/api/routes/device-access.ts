@@ -10,7 +10,7 @@ import type {
 import { noteAudit } from '../auth.js';
 import { notFound } from '../errors.js';
 import { type PageQuery, parseTagFilter, searchSchema, tagFilterSchema } from '../paging.js';
-import { authorizeObject, authorizeTenantFilter, canSee, listScope } from '../scope.js';
+import { authorizeObject, canSee, scopedListFilters } from '../scope.js';
 import { unknownReference } from './applications.js';
 import { idSchema } from './schemas.js';
 
@@ -91,14 +91,12 @@ export function deviceListFilters(
   request: FastifyRequest,
   query: DeviceFilterQuery,
 ): Omit<DeviceListOptions, keyof ListOptions> {
-  const scope = listScope(request, 'devices:read');
-  authorizeTenantFilter(request, 'devices:read', query.tenantId);
+  const filters = scopedListFilters(request, 'devices:read', query.tenantId);
   const tag = parseTagFilter(query.tag);
   return {
-    ...(scope === undefined ? {} : { scope }),
+    ...filters,
     ...(query.applicationId === undefined ? {} : { applicationId: query.applicationId }),
     ...(query.deviceProfileId === undefined ? {} : { deviceProfileId: query.deviceProfileId }),
-    ...(query.tenantId === undefined ? {} : { tenantId: query.tenantId }),
     ...(tag === undefined ? {} : { tag }),
     ...(query.search === undefined ? {} : { search: query.search }),
   };

@@ -11,15 +11,8 @@ import {
 } from '../../storage/index.js';
 import { forbidden, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
-import {
-  fieldKey,
-  type PageQuery,
-  pagedListSchema,
-  pageOf,
-  pageRequest,
-  searchSchema,
-} from '../paging.js';
-import { authorizeObject, authorizeTenantFilter, listScope, tenantOfNew } from '../scope.js';
+import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
+import { authorizedTenantOfNew, authorizeObject, scopedListFilters } from '../scope.js';
 import type { ApiContext } from '../server.js';
 import { idSchema, nameSchema } from './schemas.js';
 
@@ -258,12 +251,11 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
       schemaErrorFormatter: schemaErrorMessage,
     },
     async (request, reply) => {
-      const tenantId = tenantOfNew(request, 'device-profiles:write', request.body.tenantId);
-      authorizeObject(
+      const tenantId = authorizedTenantOfNew(
         request,
         'device-profiles:write',
-        { tenantId },
-        tenantId === null ? 'device profiles' : `tenant ${tenantId}`,
+        request.body.tenantId,
+        'device profiles',
       );
       const profile = await storage.deviceProfiles.create(
         { ...request.body, tenantId },
@@ -287,19 +279,17 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
     },
     async (request) => {
       const { tenantId, search, ...paging } = request.query;
-      const scope = listScope(request, 'device-profiles:read', {
+      const filters = scopedListFilters(request, 'device-profiles:read', tenantId, {
         untenanted: true,
         applications: false,
       });
-      authorizeTenantFilter(request, 'device-profiles:read', tenantId);
-      const page = pageRequest(paging, 'createdAt');
-      const rows = await storage.deviceProfiles.list({
-        ...page.options,
-        ...(scope === undefined ? {} : { scope }),
-        ...(tenantId === undefined ? {} : { tenantId }),
-        ...(search === undefined ? {} : { search }),
-      });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<DeviceProfile>('id'));
+      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
+        storage.deviceProfiles.list({
+          ...options,
+          ...filters,
+          ...(search === undefined ? {} : { search }),
+        }),
+      );
       return { deviceProfiles: items, nextCursor };
     },
   );

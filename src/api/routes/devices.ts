@@ -15,10 +15,10 @@ import {
   fieldKey,
   idCursor,
   idFromCursor,
+  listPage,
   type PageQuery,
   pagedListSchema,
   pageInMemory,
-  pageOf,
   pageRequest,
 } from '../paging.js';
 import type { ApiContext } from '../server.js';
@@ -273,12 +273,9 @@ export function registerDeviceRoutes(
     '/devices',
     { schema: { querystring: pagedListSchema(DEVICE_SORT_FIELDS, deviceFilterSchemas) } },
     async (request) => {
-      const page = pageRequest(request.query, 'devEui');
-      const rows = await storage.devices.list({
-        ...page.options,
-        ...deviceListFilters(request, request.query),
-      });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<Device>('devEui'));
+      const { items, nextCursor } = await listPage(request.query, 'devEui', 'devEui', (options) =>
+        storage.devices.list({ ...options, ...deviceListFilters(request, request.query) }),
+      );
       return { devices: items.map((device) => withPendingLastSeen(device, storage)), nextCursor };
     },
   );

@@ -4,16 +4,14 @@ import type { Gateway, GatewayLocationInput } from '../../storage/index.js';
 import { forbidden, noteAudit, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
 import {
-  fieldKey,
+  listPage,
   type PageQuery,
   pagedListSchema,
-  pageOf,
-  pageRequest,
   parseTagFilter,
   searchSchema,
   tagFilterSchema,
 } from '../paging.js';
-import { authorizeObject, authorizeTenantFilter, listScope, tenantOfNew } from '../scope.js';
+import { authorizedTenantOfNew, authorizeObject, scopedListFilters } from '../scope.js';
 import type { ApiContext } from '../server.js';
 import { EUI_PATTERN, idSchema, locationSchema, nameSchema, tagsSchema } from './schemas.js';
 
@@ -108,13 +106,7 @@ export function registerGatewayRoutes(
     },
     async (request, reply) => {
       const body = request.body;
-      const tenantId = tenantOfNew(request, 'gateways:write', body.tenantId);
-      authorizeObject(
-        request,
-        'gateways:write',
-        { tenantId },
-        tenantId === null ? 'gateways' : `tenant ${tenantId}`,
-      );
+      const tenantId = authorizedTenantOfNew(request, 'gateways:write', body.tenantId, 'gateways');
       noteAudit(request, { details: { name: body.name, shared: body.shared ?? false } });
       const gateway = await storage.gateways.create({
         gatewayId: body.gatewayId.toLowerCase(),
@@ -144,19 +136,20 @@ export function registerGatewayRoutes(
     },
     async (request) => {
       const { tenantId, shared, tag, search, ...paging } = request.query;
-      const scope = listScope(request, 'gateways:read', { shared: true, applications: false });
-      authorizeTenantFilter(request, 'gateways:read', tenantId);
-      const page = pageRequest(paging, 'gatewayId');
-      const tagFilter = parseTagFilter(tag);
-      const rows = await storage.gateways.list({
-        ...page.options,
-        ...(scope === undefined ? {} : { scope }),
-        ...(tenantId === undefined ? {} : { tenantId }),
-        ...(shared === undefined ? {} : { shared }),
-        ...(tagFilter === undefined ? {} : { tag: tagFilter }),
-        ...(search === undefined ? {} : { search }),
+      const filters = scopedListFilters(request, 'gateways:read', tenantId, {
+        shared: true,
+        applications: false,
       });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<Gateway>('gatewayId'));
+      const tagFilter = parseTagFilter(tag);
+      const { items, nextCursor } = await listPage(paging, 'gatewayId', 'gatewayId', (options) =>
+        storage.gateways.list({
+          ...options,
+          ...filters,
+          ...(shared === undefined ? {} : { shared }),
+          ...(tagFilter === undefined ? {} : { tag: tagFilter }),
+          ...(search === undefined ? {} : { search }),
+        }),
+      );
       return { gateways: items.map((gateway) => gatewayView(request, gateway)), nextCursor };
     },
   );

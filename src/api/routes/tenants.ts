@@ -1,21 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { isGlobal, tenantsWhere } from '../../platform/roles.js';
-import {
-  TENANT_KINDS,
-  type Tenant,
-  type TenantKind,
-  type TenantSettingsInput,
-} from '../../storage/index.js';
+import { TENANT_KINDS, type TenantKind, type TenantSettingsInput } from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
-import {
-  fieldKey,
-  type PageQuery,
-  pagedListSchema,
-  pageOf,
-  pageRequest,
-  searchSchema,
-} from '../paging.js';
+import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
 import { nameSchema } from './schemas.js';
 
 /**
@@ -118,14 +106,14 @@ export function registerTenantRoutes(api: FastifyInstance, platform: PlatformCon
     async (request) => {
       const { kind, search, ...paging } = request.query;
       const visible = tenantsWhere(principalOf(request), 'tenants:read');
-      const page = pageRequest(paging, 'createdAt');
-      const rows = await storage.tenants.list({
-        ...page.options,
-        ...(visible === 'all' ? {} : { ids: visible }),
-        ...(kind === undefined ? {} : { kind }),
-        ...(search === undefined ? {} : { search }),
-      });
-      const { items, nextCursor } = pageOf(rows, page, fieldKey<Tenant>('id'));
+      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
+        storage.tenants.list({
+          ...options,
+          ...(visible === 'all' ? {} : { ids: visible }),
+          ...(kind === undefined ? {} : { kind }),
+          ...(search === undefined ? {} : { search }),
+        }),
+      );
       return { tenants: items, nextCursor };
     },
   );

@@ -14,19 +14,12 @@ import {
   roleRank,
   SCOPED_ROLES,
   type ScopedRole,
-  tenantsWhere,
 } from '../../platform/roles.js';
 import type { Membership, User } from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
-import {
-  fieldKey,
-  type PageQuery,
-  pagedListSchema,
-  pageOf,
-  pageRequest,
-  searchSchema,
-} from '../paging.js';
+import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
+import { tenantIdsFilter } from '../scope.js';
 
 /**
  * Users: `/users`, and their memberships `/users/{id}/memberships/{tenantId}`.
@@ -266,21 +259,14 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     async (request) => {
       const principal = principalOf(request);
       const { tenantId, search, ...paging } = request.query;
-      const page = pageRequest(paging, 'createdAt');
-      let tenantIds: string[] | undefined;
-      if (tenantId !== undefined) {
-        authorize(request, 'users:read', { tenantId }, `tenant ${tenantId}`);
-        tenantIds = [tenantId];
-      } else {
-        const visible = tenantsWhere(principal, 'users:read');
-        tenantIds = visible === 'all' ? undefined : visible;
-      }
-      const rows = await storage.users.list({
-        ...page.options,
-        ...(tenantIds === undefined ? {} : { tenantIds }),
-        ...(search === undefined ? {} : { search }),
+      const { items: users, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) => {
+        const tenantIds = tenantIdsFilter(request, 'users:read', tenantId);
+        return storage.users.list({
+          ...options,
+          ...(tenantIds === undefined ? {} : { tenantIds }),
+          ...(search === undefined ? {} : { search }),
+        });
       });
-      const { items: users, nextCursor } = pageOf(rows, page, fieldKey<User>('id'));
       const memberships = await storage.memberships.listForUsers(users.map((u) => u.id));
       return {
         users: users.map((user) =>

@@ -178,72 +178,12 @@ export class SandboxedCodec implements PayloadCodec {
    * this text as it is, and its parent parses it once.
    */
   decodeManyRecords(inputs: readonly UplinkInput[]): string {
-    const parts: string[] = [];
-    for (let start = 0; start < inputs.length; ) {
-      const end = Math.min(inputs.length, start + this.#batchSize);
-      const batch = this.#pack(inputs, start, end);
-      if (batch.args !== undefined) {
-        const live = this.#acquire();
-        if (!('isolate' in live)) {
-          batch.fail(live);
-        } else {
-          this.#inFlight++;
-          try {
-            batch.done(live.decodeUplinkMany.applySync(undefined, batch.args, this.#batchOptions));
-          } catch (error) {
-            const failure = this.#batchFailed(live, error);
-            if (batch.indexes.length === 1) batch.fail(failure);
-            else {
-              for (const index of batch.indexes) {
-                batch.texts[index - start] = this.#decodeOneText(inputs[index]!);
-              }
-              this.#adaptBatchSize(failure, batch.texts);
-            }
-          } finally {
-            this.#inFlight--;
-          }
-        }
-      }
-      parts.push(batch.text());
-      start = end;
-    }
-    return joinRecordTexts(parts);
+    return runSync(this.#decodeManySteps(inputs));
   }
 
   /** `decodeManyRecords` off the event loop: the isolate runs in isolated-vm's own thread. */
   async decodeManyRecordsAsync(inputs: readonly UplinkInput[]): Promise<string> {
-    const parts: string[] = [];
-    for (let start = 0; start < inputs.length; ) {
-      const end = Math.min(inputs.length, start + this.#batchSize);
-      const batch = this.#pack(inputs, start, end);
-      if (batch.args !== undefined) {
-        const live = this.#acquire();
-        if (!('isolate' in live)) {
-          batch.fail(live);
-        } else {
-          this.#inFlight++;
-          try {
-            batch.done(
-              await live.decodeUplinkMany.apply(undefined, batch.args, this.#batchOptions),
-            );
-          } catch (error) {
-            const failure = this.#batchFailed(live, error);
-            if (batch.indexes.length === 1) batch.fail(failure);
-            else {
-              for (const index of batch.indexes) {
-                batch.texts[index - start] = await this.#decodeOneTextAsync(inputs[index]!);
-              }
-              this.#adaptBatchSize(failure, batch.texts);
-            }
-          } finally {
-            this.#inFlight--;
-          }
-        }
-      }
-      parts.push(batch.text());
-      start = end;
-    }
-    return joinRecordTexts(parts);
+    return runAsync(this.#decodeManySteps(inputs));
   }
 
   decodeDownlink(input: DownlinkDecodeInput): DecodeOutcome {
@@ -280,13 +220,33 @@ export class SandboxedCodec implements PayloadCodec {
     args: unknown[],
     toOutcome: (record: unknown[] | undefined) => T,
   ): T {
+    return runSync(
+      this.#callSteps(
+        entry,
+        args,
+        (raw) => toOutcome(parseRecordText(raw)),
+        (failure) => failed(failure) as T,
+      ),
+    );
+  }
+
+  /**
+   * One call of a codec entry with primitive arguments: `toResult` gives the result of what it
+   * returns, `onFailure` that of a failure outside the codec's code (no isolate, a cap hit).
+   */
+  *#callSteps<T>(
+    entry: (live: LiveSandbox) => ivm.Reference,
+    args: unknown[],
+    toResult: (raw: unknown) => T,
+    onFailure: (failure: CodecFailure) => T,
+  ): SandboxSteps<T> {
     const live = this.#acquire();
-    if (!('isolate' in live)) return failed(live) as T;
+    if (!('isolate' in live)) return onFailure(live);
     this.#inFlight++;
     try {
-      return toOutcome(parseRecordText(entry(live).applySync(undefined, args, this.#callOptions)));
+      return toResult(yield { entry: entry(live), args, options: this.#callOptions });
     } catch (error) {
-      return failed(this.#crashed(live, error)) as T;
+      return onFailure(this.#crashed(live, error));
     } finally {
       this.#inFlight--;
     }
@@ -361,39 +321,53 @@ export class SandboxedCodec implements PayloadCodec {
   #decodeOneText(input: UplinkInput): string {
     const invalid = checkBytesAndPort(input.bytes, input.fPort);
     if (invalid !== undefined) return failureRecordText(invalid);
-    const live = this.#acquire();
-    if (!('isolate' in live)) return failureRecordText(live);
-    this.#inFlight++;
-    try {
-      const raw = live.decodeUplink.applySync(
-        undefined,
-        this.#singleArgs(input),
-        this.#callOptions,
-      );
-      return typeof raw === 'string' ? raw : failureRecordText(malformedRecord());
-    } catch (error) {
-      return failureRecordText(this.#crashed(live, error));
-    } finally {
-      this.#inFlight--;
-    }
+    return runSync(this.#decodeOneSteps(input));
   }
 
-  async #decodeOneTextAsync(input: UplinkInput): Promise<string> {
-    const live = this.#acquire();
-    if (!('isolate' in live)) return failureRecordText(live);
-    this.#inFlight++;
-    try {
-      const raw = await live.decodeUplink.apply(
-        undefined,
-        this.#singleArgs(input),
-        this.#callOptions,
-      );
-      return typeof raw === 'string' ? raw : failureRecordText(malformedRecord());
-    } catch (error) {
-      return failureRecordText(this.#crashed(live, error));
-    } finally {
-      this.#inFlight--;
+  /** `#decodeOneText` of an input checked already (`#pack`). */
+  #decodeOneSteps(input: UplinkInput): SandboxSteps<string> {
+    return this.#callSteps(
+      (live) => live.decodeUplink,
+      this.#singleArgs(input),
+      (raw) => (typeof raw === 'string' ? raw : failureRecordText(malformedRecord())),
+      failureRecordText,
+    );
+  }
+
+  /** The steps of `decodeManyRecords`, batch by batch (see `SandboxSteps`). */
+  *#decodeManySteps(inputs: readonly UplinkInput[]): SandboxSteps<string> {
+    const parts: string[] = [];
+    for (let start = 0; start < inputs.length; ) {
+      const end = Math.min(inputs.length, start + this.#batchSize);
+      const batch = this.#pack(inputs, start, end);
+      if (batch.args !== undefined) {
+        const live = this.#acquire();
+        if (!('isolate' in live)) {
+          batch.fail(live);
+        } else {
+          this.#inFlight++;
+          try {
+            batch.done(
+              yield { entry: live.decodeUplinkMany, args: batch.args, options: this.#batchOptions },
+            );
+          } catch (error) {
+            const failure = this.#batchFailed(live, error);
+            if (batch.indexes.length === 1) batch.fail(failure);
+            else {
+              for (const index of batch.indexes) {
+                batch.texts[index - start] = yield* this.#decodeOneSteps(inputs[index]!);
+              }
+              this.#adaptBatchSize(failure, batch.texts);
+            }
+          } finally {
+            this.#inFlight--;
+          }
+        }
+      }
+      parts.push(batch.text());
+      start = end;
     }
+    return joinRecordTexts(parts);
   }
 
   #singleArgs(input: UplinkInput): unknown[] {
@@ -474,6 +448,52 @@ export class SandboxedCodec implements PayloadCodec {
     if (recvTime === undefined) return this.#host.now();
     return typeof recvTime === 'number' ? recvTime : recvTime.getTime();
   }
+}
+
+/** A call into the sandbox that a `SandboxSteps` routine asks its driver to make. */
+interface SandboxCall {
+  entry: ivm.Reference;
+  args: unknown[];
+  options: { timeout: number; arguments?: { copy: true } };
+}
+
+/**
+ * A routine of sandbox calls written once for both drivers: it yields each call and gets back
+ * what the call returned, or has the call's error thrown where it yielded. `runSync` makes the
+ * calls on this thread, `runAsync` in isolated-vm's own.
+ */
+type SandboxSteps<R> = Generator<SandboxCall, R, unknown>;
+
+function runSync<R>(steps: SandboxSteps<R>): R {
+  let step = steps.next();
+  while (!step.done) {
+    const { entry, args, options } = step.value;
+    let raw: unknown;
+    try {
+      raw = entry.applySync(undefined, args, options);
+    } catch (error) {
+      step = steps.throw(error);
+      continue;
+    }
+    step = steps.next(raw);
+  }
+  return step.value;
+}
+
+async function runAsync<R>(steps: SandboxSteps<R>): Promise<R> {
+  let step = steps.next();
+  while (!step.done) {
+    const { entry, args, options } = step.value;
+    let raw: unknown;
+    try {
+      raw = await entry.apply(undefined, args, options);
+    } catch (error) {
+      step = steps.throw(error);
+      continue;
+    }
+    step = steps.next(raw);
+  }
+  return step.value;
 }
 
 function createSandbox(source: string, limits: CodecLimits): CreatedSandbox {
