@@ -30,6 +30,12 @@ const SETTINGS = [
     kind: 'boolean',
   },
   { key: 'workerThreads', flag: 'workerThreads', env: 'GALET_WORKER_THREADS', kind: 'boolean' },
+  {
+    key: 'sqliteWriterThread',
+    flag: 'sqliteWriterThread',
+    env: 'GALET_SQLITE_WRITER_THREAD',
+    kind: 'boolean',
+  },
   { key: 'roles', flag: 'roles', env: 'GALET_ROLES', kind: 'roles' },
   { key: 'networkUrl', flag: 'networkUrl', env: 'GALET_NETWORK_URL', kind: 'url' },
   { key: 'networkToken', flag: 'networkToken', env: 'GALET_NETWORK_TOKEN', kind: 'string' },
@@ -171,7 +177,11 @@ export function registerStartCommand(program: Command): void {
     .option('--allow-unknown-gateways', 'accept traffic from gateways that are not registered')
     .option(
       '--worker-threads <true|false>',
-      'run gateway UDP and SQLite uplink writes in worker threads (default true)',
+      'run the gateway UDP socket and deduplication in a worker thread (default true)',
+    )
+    .option(
+      '--sqlite-writer-thread <true|false>',
+      'run the SQLite uplink writes on a thread of their own (default false)',
     )
     .option(
       '--roles <list>',

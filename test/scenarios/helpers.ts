@@ -59,7 +59,10 @@ export interface Hearing {
 export type ApiEvent = Record<string, any> & { id: number; event: string };
 
 /** Galet settings a scenario may change (the rest are startTestGalet's). */
-export type ScenarioGaletOptions = Pick<Partial<GaletOptions>, 'deduplicationWindowMs' | 'roles'>;
+export type ScenarioGaletOptions = Pick<
+  Partial<GaletOptions>,
+  'deduplicationWindowMs' | 'roles' | 'sqliteWriterThread'
+>;
 
 /** Settings of the simulated twin beyond its identity and keys. */
 export type SimulatorSettings = Omit<

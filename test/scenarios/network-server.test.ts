@@ -309,6 +309,28 @@ describe('network server scenarios', () => {
     });
   });
 
+  it('stores uplinks through the SQLite writer thread and keeps their counters across a restart', async () => {
+    const net = await ScenarioNetwork.start([{ gatewayId: GW1 }], undefined, {
+      sqliteWriterThread: true,
+    });
+    try {
+      assert.ok(net.galet.storage.uplinkCommits.writerForTest !== undefined);
+      const device = await net.addAbpDevice('0000000000000613', '1.0.4', 0x26000613);
+      for (let i = 0; i < 3; i++) await net.uplink(device, { fPort: 1, payload: bytes(i) });
+      await net.restart();
+      const old = device.uplink({ fPort: 1, payload: bytes(9) });
+      await net.uplink(device, { fPort: 1, payload: bytes(3) });
+      net.transmit(device, old);
+      await net.waitForMetric('galet_network_uplinks_replayed_total', 1);
+      assert.deepEqual(
+        (await net.events(device.devEui, 'up')).map((e) => e.fCnt),
+        [0, 1, 2, 4],
+      );
+    } finally {
+      await net.close();
+    }
+  });
+
   it('acknowledges a confirmed uplink: the device sees ACK, the up event says confirmed', async () => {
     await withNetwork([{ gatewayId: GW1 }], async (net) => {
       const gateway = net.gateway(GW1);
