@@ -1,6 +1,6 @@
-import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 import type { DatabaseDialect } from '../schema.js';
-import { columnTypes } from './column-types.js';
+import { columnTypes, strictTables } from './column-types.js';
 
 /**
  * The first schema. A migration is frozen once released: it describes the database as it was
@@ -8,13 +8,10 @@ import { columnTypes } from './column-types.js';
  */
 export function initialMigration(dialect: DatabaseDialect): Migration {
   const t = columnTypes(dialect);
-  // SQLite STRICT tables refuse a value of the wrong type, as PostgreSQL does.
-  // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
-  const strict = <B extends CreateTableBuilder<any, any>>(builder: B): B =>
-    (dialect === 'sqlite' ? builder.modifyEnd(sql`strict`) : builder) as B;
+  const strict = strictTables(dialect);
 
   return {
-    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
     async up(db: Kysely<any>): Promise<void> {
       await strict(
         db.schema

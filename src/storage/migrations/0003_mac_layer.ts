@@ -1,5 +1,6 @@
-import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 import type { DatabaseDialect } from '../schema.js';
+import { strictTables } from './column-types.js';
 
 /**
  * The MAC layer: device profiles (ADR, receive windows, channels, status requests, confirmed
@@ -9,11 +10,9 @@ import type { DatabaseDialect } from '../schema.js';
  * the last accepted LoRaWAN 1.1 type-1 RejoinRequest (its replay protection).
  */
 export function macLayerMigration(dialect: DatabaseDialect): Migration {
-  // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
-  const strict = <B extends CreateTableBuilder<any, any>>(builder: B): B =>
-    (dialect === 'sqlite' ? builder.modifyEnd(sql`strict`) : builder) as B;
+  const strict = strictTables(dialect);
   return {
-    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
     async up(db: Kysely<any>): Promise<void> {
       await strict(
         db.schema

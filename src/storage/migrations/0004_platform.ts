@@ -1,6 +1,6 @@
-import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 import type { DatabaseDialect } from '../schema.js';
-import { columnTypes } from './column-types.js';
+import { columnTypes, strictTables } from './column-types.js';
 
 /**
  * The platform: tenants (the operator, communes, service providers) with quotas and settings,
@@ -13,11 +13,9 @@ import { columnTypes } from './column-types.js';
  */
 export function platformMigration(dialect: DatabaseDialect): Migration {
   const t = columnTypes(dialect);
-  // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
-  const strict = <B extends CreateTableBuilder<any, any>>(builder: B): B =>
-    (dialect === 'sqlite' ? builder.modifyEnd(sql`strict`) : builder) as B;
+  const strict = strictTables(dialect);
   return {
-    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    // biome-ignore lint/suspicious/noExplicitAny: a migration is independent of the current schema types.
     async up(db: Kysely<any>): Promise<void> {
       await strict(
         db.schema

@@ -1,3 +1,4 @@
+import { type CreateTableBuilder, sql } from 'kysely';
 import type { DatabaseDialect } from '../schema.js';
 
 /**
@@ -16,4 +17,18 @@ export function columnTypes(dialect: DatabaseDialect): ColumnTypes {
   return dialect === 'postgres'
     ? { int64: 'bigint', bytes: 'bytea', boolean: 'boolean', double: 'double precision' }
     : { int64: 'integer', bytes: 'blob', boolean: 'integer', double: 'real' };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a migration builds tables independent of the current schema types.
+type AnyTableBuilder = CreateTableBuilder<any, any>;
+
+/**
+ * A table builder made STRICT on SQLite (a value of the wrong type is refused, as PostgreSQL
+ * does); unchanged on PostgreSQL.
+ */
+export function strictTables(
+  dialect: DatabaseDialect,
+): <B extends AnyTableBuilder>(builder: B) => B {
+  return <B extends AnyTableBuilder>(builder: B): B =>
+    (dialect === 'sqlite' ? builder.modifyEnd(sql`strict`) : builder) as B;
 }
