@@ -145,4 +145,72 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       await rm(providerDir, { recursive: true, force: true });
     }
   });
+
+  it('gives the provider the same up event an all-in-one Galet stores (fields and data)', async () => {
+    const plaintext = Buffer.from('level=1234 mm');
+    const devEui = '00000000000b0002';
+    // All in one process: the reference event.
+    const allInOne = await ScenarioNetwork.start([{ gatewayId: GW }]);
+    let reference: Record<string, unknown>;
+    try {
+      const device = await allInOne.addOtaaDevice(devEui, '1.0.4');
+      await allInOne.join(device);
+      reference = (await allInOne.uplink(device, { fPort: 5, payload: plaintext })).event;
+    } finally {
+      await allInOne.close();
+    }
+    // Split: the provider's copy of the same uplink.
+    const net = await ScenarioNetwork.start([{ gatewayId: GW }], undefined, { roles: ['network'] });
+    const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
+    let provider: RunningProvider | undefined;
+    try {
+      const link = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${net.applicationId}/link-tokens`,
+        {},
+      );
+      provider = await startProvider({
+        dataDir: providerDir,
+        host: '127.0.0.1',
+        httpPort: 0,
+        region: 'EU868',
+        networkUrl: net.galet.baseUrl,
+        networkToken: link.json.token,
+        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
+      });
+      await provider.link.ready();
+      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: `device ${devEui}`,
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(created.status, 201);
+      const device = await net.addOtaaDevice(devEui, '1.0.4', { register: false });
+      await net.join(device);
+      await net.uplink(device, { fPort: 5, payload: plaintext });
+      const split = await waitFor('the provider stores the uplink', async () => {
+        const events = await providerRequest(provider!, 'GET', `/api/v1/devices/${devEui}/events`);
+        return (events.json.events as Record<string, unknown>[]).find((e) => e['event'] === 'up');
+      });
+      assert.deepEqual(Object.keys(split).sort(), Object.keys(reference).sort());
+      for (const field of ['event', 'fCnt', 'fPort', 'dr', 'adr', 'confirmed', 'data', 'txInfo']) {
+        assert.deepEqual(split[field], reference[field], field);
+      }
+      const deviceInfo = (event: Record<string, unknown>) => {
+        const { applicationId: _id, ...rest } = event['deviceInfo'] as Record<string, unknown>;
+        return rest;
+      };
+      assert.deepEqual(deviceInfo(split), deviceInfo(reference));
+      const rxFields = (event: Record<string, unknown>) =>
+        (event['rxInfo'] as Record<string, unknown>[]).map((rx) => Object.keys(rx).sort());
+      assert.deepEqual(rxFields(split), rxFields(reference));
+    } finally {
+      await provider?.close();
+      await net.close();
+      await rm(providerDir, { recursive: true, force: true });
+    }
+  });
 });
