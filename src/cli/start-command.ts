@@ -37,6 +37,18 @@ const SETTINGS = [
     kind: 'boolean',
   },
   { key: 'roles', flag: 'roles', env: 'GALET_ROLES', kind: 'roles' },
+  {
+    key: 'apiRateLimitPerSecond',
+    flag: 'apiRateLimitPerSecond',
+    env: 'GALET_API_RATE_LIMIT_PER_SECOND',
+    kind: 'count',
+  },
+  {
+    key: 'apiRateLimitBurst',
+    flag: 'apiRateLimitBurst',
+    env: 'GALET_API_RATE_LIMIT_BURST',
+    kind: 'count',
+  },
   { key: 'networkUrl', flag: 'networkUrl', env: 'GALET_NETWORK_URL', kind: 'url' },
   { key: 'networkToken', flag: 'networkToken', env: 'GALET_NETWORK_TOKEN', kind: 'string' },
 ] as const;
@@ -51,6 +63,8 @@ function parseSetting(kind: string, value: unknown, what: string): string | numb
     }
     case 'ms':
       return readInteger(value, 31, what);
+    case 'count':
+      return readInteger(value, 20, what);
     case 'netId': {
       const text = String(value);
       if (!/^[0-9a-fA-F]{6}$/.test(text))
@@ -195,6 +209,11 @@ export function registerStartCommand(program: Command): void {
       '--network-token <token>',
       'roles join,application: the link token the operator created for the application',
     )
+    .option(
+      '--api-rate-limit-per-second <n>',
+      'API requests per second per API key or user (default 20; 0: no limit)',
+    )
+    .option('--api-rate-limit-burst <n>', 'API requests at once per API key or user (default 120)')
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',
@@ -257,6 +276,8 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     region: options.region,
     networkUrl: options.networkUrl,
     networkToken: options.networkToken,
+    apiRateLimitPerSecond: options.apiRateLimitPerSecond,
+    apiRateLimitBurst: options.apiRateLimitBurst,
     logger,
   });
   const { token, created, source } = provider.adminToken;

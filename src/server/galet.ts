@@ -46,6 +46,12 @@ export interface GaletOptions {
    */
   sqliteWriterThread?: boolean | undefined;
   /**
+   * API requests per API key or user: sustained per second and burst (defaults 20 and 120);
+   * 0 per second turns the limit off. The admin token is not limited.
+   */
+  apiRateLimitPerSecond?: number | undefined;
+  apiRateLimitBurst?: number | undefined;
+  /**
    * The roles this process runs (default all three). `network` alone is the operator of an
    * operator-blind network: it refuses application keys and its devices join through their
    * providers' links. `join` + `application` is a provider: see startProvider.
@@ -53,6 +59,27 @@ export interface GaletOptions {
   roles?: readonly GaletRole[] | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+}
+
+/** The API's rate limit from the start settings (absent: the API's defaults). */
+export function apiRateLimit(
+  options: Pick<GaletOptions, 'apiRateLimitPerSecond' | 'apiRateLimitBurst'>,
+): { rateLimit?: { perSecond?: number; burst?: number } | false } {
+  if (options.apiRateLimitBurst === 0) {
+    throw new RangeError('the API rate limit burst must be at least 1 (0 per second turns it off)');
+  }
+  if (options.apiRateLimitPerSecond === 0) return { rateLimit: false };
+  if (options.apiRateLimitPerSecond === undefined && options.apiRateLimitBurst === undefined) {
+    return {};
+  }
+  return {
+    rateLimit: {
+      ...(options.apiRateLimitPerSecond === undefined
+        ? {}
+        : { perSecond: options.apiRateLimitPerSecond }),
+      ...(options.apiRateLimitBurst === undefined ? {} : { burst: options.apiRateLimitBurst }),
+    },
+  };
 }
 
 export type GaletRole = 'network' | 'join' | 'application';
@@ -225,6 +252,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       region,
       adminToken: adminToken.token,
       roles: { operatorBlind: setup === 'network' },
+      ...apiRateLimit(options),
       logger: logger.child({ component: 'api' }),
     });
     // Providers' servers connect to /api/v1/link on the API's port (operator-blind split).

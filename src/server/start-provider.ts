@@ -13,6 +13,7 @@ import {
   type Storage,
 } from '../storage/index.js';
 import { Closers } from './closers.js';
+import { apiRateLimit } from './galet.js';
 import { applicationKek, ProviderLink } from './provider.js';
 
 export interface ProviderOptions {
@@ -25,6 +26,8 @@ export interface ProviderOptions {
   networkUrl: string;
   /** The link token the operator created for the application (`galet_link_…`). */
   networkToken: string;
+  apiRateLimitPerSecond?: number | undefined;
+  apiRateLimitBurst?: number | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -85,6 +88,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       region,
       adminToken: adminToken.token,
       roles: { deviceCreated: (device) => link.registerDevice(device) },
+      ...apiRateLimit(options),
       logger: logger.child({ component: 'api' }),
     });
     closers.add(() => api.close());

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveStartOptions } from '../../src/cli/start-command.js';
-import { DEFAULT_OPTIONS } from '../../src/server/galet.js';
+import { apiRateLimit, DEFAULT_OPTIONS } from '../../src/server/galet.js';
 
 describe('galet start settings', () => {
   it('uses the defaults when nothing is given', () => {
@@ -31,6 +31,27 @@ describe('galet start settings', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the roles, the link and the API rate limit, and refuses what cannot run', () => {
+    const provider = resolveStartOptions(
+      { roles: 'join,application', networkUrl: 'http://127.0.0.1:8080' },
+      { GALET_NETWORK_TOKEN: 'galet_link_x', GALET_API_RATE_LIMIT_PER_SECOND: '5' },
+    );
+    assert.deepEqual(provider.roles, ['join', 'application']);
+    assert.equal(provider.networkUrl, 'http://127.0.0.1:8080');
+    assert.equal(provider.networkToken, 'galet_link_x');
+    assert.equal(provider.apiRateLimitPerSecond, 5);
+    assert.throws(() => resolveStartOptions({ roles: 'network,join' }, {}), /cannot run together/);
+    assert.throws(() => resolveStartOptions({ roles: 'gateway' }, {}), /unknown role "gateway"/);
+    assert.throws(
+      () => resolveStartOptions({ networkUrl: 'ftp://x' }, {}),
+      /must be an http:\/\/ or https:\/\/ URL/,
+    );
+    assert.deepEqual(apiRateLimit({ apiRateLimitPerSecond: 0 }), { rateLimit: false });
+    assert.deepEqual(apiRateLimit({ apiRateLimitBurst: 10 }), { rateLimit: { burst: 10 } });
+    assert.deepEqual(apiRateLimit({}), {});
+    assert.throws(() => apiRateLimit({ apiRateLimitBurst: 0 }), /at least 1/);
   });
 
   it('names the setting when a value or the file is wrong', async () => {
