@@ -7,22 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { answerJoinReq, BackendJoinServerClient } from '../../src/join/backend-join.js';
-import {
-  type JoinDevice,
-  type JoinServerStore,
-  LocalJoinServer,
-} from '../../src/join/join-server.js';
-import { joinRequestMic } from '../../src/lorawan/crypto/join.js';
+import { LocalJoinServer } from '../../src/join/join-server.js';
 import { unwrapKey } from '../../src/lorawan/crypto/key-wrap.js';
-import {
-  encodeMicInput,
-  encodePhyPayload,
-  type JoinRequest,
-} from '../../src/lorawan/phy-payload.js';
+import { APP_KEY, JOIN_EUI, joinRequest, MemoryJoinStore, NWK_KEY, session } from './helpers.js';
 
-const APP_KEY = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
-const NWK_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0xf0 - i);
-const JOIN_EUI = '70b3d57ed0000000';
 const NETWORK_KEK = {
   label: 'galet-link:0123456789abcdef',
   key: Uint8Array.from({ length: 16 }, (_, i) => 0x40 + i),
@@ -30,50 +18,6 @@ const NETWORK_KEK = {
 const APPLICATION_KEK = {
   label: 'galet-app:fedcba9876543210',
   key: Uint8Array.from({ length: 16 }, (_, i) => 0x90 + i),
-};
-
-class MemoryJoinStore implements JoinServerStore {
-  readonly devices = new Map<string, JoinDevice & { appKey: Uint8Array; nwkKey?: Uint8Array }>();
-  readonly nonces = new Set<string>();
-  joinNonce = 0;
-  async getDevice(devEui: string) {
-    return this.devices.get(devEui);
-  }
-  async getRootKeys(devEui: string) {
-    const device = this.devices.get(devEui)!;
-    return { appKey: device.appKey, nwkKey: device.nwkKey };
-  }
-  async nextJoinNonce() {
-    return ++this.joinNonce;
-  }
-  async recordDevNonce(devEui: string, devNonce: number) {
-    const key = `${devEui}:${devNonce}`;
-    if (this.nonces.has(key)) return 'replayed' as const;
-    this.nonces.add(key);
-    return 'new' as const;
-  }
-  async maxDevNonce() {
-    return null;
-  }
-}
-
-function joinRequest(devEui: string, devNonce: number, key: Uint8Array): Uint8Array {
-  const request: JoinRequest = {
-    mType: 'JoinRequest',
-    joinEui: JOIN_EUI,
-    devEui,
-    devNonce,
-    mic: new Uint8Array(4),
-  };
-  request.mic = joinRequestMic(key, encodeMicInput(request));
-  return encodePhyPayload(request);
-}
-
-const SESSION = {
-  netId: 0x13,
-  devAddr: 0x26000001,
-  dlSettings: { rx1DrOffset: 0, rx2Dr: 0 },
-  rxDelay: 1,
 };
 
 /** A provider's join server and the network's client, wired through `transport` (the link). */
@@ -117,7 +61,7 @@ describe('join server across processes (Backend Interfaces JoinReq/JoinAns)', ()
   it('gives the network its session keys and only an envelope of the AppSKey (1.0.x)', async () => {
     const { client, devEui, accepted, wire } = split();
     const answer = await client.handleJoinRequest({
-      ...SESSION,
+      ...session,
       phyPayload: joinRequest(devEui, 1, APP_KEY),
     });
     assert.equal(answer.result, 'Success', JSON.stringify(answer));
@@ -140,7 +84,7 @@ describe('join server across processes (Backend Interfaces JoinReq/JoinAns)', ()
   it('carries the three network keys of a 1.1 device', async () => {
     const { client, devEui } = split({ macVersion: '1.1.0' });
     const answer = await client.handleJoinRequest({
-      ...SESSION,
+      ...session,
       phyPayload: joinRequest(devEui, 1, NWK_KEY),
     });
     assert.equal(answer.result, 'Success', JSON.stringify(answer));
@@ -160,7 +104,7 @@ describe('join server across processes (Backend Interfaces JoinReq/JoinAns)', ()
     const wrong = Uint8Array.from({ length: 16 }, () => 0x55);
     const { client, devEui } = split({ networkKekOnNetwork: wrong });
     const answer = await client.handleJoinRequest({
-      ...SESSION,
+      ...session,
       phyPayload: joinRequest(devEui, 1, APP_KEY),
     });
     if (answer.result === 'Success') return assert.fail('the join must be refused');
@@ -172,12 +116,12 @@ describe('join server across processes (Backend Interfaces JoinReq/JoinAns)', ()
   it('passes the join server refusals on (MIC failure, unknown device)', async () => {
     const { client, devEui } = split();
     const badMic = await client.handleJoinRequest({
-      ...SESSION,
+      ...session,
       phyPayload: joinRequest(devEui, 2, NWK_KEY),
     });
     assert.equal(badMic.result, 'MICFailed');
     const unknown = await client.handleJoinRequest({
-      ...SESSION,
+      ...session,
       phyPayload: joinRequest('0000000000000bad', 3, APP_KEY),
     });
     assert.equal(unknown.result, 'UnknownDevEUI');

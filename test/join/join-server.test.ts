@@ -1,56 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type JoinAnswer,
-  type JoinDevice,
-  type JoinServerStore,
-  LocalJoinServer,
-} from '../../src/join/join-server.js';
-import { joinRequestMic } from '../../src/lorawan/crypto/join.js';
+import { type JoinAnswer, LocalJoinServer } from '../../src/join/join-server.js';
 import {
   deriveJoinServerKeys,
   deriveSessionKeys10,
   deriveSessionKeys11,
 } from '../../src/lorawan/crypto/session-keys.js';
 import { openJoinAccept, verifyJoinAcceptMic } from '../../src/lorawan/join-accept.js';
-import {
-  encodeMicInput,
-  encodePhyPayload,
-  type JoinRequest,
-} from '../../src/lorawan/phy-payload.js';
 import { buildRejoinRequest, joinRequestTypeOfRejoin } from '../../src/lorawan/rejoin-request.js';
-
-const APP_KEY = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
-const NWK_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0xf0 - i);
-const JOIN_EUI = '70b3d57ed0000000';
-
-class MemoryJoinStore implements JoinServerStore {
-  readonly devices = new Map<string, JoinDevice & { appKey: Uint8Array; nwkKey?: Uint8Array }>();
-  readonly nonces = new Map<string, Set<number>>();
-  joinNonce = 0;
-
-  async getDevice(devEui: string) {
-    return this.devices.get(devEui);
-  }
-  async getRootKeys(devEui: string) {
-    const device = this.devices.get(devEui)!;
-    return { appKey: device.appKey, nwkKey: device.nwkKey };
-  }
-  async nextJoinNonce() {
-    return ++this.joinNonce;
-  }
-  async recordDevNonce(devEui: string, devNonce: number) {
-    const used = this.nonces.get(devEui) ?? new Set<number>();
-    this.nonces.set(devEui, used);
-    if (used.has(devNonce)) return 'replayed' as const;
-    used.add(devNonce);
-    return 'new' as const;
-  }
-  async maxDevNonce(devEui: string) {
-    const used = [...(this.nonces.get(devEui) ?? [])];
-    return used.length === 0 ? null : Math.max(...used);
-  }
-}
+import { APP_KEY, JOIN_EUI, joinRequest, MemoryJoinStore, NWK_KEY, session } from './helpers.js';
 
 /** The in-memory RJcount1 record the storage engineer's store will implement for real. */
 class MemoryJoinStoreWithRjCount1 extends MemoryJoinStore {
@@ -66,30 +24,6 @@ class MemoryJoinStoreWithRjCount1 extends MemoryJoinStore {
     return 'new' as const;
   }
 }
-
-function joinRequest(
-  devEui: string,
-  devNonce: number,
-  key: Uint8Array,
-  joinEui = JOIN_EUI,
-): Uint8Array {
-  const request: JoinRequest = {
-    mType: 'JoinRequest',
-    joinEui,
-    devEui,
-    devNonce,
-    mic: new Uint8Array(4),
-  };
-  request.mic = joinRequestMic(key, encodeMicInput(request));
-  return encodePhyPayload(request);
-}
-
-const session = {
-  netId: 0x13,
-  devAddr: 0x26000001,
-  dlSettings: { rx1DrOffset: 0, rx2Dr: 0 },
-  rxDelay: 1,
-};
 
 describe('join server', () => {
   it('accepts a 1.0 JoinRequest: JoinAccept MIC and keys match the device side', async () => {

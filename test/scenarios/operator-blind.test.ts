@@ -20,6 +20,23 @@ function providerRequest(provider: RunningProvider, method: string, path: string
   return apiRequest(`http://127.0.0.1:${provider.httpPort}`, PROVIDER_TOKEN, method, path, body);
 }
 
+/** A provider's Galet in this process, linked to `net` with `token`. */
+function startLinkedProvider(
+  net: ScenarioNetwork,
+  dataDir: string,
+  token: string,
+): Promise<RunningProvider> {
+  return startProvider({
+    dataDir,
+    host: '127.0.0.1',
+    httpPort: 0,
+    region: 'EU868',
+    networkUrl: net.galet.baseUrl,
+    networkToken: token,
+    env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
+  });
+}
+
 /** Every file under `dir`, recursively, as bytes. */
 async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
@@ -63,15 +80,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       );
       assert.equal(JSON.stringify(listed.json).includes(link.json.token), false);
 
-      provider = await startProvider({
-        dataDir: providerDir,
-        host: '127.0.0.1',
-        httpPort: 0,
-        region: 'EU868',
-        networkUrl: net.galet.baseUrl,
-        networkToken: link.json.token,
-        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
-      });
+      provider = await startLinkedProvider(net, providerDir, link.json.token);
       assert.equal(await provider.link.ready(), net.applicationId);
       const applications = await providerRequest(provider, 'GET', '/api/v1/applications');
       assert.deepEqual(
@@ -169,15 +178,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
         `/api/v1/applications/${net.applicationId}/link-tokens`,
         {},
       );
-      provider = await startProvider({
-        dataDir: providerDir,
-        host: '127.0.0.1',
-        httpPort: 0,
-        region: 'EU868',
-        networkUrl: net.galet.baseUrl,
-        networkToken: link.json.token,
-        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
-      });
+      provider = await startLinkedProvider(net, providerDir, link.json.token);
       await provider.link.ready();
       const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
         devEui,
