@@ -1,4 +1,4 @@
-import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * Provider link tokens: `galet_link_<16 hex id>_<43 base64url characters>`. The network keeps
@@ -31,13 +31,6 @@ export function parseLinkToken(token: string): { id: string } | undefined {
 
 export function linkTokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
-/** Constant-time comparison of two token hashes (hex). */
-export function linkTokenHashesEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
 }
 
 /** The KEK (AES-128) both ends of a link derive from its token. */

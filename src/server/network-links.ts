@@ -75,6 +75,8 @@ export class NetworkLinks {
 
   /** Stores the uplink in the application's outbox; it reaches the provider when connected. */
   async forwardUplink(uplink: EncryptedUplink): Promise<void> {
+    // The operator's event shows the encrypted FRMPayload too: it travels once, at the top.
+    const { frmPayload: _shown, ...event } = uplink.event;
     await this.server.deliver(uplink.applicationId, UPLINK_TOPIC, {
       devEui: uplink.devEui,
       devAddr: uplink.devAddr.toString(16).padStart(8, '0'),
@@ -85,7 +87,7 @@ export class NetworkLinks {
         kekLabel: uplink.appSKeyEnvelope.kekLabel,
         aesKey: Buffer.from(uplink.appSKeyEnvelope.aesKey).toString('hex'),
       },
-      event: uplink.event,
+      event,
     });
   }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { unwrapKeyEnvelope } from '../join/backend-interfaces/index.js';
 import { answerJoinReq } from '../join/backend-join.js';
 import { LocalJoinServer } from '../join/join-server.js';
-import { LinkAnswerError, LinkClient, type LinkDeliveryCursor } from '../link/index.js';
+import { LinkClient, type LinkDeliveryCursor } from '../link/index.js';
 import { linkKek, linkKekLabel, parseLinkToken } from '../link/link-token.js';
 import type { Logger } from '../logger.js';
 import { encryptFrmPayload } from '../lorawan/crypto/frm-payload.js';
@@ -88,8 +88,8 @@ export class ProviderLink {
   readonly #storage: Storage;
   readonly #logger: Logger;
   readonly #applicationKek: ApplicationKek;
-  #applicationId: string | undefined;
-  #helloDone: Promise<void> | undefined;
+  readonly #ready: Promise<string>;
+  #linked: (applicationId: string) => void = () => {};
 
   constructor(options: {
     networkUrl: string;
@@ -105,6 +105,9 @@ export class ProviderLink {
     }
     this.#storage = options.storage;
     this.#logger = options.logger;
+    this.#ready = new Promise((resolve) => {
+      this.#linked = resolve;
+    });
     this.#applicationKek = options.applicationKek;
     const network = { label: linkKekLabel(parsed.id), key: linkKek(options.token) };
     const joinServer = new LocalJoinServer(new StorageJoinServerStore(options.storage));
@@ -115,7 +118,7 @@ export class ProviderLink {
       deliveryCursor: fileCursor(options.dataDir),
       onStateChange: (change) => {
         if (change.state === 'connected') {
-          this.#helloDone = this.#hello().catch((error: unknown) => {
+          this.#hello().catch((error: unknown) => {
             this.#logger.error({ err: error }, 'link hello failed');
           });
         }
@@ -134,30 +137,17 @@ export class ProviderLink {
     this.client.onDelivery('uplink', (body) => this.#uplink(body));
   }
 
-  /** The linked application's id, once the network told it. */
-  get applicationId(): string | undefined {
-    return this.#applicationId;
-  }
-
   start(): void {
     this.client.start();
   }
 
   /** Resolves once connected and the linked application is known here. */
-  async ready(): Promise<string> {
-    for (;;) {
-      if (this.#applicationId !== undefined) return this.#applicationId;
-      await (this.#helloDone ?? new Promise((resolve) => setTimeout(resolve, 50)));
-      if (this.#applicationId === undefined)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  ready(): Promise<string> {
+    return this.#ready;
   }
 
   /** Tells the network about a device created here (no key leaves this process). */
   async registerDevice(device: Device): Promise<void> {
-    if (device.activation !== 'otaa') {
-      throw new LinkAnswerError('INVALID_INPUT', 'only OTAA devices are served through the link');
-    }
     await this.client.request(
       'registerDevice',
       {
@@ -192,7 +182,7 @@ export class ProviderLink {
       await this.#storage.applications.create({ id: answer.applicationId, name: answer.name });
       this.#logger.info({ applicationId: answer.applicationId }, 'linked application added');
     }
-    this.#applicationId = answer.applicationId;
+    this.#linked(answer.applicationId);
   }
 
   async #uplink(body: unknown): Promise<void> {
@@ -221,7 +211,7 @@ export class ProviderLink {
       uplink.fCnt,
       Buffer.from(uplink.frmPayload, 'base64'),
     );
-    const { frmPayload: _encrypted, ...event } = uplink.event;
+    const event = uplink.event;
     const time = typeof event['time'] === 'string' ? event['time'] : new Date().toISOString();
     await this.#storage.events.append({
       devEui: device.devEui,

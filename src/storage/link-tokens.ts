@@ -116,18 +116,6 @@ export class LinkTokenRepository {
     return { token: toLinkToken(row), kek };
   }
 
-  /** The KEK of a link token (live or not) by its id, for unwrapping keys it wrapped. */
-  async kek(id: string): Promise<Uint8Array | undefined> {
-    const row = await this.#db
-      .selectFrom('link_tokens')
-      .select(['id', 'kek_enc'])
-      .where('id', '=', String(id))
-      .executeTakeFirst();
-    return row === undefined
-      ? undefined
-      : this.#secrets.open(fromDbBytes(row.kek_enc), kekAssociatedData(row.id));
-  }
-
   /** False when no such token of this application exists. */
   async revoke(applicationId: string, id: string): Promise<boolean> {
     const result = await this.#db

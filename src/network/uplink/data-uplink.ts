@@ -197,7 +197,8 @@ export async function handleDataUplink(
   ctx.counters.increment('uplinksAccepted');
   ctx.observeUplinkLatency(uplink, ctx.now());
   ctx.bus.publish(event);
-  await forwardEncrypted(ctx, { device, session, frame, fCnt, event });
+  // Kept while the answer is scheduled: a Class A window does not wait for the outbox write.
+  const forwarded = forwardEncrypted(ctx, { device, session, frame, fCnt, event });
 
   const macBytes =
     frame.fPort === 0 ? (decrypted.frmPayload ?? new Uint8Array(0)) : decrypted.fOpts;
@@ -243,6 +244,7 @@ export async function handleDataUplink(
   ) {
     ctx.triggerClassC(device.devEui);
   }
+  await forwarded;
 }
 
 /** The `up` event of an accepted uplink (ChirpStack v4 shape), with the decrypted frame. */
