@@ -40,7 +40,7 @@ export interface GatewayLogger {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
-const SILENT_LOGGER: GatewayLogger = {
+export const SILENT_LOGGER: GatewayLogger = {
   debug: () => {},
   info: () => {},
   warn: () => {},

@@ -14,13 +14,12 @@ import {
   newSemtechUdpCounters,
   type SemtechUdpBackendOptions,
   type SemtechUdpCounters,
+  SILENT_LOGGER,
 } from './server.js';
 import type { FromWorker, GatewayEvent, ToWorker, UdpWorkerOptions } from './worker-protocol.js';
 
 export interface SemtechUdpWorkerBackendOptions
   extends Omit<SemtechUdpBackendOptions, 'now' | 'randomToken'> {
-  /** How often the worker reports its counters to `counters()` (default 1000 ms). */
-  countersIntervalMs?: number;
   /** Delay before a worker that died is started again (default 1000 ms). */
   restartDelayMs?: number;
   /**
@@ -36,13 +35,6 @@ export interface SemtechUdpWorkerCounters extends SemtechUdpCounters {
   workerRestarts: number;
 }
 
-const SILENT_LOGGER: GatewayLogger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
-
 interface PendingSend {
   resolve: (ok: boolean) => void;
   reject: (error: unknown) => void;
@@ -53,7 +45,7 @@ interface PendingSend {
  * every datagram (a third of a busy server's work) run beside the network server instead of on
  * its event loop. Same GatewayBackend contract as SemtechUdpBackend, which the worker runs; the
  * gateway allow-list is still decided here (each gateway asked once per worker). `counters()`
- * is the worker's latest report (at most `countersIntervalMs` old). A worker that dies is
+ * is the worker's latest report: `refreshCounters()` asks for a fresh one (metrics scrapes do). A worker that dies is
  * started again on the same port, and logged; downlink paths come back with the gateways' next
  * PULL_DATA (every few seconds).
  */
@@ -185,20 +177,21 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
 
   #start(port: number): Promise<void> {
     const workerOptions: UdpWorkerOptions = {
-      host: this.#options.host ?? '0.0.0.0',
-      port,
+      socket: {
+        ...pick(this.#options, [
+          'host',
+          'receiveBufferBytes',
+          'downlinkPathTtlMs',
+          'maxPendingTxAcks',
+          'malformedLogIntervalMs',
+          'unknownGatewayLogIntervalMs',
+        ]),
+        port,
+      },
       checkGateways: this.#options.isGatewayAllowed !== undefined,
       ...(this.#options.deduplicationWindowMs === undefined
         ? {}
         : { deduplicationWindowMs: this.#options.deduplicationWindowMs }),
-      countersIntervalMs: this.#options.countersIntervalMs ?? 1000,
-      ...pick(this.#options, [
-        'receiveBufferBytes',
-        'downlinkPathTtlMs',
-        'maxPendingTxAcks',
-        'malformedLogIntervalMs',
-        'unknownGatewayLogIntervalMs',
-      ]),
     };
     const worker = startWorker(import.meta.url, './worker-main', { workerData: workerOptions });
     this.#worker = worker;

@@ -97,24 +97,8 @@ async function main(): Promise<void> {
   let backend: SemtechUdpBackend;
   try {
     backend = await SemtechUdpBackend.listen({
-      host: options.host,
-      port: options.port,
+      ...options.socket,
       logger,
-      ...(options.receiveBufferBytes === undefined
-        ? {}
-        : { receiveBufferBytes: options.receiveBufferBytes }),
-      ...(options.downlinkPathTtlMs === undefined
-        ? {}
-        : { downlinkPathTtlMs: options.downlinkPathTtlMs }),
-      ...(options.maxPendingTxAcks === undefined
-        ? {}
-        : { maxPendingTxAcks: options.maxPendingTxAcks }),
-      ...(options.malformedLogIntervalMs === undefined
-        ? {}
-        : { malformedLogIntervalMs: options.malformedLogIntervalMs }),
-      ...(options.unknownGatewayLogIntervalMs === undefined
-        ? {}
-        : { unknownGatewayLogIntervalMs: options.unknownGatewayLogIntervalMs }),
       ...(options.checkGateways ? { isGatewayAllowed } : {}),
     });
   } catch (error) {
@@ -136,14 +120,6 @@ async function main(): Promise<void> {
   );
   backend.onStats((stats) => queue({ kind: 'stats', stats }));
   backend.onTxAck((ack) => queue({ kind: 'txAck', ack }));
-  let reported = -1;
-  const countersTimer = setInterval(() => {
-    const counters = backend.counters();
-    const activity = counters.datagramsReceived + counters.downlinksSent + counters.sendErrors;
-    if (activity === reported) return;
-    reported = activity;
-    post({ type: 'counters', counters });
-  }, options.countersIntervalMs);
   port!.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'send':
@@ -182,7 +158,6 @@ async function main(): Promise<void> {
         post({ type: 'counters', counters: backend.counters() });
         return;
       case 'close':
-        clearInterval(countersTimer);
         for (const resolve of verdicts.values()) resolve(false);
         verdicts.clear();
         void backend.close().then(() => {

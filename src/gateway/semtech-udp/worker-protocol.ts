@@ -8,17 +8,23 @@ import type {
   GatewayUplink,
 } from '../types.js';
 import type { SemtechUdpErrorCode } from './errors.js';
-import type { SemtechUdpCounters } from './server.js';
+import type { SemtechUdpBackendOptions, SemtechUdpCounters } from './server.js';
 
-/** What the worker needs to open its socket (the SemtechUdpBackendOptions that are data). */
+/** The SemtechUdpBackendOptions that are data, handed to the worker's backend as they are. */
+export type UdpSocketOptions = Pick<
+  SemtechUdpBackendOptions,
+  | 'host'
+  | 'port'
+  | 'receiveBufferBytes'
+  | 'downlinkPathTtlMs'
+  | 'maxPendingTxAcks'
+  | 'malformedLogIntervalMs'
+  | 'unknownGatewayLogIntervalMs'
+>;
+
+/** What the worker needs to open its socket. */
 export interface UdpWorkerOptions {
-  host: string;
-  port: number;
-  receiveBufferBytes?: number;
-  downlinkPathTtlMs?: number;
-  maxPendingTxAcks?: number;
-  malformedLogIntervalMs?: number;
-  unknownGatewayLogIntervalMs?: number;
+  socket: UdpSocketOptions;
   /** Whether the main thread decides which gateways are allowed (false: every gateway is). */
   checkGateways: boolean;
   /**
@@ -26,8 +32,6 @@ export interface UdpWorkerOptions {
    * `frame` per frame instead of one `uplink` per copy.
    */
   deduplicationWindowMs?: number;
-  /** How often the worker reports its counters (ms). */
-  countersIntervalMs: number;
 }
 
 export type GatewayEvent =
