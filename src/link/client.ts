@@ -5,6 +5,7 @@
  */
 import { WebSocket } from 'ws';
 import {
+  addRequestHandler,
   copyTrafficCounters,
   LinkConnection,
   type LinkTrafficCounters,
@@ -21,7 +22,7 @@ import {
 } from './delivery-receiver.js';
 import { LinkError, LinkProtocolError, positiveOption as positive } from './errors.js';
 import { type LinkLogger, SILENT_LINK_LOGGER } from './log.js';
-import { DEFAULT_MAX_FRAME_BYTES, isValidMethod, isValidTopic, LINK_PATH } from './protocol.js';
+import { DEFAULT_MAX_FRAME_BYTES, isValidTopic, LINK_PATH } from './protocol.js';
 
 export type { LinkDeliveryCursor, LinkDeliveryHandler } from './delivery-receiver.js';
 
@@ -178,13 +179,7 @@ export class LinkClient {
 
   /** Handles the network's requests of `method`. Register before `start()`. */
   onRequest(method: string, handler: (body: unknown) => Promise<unknown>): void {
-    if (!isValidMethod(method)) {
-      throw new LinkError('INVALID_ARGUMENT', 'method must be 1 to 128 printable ASCII characters');
-    }
-    if (this.#requestHandlers.has(method)) {
-      throw new LinkError('INVALID_ARGUMENT', `a handler for ${method} is registered already`);
-    }
-    this.#requestHandlers.set(method, handler);
+    addRequestHandler(this.#requestHandlers, method, handler);
   }
 
   /**

@@ -5,6 +5,7 @@
  * knows what to do with them.
  */
 import type { RawData, WebSocket } from 'ws';
+import { LogThrottle } from '../log-throttle.js';
 import {
   LINK_PROTOCOL_ERROR_CODES,
   LinkAnswerError,
@@ -12,17 +13,17 @@ import {
   LinkProtocolError,
   type LinkProtocolErrorCode,
 } from './errors.js';
-import { type LinkLogger, LogLimiter } from './log.js';
+import { LINK_LOG_INTERVAL_MS, type LinkLogger } from './log.js';
 import {
   decodeFrame,
   encodeFrame,
+  isValidErrorCode,
   isValidMethod,
   type LinkAckFrame,
   type LinkAnswerFrame,
   type LinkDeliveryFrame,
   type LinkNackFrame,
   type LinkRequestFrame,
-  MAX_ERROR_CODE_LENGTH,
 } from './protocol.js';
 
 /** Counters every connection adds to (the server's are the sum over its connections). */
@@ -69,6 +70,17 @@ export type RequestHandlerLookup = (
   method: string,
 ) => ((body: unknown) => Promise<unknown>) | undefined;
 
+/** Registers the one handler of `method` (either end); INVALID_ARGUMENT for a bad or taken name. */
+export function addRequestHandler<H>(handlers: Map<string, H>, method: string, handler: H): void {
+  if (!isValidMethod(method)) {
+    throw new LinkError('INVALID_ARGUMENT', 'method must be 1 to 128 printable ASCII characters');
+  }
+  if (handlers.has(method)) {
+    throw new LinkError('INVALID_ARGUMENT', `a handler for ${method} is registered already`);
+  }
+  handlers.set(method, handler);
+}
+
 export type SessionFrame = LinkDeliveryFrame | LinkAckFrame | LinkNackFrame;
 
 export interface LinkConnectionOptions {
@@ -107,7 +119,7 @@ export class LinkConnection {
   readonly #options: LinkConnectionOptions;
   readonly #pending = new Map<string, PendingRequest>();
   readonly #timedOut = new Set<string>();
-  readonly #protocolLog = new LogLimiter();
+  readonly #protocolLog = new LogThrottle(LINK_LOG_INTERVAL_MS);
   readonly #closed: Promise<void>;
   #nextRequestId = 1;
   #handlingRequests = 0;
@@ -215,19 +227,10 @@ export class LinkConnection {
     return this.#closed.finally(() => clearTimeout(grace));
   }
 
-  /** Destroys the socket at once (a dead peer). */
-  terminate(): void {
-    this.#socket.terminate();
-  }
-
-  get closed(): Promise<void> {
-    return this.#closed;
-  }
-
   /** Counts and logs a refused frame of the peer (at most one line per 10 s per connection). */
   protocolError(error: LinkProtocolError): void {
     this.#options.counters.protocolErrors[error.code]++;
-    const log = this.#protocolLog.take();
+    const log = this.#protocolLog.take('protocol', Date.now());
     if (log !== undefined) {
       this.#options.logger.warn(
         {
@@ -334,7 +337,7 @@ export class LinkConnection {
       }
       this.send(text);
     } catch (error) {
-      if (error instanceof LinkAnswerError && isAnswerCode(error.code)) {
+      if (error instanceof LinkAnswerError && isValidErrorCode(error.code)) {
         this.#sendFailure(frame.id, error.code, error.message);
         return;
       }
@@ -387,7 +390,7 @@ export class LinkConnection {
         { ...this.#options.logFields },
         'link peer did not answer a ping; closing the connection',
       );
-      this.terminate();
+      this.#socket.terminate();
       return;
     }
     this.#awaitingPong = true;
@@ -403,7 +406,7 @@ export class LinkConnection {
         { ...this.#options.logFields, idleTimeoutMs },
         'nothing from the link peer for too long; closing the connection',
       );
-      this.terminate();
+      this.#socket.terminate();
     }, idleTimeoutMs);
     this.#idleTimer.unref();
   }
@@ -426,15 +429,6 @@ export class LinkConnection {
 
 function notConnected(): LinkError {
   return new LinkError('NOT_CONNECTED', 'the link is not connected');
-}
-
-function isAnswerCode(code: unknown): code is string {
-  return (
-    typeof code === 'string' &&
-    code.length > 0 &&
-    code.length <= MAX_ERROR_CODE_LENGTH &&
-    /^[\x21-\x7e]+$/.test(code)
-  );
 }
 
 function rawText(data: RawData): string | Uint8Array {

@@ -83,10 +83,6 @@ export class DeliveryReceiver {
     this.#options = options;
   }
 
-  get highestHandledSeq(): number {
-    return this.#highestHandledSeq;
-  }
-
   /** Loads the durable cursor once (before the first connection). Throws what `load` throws. */
   async loadCursor(): Promise<void> {
     if (this.#cursorLoaded || this.#options.cursor === undefined) return;

@@ -14,27 +14,8 @@ export const SILENT_LINK_LOGGER: LinkLogger = {
 };
 
 /**
- * At most one log line per interval for a repeated condition (a peer sending garbage, a refused
- * token hammered), with the number of lines held back since the previous one.
+ * How often the link logs a repeated condition (a peer sending garbage, a refused token
+ * hammered, a full outbox): one line per interval through `LogThrottle`, with the number of
+ * lines held back since the previous one.
  */
-export class LogLimiter {
-  readonly #intervalMs: number;
-  #loggedAtMs = Number.NEGATIVE_INFINITY;
-  #suppressed = 0;
-
-  constructor(intervalMs = 10_000) {
-    this.#intervalMs = intervalMs;
-  }
-
-  /** Whether to log now; when yes, how many lines were held back. */
-  take(nowMs = Date.now()): { suppressed: number } | undefined {
-    if (nowMs - this.#loggedAtMs < this.#intervalMs) {
-      this.#suppressed++;
-      return undefined;
-    }
-    const suppressed = this.#suppressed;
-    this.#loggedAtMs = nowMs;
-    this.#suppressed = 0;
-    return { suppressed };
-  }
-}
+export const LINK_LOG_INTERVAL_MS = 10_000;

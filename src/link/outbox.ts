@@ -33,6 +33,9 @@ export interface LinkOutboxStore {
   pendingCount(linkId: string): Promise<number>;
 }
 
+/** The longest link id the link and the outbox take. */
+export const MAX_LINK_ID_LENGTH = 200;
+
 /** 100 000 pending deliveries per link: a day of uplinks of a few thousand devices. */
 export const DEFAULT_MAX_PENDING_PER_LINK = 100_000;
 

@@ -268,6 +268,16 @@ export function isValidMethod(method: unknown): method is string {
   );
 }
 
+/** An answer's error code: 1 to 64 printable ASCII characters, as `decodeFrame` accepts it. */
+export function isValidErrorCode(code: unknown): code is string {
+  return (
+    typeof code === 'string' &&
+    code.length > 0 &&
+    code.length <= MAX_ERROR_CODE_LENGTH &&
+    PRINTABLE_ASCII.test(code)
+  );
+}
+
 function tooLarge(bytes: number, maxFrameBytes: number): LinkProtocolError {
   return new LinkProtocolError(
     'FRAME_TOO_LARGE',

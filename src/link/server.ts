@@ -7,7 +7,9 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { LogThrottle } from '../log-throttle.js';
 import {
+  addRequestHandler,
   copyTrafficCounters,
   LinkConnection,
   type LinkTrafficCounters,
@@ -16,12 +18,15 @@ import {
 } from './connection.js';
 import { type DeliveryCounters, DeliverySender } from './delivery-sender.js';
 import { LinkError, LinkProtocolError, positiveOption as positive } from './errors.js';
-import { type LinkLogger, LogLimiter, SILENT_LINK_LOGGER } from './log.js';
-import { DEFAULT_MAX_PENDING_PER_LINK, type LinkOutboxStore } from './outbox.js';
+import { LINK_LOG_INTERVAL_MS, type LinkLogger, SILENT_LINK_LOGGER } from './log.js';
+import {
+  DEFAULT_MAX_PENDING_PER_LINK,
+  type LinkOutboxStore,
+  MAX_LINK_ID_LENGTH,
+} from './outbox.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   deliveryFrameBytes,
-  isValidMethod,
   isValidTopic,
   LINK_PATH,
   toBodyJson,
@@ -85,7 +90,6 @@ interface LinkSession {
   readonly sender: DeliverySender;
 }
 
-const MAX_LINK_ID_LENGTH = 200;
 const MAX_TOKEN_LENGTH = 4096;
 /** Close code for a connection replaced by a newer one of the same link (private range 4000-4999). */
 export const CLOSE_REPLACED = 4000;
@@ -129,8 +133,8 @@ export class LinkServer {
   };
   readonly #pending = new Map<string, number>();
   readonly #highestSent = new Map<string, number>();
-  readonly #authLog = new LogLimiter();
-  readonly #outboxFullLog = new LogLimiter();
+  /** Keys `auth` (refused upgrades) and `outbox-full`. */
+  readonly #logThrottle = new LogThrottle(LINK_LOG_INTERVAL_MS);
   /** Senders of closed connections whose outbox acks may still run. */
   readonly #settling = new Set<Promise<void>>();
   #closed = false;
@@ -175,13 +179,7 @@ export class LinkServer {
 
   /** Handles the provider's requests of `method`. One handler per method. */
   onRequest(method: string, handler: LinkServerRequestHandler): void {
-    if (!isValidMethod(method)) {
-      throw new LinkError('INVALID_ARGUMENT', 'method must be 1 to 128 printable ASCII characters');
-    }
-    if (this.#handlers.has(method)) {
-      throw new LinkError('INVALID_ARGUMENT', `a handler for ${method} is registered already`);
-    }
-    this.#handlers.set(method, handler);
+    addRequestHandler(this.#handlers, method, handler);
   }
 
   /** Called when a link connects (also when a newer connection replaces an older one). */
@@ -243,7 +241,7 @@ export class LinkServer {
    */
   async deliver(linkId: string, topic: string, body: unknown): Promise<number> {
     if (this.#closed) throw closedError();
-    if (typeof linkId !== 'string' || linkId === '' || linkId.length > MAX_LINK_ID_LENGTH) {
+    if (!isValidLinkId(linkId)) {
       throw new LinkError(
         'INVALID_ARGUMENT',
         `linkId must have 1 to ${MAX_LINK_ID_LENGTH} characters`,
@@ -271,7 +269,7 @@ export class LinkServer {
     const seq = await this.#outbox.append(linkId, topic, bodyJson, this.#maxPendingPerLink);
     if (seq === undefined) {
       this.#counters.deliveriesRefused++;
-      const log = this.#outboxFullLog.take();
+      const log = this.#logThrottle.take('outbox-full', Date.now());
       if (log !== undefined) {
         this.#logger.warn(
           { linkId, maxPendingPerLink: this.#maxPendingPerLink, suppressed: log.suppressed },
@@ -367,7 +365,7 @@ export class LinkServer {
       return;
     }
     const linkId = identity?.linkId;
-    if (typeof linkId !== 'string' || linkId === '' || linkId.length > MAX_LINK_ID_LENGTH) {
+    if (!isValidLinkId(linkId)) {
       this.#refuseUnauthorized(socket, remoteAddress, 'token refused');
       return;
     }
@@ -381,7 +379,7 @@ export class LinkServer {
 
   #refuseUnauthorized(socket: Duplex, remoteAddress: string | undefined, reason: string): void {
     this.#counters.authFailures++;
-    const log = this.#authLog.take();
+    const log = this.#logThrottle.take('auth', Date.now());
     if (log !== undefined) {
       this.#logger.warn(
         { remoteAddress, reason, suppressed: log.suppressed },
@@ -494,6 +492,10 @@ export class LinkServer {
       this.#logger.error({ error: String(error) }, 'link event listener failed');
     }
   }
+}
+
+function isValidLinkId(linkId: unknown): linkId is string {
+  return typeof linkId === 'string' && linkId !== '' && linkId.length <= MAX_LINK_ID_LENGTH;
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */

@@ -1,28 +1,20 @@
+import { type LinkOutboxEntry, type LinkOutboxStore, MAX_LINK_ID_LENGTH } from '../link/outbox.js';
+import { MAX_TOPIC_LENGTH } from '../link/protocol.js';
 import type { GaletDatabase } from './database.js';
 import { StorageError } from './errors.js';
 import type { IsoTimestamp } from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import { assertInteger, clock, type RepositoryOptions } from './values.js';
 
-/** A delivery waiting in the provider link's outbox. */
-export interface StoredLinkDelivery {
-  seq: number;
-  topic: string;
-  /** JSON text, as appended. */
-  bodyJson: string;
-}
-
-const MAX_LINK_ID_LENGTH = 200;
-const MAX_TOPIC_LENGTH = 256;
 const MAX_PENDING_LIMIT = 1_000_000_000;
 
 /**
- * The provider link's durable outbox (src/link/outbox.ts, `LinkOutboxStore`): deliveries per
+ * The provider link's durable outbox (`LinkOutboxStore` of src/link/outbox.ts): deliveries per
  * link, numbered by a per-link counter kept in `link_outbox_cursors` with the last acknowledged
  * seq. Seqs of a link are contiguous, so `last_seq - acked_seq` is the number of pending
  * deliveries without counting rows.
  */
-export class LinkOutboxRepository {
+export class LinkOutboxRepository implements LinkOutboxStore {
   readonly #db: GaletDatabase['db'];
   readonly #now: () => IsoTimestamp;
 
@@ -93,11 +85,7 @@ export class LinkOutboxRepository {
   }
 
   /** Up to `limit` (1 to 1000) pending deliveries with a seq above `afterSeq`, oldest first. */
-  async pendingAfter(
-    linkId: string,
-    afterSeq: number,
-    limit: number,
-  ): Promise<StoredLinkDelivery[]> {
+  async pendingAfter(linkId: string, afterSeq: number, limit: number): Promise<LinkOutboxEntry[]> {
     assertLinkId(linkId);
     assertInteger(afterSeq, 0, Number.MAX_SAFE_INTEGER, 'afterSeq');
     assertInteger(limit, 1, 1000, 'limit');

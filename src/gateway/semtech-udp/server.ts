@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
+import { LogThrottle } from '../../log-throttle.js';
 import type {
   GatewayBackend,
   GatewayDownlink,
@@ -11,7 +12,6 @@ import type {
   GatewayUplink,
   TxAckStatus,
 } from '../types.js';
-import { LogThrottle } from './log-throttle.js';
 import {
   ackFor,
   downlinkToTxpk,
