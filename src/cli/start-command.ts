@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
+import type { AdminToken } from '../server/data-dir.js';
 import {
   DEFAULT_OPTIONS,
   GALET_ROLES,
@@ -173,7 +174,9 @@ function kebab(name: string): string {
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
-    .description('start Galet: network, join and application roles in one process')
+    .description(
+      'start Galet: network, join and application roles in one process, or some of them (--roles)',
+    )
     .option('--data-dir <path>', `data directory (default ${DEFAULT_OPTIONS.dataDir})`)
     .option('--database-url <url>', 'postgres://… (default: SQLite file in the data directory)')
     .option('--host <address>', `address to listen on (default ${DEFAULT_OPTIONS.host})`)
@@ -227,16 +230,7 @@ export function registerStartCommand(program: Command): void {
         return;
       }
       const galet = await startGalet({ ...options, logger });
-      const { token, created, source } = galet.adminToken;
-      if (created) {
-        process.stdout.write(
-          `\nAdmin API token (shown once; kept in ${options.dataDir}/admin.token, mode 0600):\n  ${token}\n\n`,
-        );
-      } else {
-        process.stdout.write(
-          `Admin API token: from ${source === 'environment' ? 'GALET_ADMIN_TOKEN' : `${options.dataDir}/admin.token`}\n`,
-        );
-      }
+      printAdminToken(galet.adminToken, options.dataDir);
       process.stdout.write(
         `Galet is running: HTTP API http://127.0.0.1:${galet.httpPort}/api/v1, gateways on UDP port ${galet.udpPort}\n`,
       );
@@ -245,16 +239,7 @@ export function registerStartCommand(program: Command): void {
         const { runDemo } = await import('../server/demo.js');
         stopDemo = await runDemo(galet, { out: process.stdout });
       }
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          process.stdout.write(
-            `\n${signal} received: stopping (finishing accepted uplinks, closing sockets and database)\n`,
-          );
-          resolve();
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
+      await stopSignal('finishing accepted uplinks, closing sockets and database');
       await stopDemo?.();
       await galet.close();
       process.stdout.write('Galet stopped.\n');
@@ -280,19 +265,33 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     apiRateLimitBurst: options.apiRateLimitBurst,
     logger,
   });
-  const { token, created, source } = provider.adminToken;
-  process.stdout.write(
-    created
-      ? `\nAdmin API token (shown once; kept in ${options.dataDir}/admin.token, mode 0600):\n  ${token}\n\n`
-      : `Admin API token: from ${source === 'environment' ? 'GALET_ADMIN_TOKEN' : `${options.dataDir}/admin.token`}\n`,
-  );
+  printAdminToken(provider.adminToken, options.dataDir);
   process.stdout.write(
     `Galet provider is running: HTTP API http://127.0.0.1:${provider.httpPort}/api/v1, linked to ${options.networkUrl}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await stopSignal('closing the link and the database');
   await provider.close();
   process.stdout.write('Galet stopped.\n');
+}
+
+/** The admin token in full when it was just created (shown once), else where it comes from. */
+function printAdminToken(adminToken: AdminToken, dataDir: string): void {
+  const { token, created, source } = adminToken;
+  process.stdout.write(
+    created
+      ? `\nAdmin API token (shown once; kept in ${dataDir}/admin.token, mode 0600):\n  ${token}\n\n`
+      : `Admin API token: from ${source === 'environment' ? 'GALET_ADMIN_TOKEN' : `${dataDir}/admin.token`}\n`,
+  );
+}
+
+/** Resolves on SIGINT or SIGTERM, after saying what stopping does. */
+function stopSignal(whatStoppingDoes: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`\n${signal} received: stopping (${whatStoppingDoes})\n`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
 }

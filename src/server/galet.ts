@@ -1,8 +1,6 @@
-import { mkdir } from 'node:fs/promises';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { FastifyInstance } from 'fastify';
-import { loadOrCreateAdminToken } from '../api/auth.js';
 import { createMetricsRegistry } from '../api/metrics.js';
 import { buildApi } from '../api/server.js';
 import { SemtechUdpBackend, type SemtechUdpCounters } from '../gateway/semtech-udp/server.js';
@@ -12,14 +10,9 @@ import { LocalJoinServer } from '../join/join-server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { NetworkServer } from '../network/network-server.js';
-import {
-  createStorage,
-  loadOrCreateMasterKey,
-  openDatabase,
-  SecretBox,
-  type Storage,
-} from '../storage/index.js';
+import { createStorage, SecretBox, type Storage } from '../storage/index.js';
 import { Closers } from './closers.js';
+import { type AdminToken, openDataDir } from './data-dir.js';
 import { NetworkLinks, RoutingJoinServer } from './network-links.js';
 import { StorageJoinServerStore, StorageNetworkStore } from './stores.js';
 
@@ -119,7 +112,7 @@ export interface RunningGalet {
   api: FastifyInstance;
   httpPort: number;
   udpPort: number;
-  adminToken: { token: string; created: boolean; source: 'environment' | 'file' };
+  adminToken: AdminToken;
   /** Stops taking traffic, finishes what was accepted, closes sockets and the database. */
   close(): Promise<void>;
 }
@@ -148,14 +141,8 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   const region = getRegion(options.region);
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const adminToken = await loadOrCreateAdminToken(options.dataDir, env);
-  const secrets = SecretBox.fromKey(await loadOrCreateMasterKey({ dataDir: options.dataDir, env }));
-  const database = await openDatabase({
-    ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
-    dataDir: options.dataDir,
-    logger: logger.child({ component: 'storage' }),
-  });
+  const { adminToken, masterKey, database } = await openDataDir({ ...options, env, logger });
+  const secrets = SecretBox.fromKey(masterKey);
   const workerThreads = options.workerThreads ?? true;
   const storage = createStorage(database, secrets, {
     uplinkWriterThread: options.sqliteWriterThread ?? false,

@@ -1,18 +1,11 @@
-import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { loadOrCreateAdminToken } from '../api/auth.js';
 import { type ApiNetwork, buildApi } from '../api/server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { defaultNetworkConfig } from '../network/network-server.js';
-import {
-  createStorage,
-  loadOrCreateMasterKey,
-  openDatabase,
-  SecretBox,
-  type Storage,
-} from '../storage/index.js';
+import { createStorage, SecretBox, type Storage } from '../storage/index.js';
 import { Closers } from './closers.js';
+import { type AdminToken, openDataDir } from './data-dir.js';
 import { apiRateLimit } from './galet.js';
 import { applicationKek, ProviderLink } from './provider.js';
 
@@ -37,7 +30,7 @@ export interface RunningProvider {
   link: ProviderLink;
   api: FastifyInstance;
   httpPort: number;
-  adminToken: { token: string; created: boolean; source: 'environment' | 'file' };
+  adminToken: AdminToken;
   close(): Promise<void>;
 }
 
@@ -51,14 +44,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   const region = getRegion(options.region);
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const adminToken = await loadOrCreateAdminToken(options.dataDir, env);
-  const masterKey = await loadOrCreateMasterKey({ dataDir: options.dataDir, env });
-  const database = await openDatabase({
-    ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
-    dataDir: options.dataDir,
-    logger: logger.child({ component: 'storage' }),
-  });
+  const { adminToken, masterKey, database } = await openDataDir({ ...options, env, logger });
   const storage = createStorage(database, SecretBox.fromKey(masterKey));
   const closers = new Closers(logger);
   closers.add(() => database.close());
