@@ -4,7 +4,6 @@ import { after, before, describe, it } from 'node:test';
 import {
   encodePacket,
   parsePacket,
-  type Rxpk,
   type SemtechPacket,
   type SemtechPacketToEncode,
 } from '../../src/gateway/semtech-udp/packets.js';
@@ -13,14 +12,9 @@ import {
   SemtechUdpBackend,
   type SemtechUdpBackendOptions,
 } from '../../src/gateway/semtech-udp/server.js';
-import type {
-  GatewayDownlink,
-  GatewayStats,
-  GatewayTxAck,
-  GatewayUplink,
-} from '../../src/gateway/types.js';
+import type { GatewayStats, GatewayTxAck, GatewayUplink } from '../../src/gateway/types.js';
+import { downlink, GATEWAY_ID, rxpk } from './samples.js';
 
-const GATEWAY_ID = 'aa555a0000000101';
 const OTHER_GATEWAY_ID = '0016c001ff10a235';
 const START_MS = 1_700_000_000_000;
 
@@ -107,36 +101,6 @@ function recordingLogger(lines: LogLine[]): GatewayLogger {
       lines.push({ level, fields, message });
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function rxpk(overrides: Partial<Rxpk> = {}): Rxpk {
-  return {
-    tmst: 3_512_348_611,
-    freq: 868.1,
-    chan: 0,
-    rfch: 0,
-    stat: 1,
-    modu: 'LORA',
-    datr: 'SF7BW125',
-    codr: '4/5',
-    rssi: -57,
-    lsnr: 7.8,
-    size: 4,
-    data: 'QAECAw==',
-    ...overrides,
-  };
-}
-
-function downlink(gatewayId = GATEWAY_ID, downlinkId = 1): GatewayDownlink {
-  return {
-    gatewayId,
-    downlinkId,
-    phyPayload: new Uint8Array([0x60, 4, 3, 2, 1, 0x20, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd]),
-    frequencyHz: 868_100_000,
-    powerDbm: 14,
-    modulation: { lora: { spreadingFactor: 7, bandwidthHz: 125_000, codeRate: 'CR_4_5' } },
-    timing: { kind: 'counter', timestampUs: 3_513_348_611 },
-  };
 }
 
 interface Harness {

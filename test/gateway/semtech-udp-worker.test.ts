@@ -5,7 +5,6 @@ import { isSemtechUdpError } from '../../src/gateway/semtech-udp/errors.js';
 import {
   encodePacket,
   parsePacket,
-  type Rxpk,
   type SemtechPacket,
   type SemtechPacketToEncode,
 } from '../../src/gateway/semtech-udp/packets.js';
@@ -15,13 +14,12 @@ import {
 } from '../../src/gateway/semtech-udp/worker-backend.js';
 import type {
   DeduplicatedUplink,
-  GatewayDownlink,
   GatewayStats,
   GatewayTxAck,
   GatewayUplink,
 } from '../../src/gateway/types.js';
+import { downlink, GATEWAY_ID, rxpk } from './samples.js';
 
-const GATEWAY_ID = 'aa555a0000000101';
 const UNKNOWN_GATEWAY_ID = '0016c001ff10a235';
 
 /** A gateway's socket that queues what the backend sends back. */
@@ -71,36 +69,6 @@ class TestGateway {
   }
 }
 
-function rxpk(data = 'QAECAw=='): Rxpk {
-  const size = Buffer.from(data, 'base64').length;
-  return {
-    tmst: 3_512_348_611,
-    freq: 868.1,
-    chan: 0,
-    rfch: 0,
-    stat: 1,
-    modu: 'LORA',
-    datr: 'SF7BW125',
-    codr: '4/5',
-    rssi: -57,
-    lsnr: 7.8,
-    size,
-    data,
-  };
-}
-
-function downlink(downlinkId: number): GatewayDownlink {
-  return {
-    gatewayId: GATEWAY_ID,
-    downlinkId,
-    phyPayload: new Uint8Array([0x60, 4, 3, 2, 1, 0x20, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd]),
-    frequencyHz: 868_100_000,
-    powerDbm: 14,
-    modulation: { lora: { spreadingFactor: 7, bandwidthHz: 125_000, codeRate: 'CR_4_5' } },
-    timing: { kind: 'counter', timestampUs: 1_000_000 },
-  };
-}
-
 async function until<T>(what: string, read: () => T | undefined, timeoutMs = 3000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -146,7 +114,7 @@ describe('Semtech UDP backend in a worker thread', () => {
         version: 2,
         token: 0x1234,
         gatewayId: GATEWAY_ID,
-        rxpk: [rxpk(), rxpk('QAQDAgE=')],
+        rxpk: [rxpk(), rxpk({ data: 'QAQDAgE=', size: 5 })],
         stat: {
           time: '2026-11-29 10:00:00 GMT',
           rxnb: 2,
@@ -178,7 +146,7 @@ describe('Semtech UDP backend in a worker thread', () => {
     await withBackend({}, async ({ backend, gateway, txAcks }) => {
       gateway.send({ type: 'PULL_DATA', version: 2, token: 7, gatewayId: GATEWAY_ID });
       assert.equal((await gateway.next()).type, 'PULL_ACK');
-      assert.equal(await backend.sendDownlink(downlink(41)), true);
+      assert.equal(await backend.sendDownlink(downlink(GATEWAY_ID, 41)), true);
       const pullResp = await gateway.next();
       assert.equal(pullResp.type, 'PULL_RESP');
       assert.ok(pullResp.type === 'PULL_RESP');
@@ -193,7 +161,7 @@ describe('Semtech UDP backend in a worker thread', () => {
       assert.deepEqual(ack, { gatewayId: GATEWAY_ID, downlinkId: 41, status: 'TOO_LATE' });
       // A gateway without a downlink path: not sent, no error.
       assert.equal(
-        await backend.sendDownlink({ ...downlink(42), gatewayId: UNKNOWN_GATEWAY_ID }),
+        await backend.sendDownlink({ ...downlink(GATEWAY_ID, 42), gatewayId: UNKNOWN_GATEWAY_ID }),
         false,
       );
     });
@@ -204,7 +172,7 @@ describe('Semtech UDP backend in a worker thread', () => {
       gateway.send({ type: 'PULL_DATA', version: 2, token: 7, gatewayId: GATEWAY_ID });
       await gateway.next();
       await assert.rejects(
-        backend.sendDownlink({ ...downlink(1), phyPayload: new Uint8Array(300) }),
+        backend.sendDownlink({ ...downlink(GATEWAY_ID, 1), phyPayload: new Uint8Array(300) }),
         (error: unknown) => isSemtechUdpError(error),
       );
     });
@@ -350,7 +318,7 @@ describe('Semtech UDP backend in a worker thread', () => {
         version: 2,
         token: 9,
         gatewayId: 'aa555a0000000100',
-        rxpk: [rxpk('QAQDAgE=')],
+        rxpk: [rxpk({ data: 'QAQDAgE=', size: 5 })],
       });
       assert.equal((await gateways[0]!.next()).type, 'PUSH_ACK');
       await backend.deduplication.flush();
