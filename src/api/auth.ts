@@ -84,7 +84,7 @@ declare module 'fastify' {
 /** The console's session cookie (HttpOnly, SameSite=Strict, path /api/v1). */
 export const SESSION_COOKIE = 'galet_session';
 
-export const UNAUTHORIZED_MESSAGE = 'missing or invalid bearer token';
+const UNAUTHORIZED_MESSAGE = 'missing or invalid bearer token';
 
 export interface AuthenticatorOptions {
   adminToken: string;
@@ -217,7 +217,7 @@ export class Authenticator {
 }
 
 /** One cookie's value from a Cookie header, or undefined. */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
+function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
   for (const part of header.split(';')) {
     const equals = part.indexOf('=');
@@ -241,7 +241,8 @@ export class AccessDenied extends ApiError {}
 /**
  * Throws unless the principal may do `action` on `target`. When the principal cannot see the
  * target's tenant at all, the answer is 404 "<what> not found", exactly as for an object that
- * does not exist; otherwise 403 FORBIDDEN.
+ * does not exist; otherwise 403 FORBIDDEN. A target without tenant and application (a global
+ * permission) is never hidden: 403.
  */
 export function authorize(
   request: FastifyRequest,
@@ -251,25 +252,33 @@ export function authorize(
 ): void {
   const principal = principalOf(request);
   if (can(principal, action, target)) return;
-  if (!visible(principal, action, target)) {
-    throw new AccessDenied(404, 'NOT_FOUND', `${what} not found`);
-  }
-  throw new AccessDenied(
-    403,
-    'FORBIDDEN',
-    `${describePrincipal(principal)} may not ${action.replace(':', ' ')} here`,
+  const untenanted = (target.tenantId ?? null) === null && (target.applicationId ?? null) === null;
+  throw refusal(principal, action, what, untenanted || seesObject(principal, action, target));
+}
+
+/** The read action of an action (`devices:write` -> `devices:read`). */
+export function readOf(action: Action): Action {
+  return action.replace(/:write$/, ':read') as Action;
+}
+
+/** Whether the principal may see that an object of `target` exists: it may read it, or its tenant. */
+export function seesObject(principal: Principal, action: Action, target: Target): boolean {
+  const tenantId = target.tenantId ?? null;
+  return (
+    can(principal, readOf(action), target) ||
+    (tenantId !== null && can(principal, 'tenants:read', { tenantId }))
   );
 }
 
-/** Whether the principal may see that the target exists (its tenant, or the object itself). */
-export function visible(principal: Principal, action: Action, target: Target): boolean {
-  if ((target.tenantId ?? null) === null && (target.applicationId ?? null) === null) return true;
-  const readAction = action.replace(/:write$/, ':read') as Action;
-  return (
-    can(principal, readAction, target) ||
-    ((target.tenantId ?? null) !== null &&
-      can(principal, 'tenants:read', { tenantId: target.tenantId ?? null }))
-  );
+/** The refusal of `action`: 404 "<what> not found" for what the principal cannot see, else 403. */
+export function refusal(
+  principal: Principal,
+  action: Action,
+  what: string,
+  seen: boolean,
+): AccessDenied {
+  if (!seen) return new AccessDenied(404, 'NOT_FOUND', `${what} not found`);
+  return forbidden(`${describePrincipal(principal)} may not ${action.replace(':', ' ')} here`);
 }
 
 export function forbidden(message: string): AccessDenied {

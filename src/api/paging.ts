@@ -101,7 +101,7 @@ export function pageRequest(query: PageQuery, defaultField: string): PageRequest
 /**
  * The page and its `nextCursor`. `keyOf` gives a row's sort value for the field and its id.
  */
-export function pageOf<T>(
+function pageOf<T>(
   rows: readonly T[],
   request: PageRequest,
   keyOf: (row: T, field: string) => { value: string | number; id: string },
@@ -137,7 +137,7 @@ export function fieldKey<T extends object>(idField: keyof T) {
   };
 }
 
-export function encodeCursor(content: CursorContent): string {
+function encodeCursor(content: CursorContent): string {
   return Buffer.from(JSON.stringify(content), 'utf8').toString('base64url');
 }
 

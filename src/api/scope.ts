@@ -8,7 +8,7 @@ import {
   tenantsWhere,
 } from '../platform/roles.js';
 import type { TenantScope } from '../storage/index.js';
-import { AccessDenied, authorize, noteAudit, principalOf } from './auth.js';
+import { authorize, noteAudit, principalOf, readOf, refusal, seesObject } from './auth.js';
 import { badRequest } from './errors.js';
 
 /**
@@ -23,15 +23,12 @@ import { badRequest } from './errors.js';
  *   applications (`applicationsWhere`).
  */
 
-function readOf(action: Action): Action {
-  return action.replace(/:write$/, ':read') as Action;
-}
-
 /**
  * Throws unless the principal may do `action` on an object of `target`: 404 when it cannot see
- * the object (nor its tenant), else 403. The audit note gets the object's tenant only when the
- * principal may see it, so that a probe of another tenant's object does not show in that
- * tenant's audit log.
+ * the object (nor its tenant), else 403. Unlike `authorize`, an object without a tenant is
+ * hidden from whoever may not read it (it is the operator's). The audit note gets the object's
+ * tenant only when the principal may see it, so that a probe of another tenant's object does
+ * not show in that tenant's audit log.
  */
 export function authorizeObject(
   request: FastifyRequest,
@@ -40,21 +37,10 @@ export function authorizeObject(
   what: string,
 ): void {
   const principal = principalOf(request);
-  const tenantId = target.tenantId ?? null;
-  if (can(principal, action, target)) {
-    noteAudit(request, { tenantId });
-    return;
-  }
-  const visible =
-    can(principal, readOf(action), target) ||
-    (tenantId !== null && can(principal, 'tenants:read', { tenantId }));
-  if (!visible) throw new AccessDenied(404, 'NOT_FOUND', `${what} not found`);
-  noteAudit(request, { tenantId });
-  throw new AccessDenied(
-    403,
-    'FORBIDDEN',
-    `${describe(request)} may not ${action.replace(':', ' ')} here`,
-  );
+  const allowed = can(principal, action, target);
+  const seen = allowed || seesObject(principal, action, target);
+  if (seen) noteAudit(request, { tenantId: target.tenantId ?? null });
+  if (!allowed) throw refusal(principal, action, what, seen);
 }
 
 /** Whether the principal may see (read) an object of `target`. */
@@ -74,7 +60,7 @@ export function listScope(
 ): TenantScope | undefined {
   const principal = principalOf(request);
   if (isGlobal(principal)) {
-    if (!can(principal, action, {})) authorize(request, action, {}, 'this list');
+    authorize(request, action, {}, 'this list');
     return undefined;
   }
   const tenantIds = tenantsWhere(principal, action) as string[];
@@ -93,7 +79,7 @@ export function listScope(
 }
 
 /** A `tenantId` list filter: the tenant must be one the principal may read `action` in. */
-export function authorizeTenantFilter(
+function authorizeTenantFilter(
   request: FastifyRequest,
   action: Action,
   tenantId: string | undefined,
@@ -170,16 +156,4 @@ export function authorizedTenantOfNew(
   const tenantId = tenantOfNew(request, action, given);
   authorizeObject(request, action, { tenantId }, tenantId === null ? kind : `tenant ${tenantId}`);
   return tenantId;
-}
-
-function describe(request: FastifyRequest): string {
-  const principal = principalOf(request);
-  switch (principal.kind) {
-    case 'admin-token':
-      return 'the admin token';
-    case 'user':
-      return 'this user';
-    case 'api-key':
-      return principal.readOnly ? 'this read-only API key' : `this ${principal.role} API key`;
-  }
 }

@@ -140,9 +140,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.decorateRequest('auditRecorded', false);
   // Every route registered from here on, for the OpenAPI document.
   const routes = collectRoutes(app, (url) => PUBLIC_ROUTE.test(url));
-  const rateLimit = options.rateLimit === false ? undefined : options.rateLimit;
+  const rateLimit = options.rateLimit === false ? undefined : (options.rateLimit ?? {});
   const rateLimiter =
-    options.rateLimit === false
+    rateLimit === undefined
       ? undefined
       : new RateLimiter({ now: () => now().getTime(), ...rateLimit });
 

@@ -4,16 +4,16 @@ import type { GaletDatabase } from './database.js';
 import { constraintViolation, StorageError } from './errors.js';
 import {
   containsText,
+  NAMED_ROW_SORT,
+  type OwnedListOptions,
   ordered,
-  type SortColumns,
   scopeAdmitsAny,
-  scopeFilter,
-  type TenantScope,
+  whereOwned,
 } from './listing.js';
 import { assertQuotaRoom } from './quotas.js';
 import type { ApplicationsTable, IsoTimestamp } from './schema.js';
 import type { SecretBox } from './secret-box.js';
-import { clock, type ListOptions, type RepositoryOptions, toName } from './values.js';
+import { clock, type RepositoryOptions, toName } from './values.js';
 
 export interface Application {
   id: string;
@@ -39,20 +39,9 @@ export interface ApplicationUpdate {
   tenantId?: string | null;
 }
 
-export interface ApplicationListOptions extends ListOptions {
-  /** The rows the caller may see; absent: every row. */
-  scope?: TenantScope;
-  /** Only this tenant's. */
-  tenantId?: string;
-  /** Only names containing this text (any case). */
-  search?: string;
-}
+export type ApplicationListOptions = OwnedListOptions;
 
-export const APPLICATION_SORT: SortColumns<'createdAt' | 'updatedAt' | 'name' | 'id'> = {
-  fields: { createdAt: 'created_at', updatedAt: 'updated_at', name: 'name', id: 'id' },
-  id: 'id',
-  defaultField: 'createdAt',
-};
+export const APPLICATION_SORT = NAMED_ROW_SORT;
 
 /** Applications: the owner-side grouping of devices. */
 export class ApplicationRepository {
@@ -101,14 +90,12 @@ export class ApplicationRepository {
   /** Oldest first unless sorted otherwise (`APPLICATION_SORT`). */
   async list(options?: ApplicationListOptions): Promise<Application[]> {
     if (!scopeAdmitsAny(options?.scope)) return [];
-    let query = this.#db.selectFrom('applications').selectAll();
-    const scope = options?.scope;
-    if (scope !== undefined) {
-      query = query.where((eb) =>
-        scopeFilter(eb, scope, { tenant: 'tenant_id', application: 'id' }, this.#database.dialect),
-      );
-    }
-    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    let query = whereOwned(
+      this.#db.selectFrom('applications').selectAll(),
+      options,
+      { tenant: 'tenant_id', application: 'id' },
+      this.#database.dialect,
+    );
     if (options?.search !== undefined) query = query.where(containsText('name', options.search));
     const rows = await ordered(query, APPLICATION_SORT, options).execute();
     return rows.map(toApplication);

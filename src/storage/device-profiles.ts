@@ -5,11 +5,11 @@ import { MAC_VERSIONS } from './devices.js';
 import { constraintViolation, StorageError } from './errors.js';
 import {
   containsText,
+  NAMED_ROW_SORT,
+  type OwnedListOptions,
   ordered,
-  type SortColumns,
   scopeAdmitsAny,
-  scopeFilter,
-  type TenantScope,
+  whereOwned,
 } from './listing.js';
 import type { DeviceProfilesTable, IsoTimestamp, MacVersion } from './schema.js';
 import type { SecretBox } from './secret-box.js';
@@ -17,7 +17,6 @@ import {
   assertFiniteNumber,
   assertInteger,
   clock,
-  type ListOptions,
   oneOf,
   type RepositoryOptions,
   toName,
@@ -144,19 +143,9 @@ export interface NewDeviceProfile extends DeviceProfileSettingsInput {
   tenantId?: string | null;
 }
 
-export interface DeviceProfileListOptions extends ListOptions {
-  /** The rows the caller may see; absent: every row. */
-  scope?: TenantScope;
-  tenantId?: string;
-  /** Only names containing this text (any case). */
-  search?: string;
-}
+export type DeviceProfileListOptions = OwnedListOptions;
 
-export const DEVICE_PROFILE_SORT: SortColumns<'createdAt' | 'updatedAt' | 'name' | 'id'> = {
-  fields: { createdAt: 'created_at', updatedAt: 'updated_at', name: 'name', id: 'id' },
-  id: 'id',
-  defaultField: 'createdAt',
-};
+export const DEVICE_PROFILE_SORT = NAMED_ROW_SORT;
 
 export interface DeviceProfileUpdate extends DeviceProfileSettingsInput {
   name?: string;
@@ -390,14 +379,12 @@ export class DeviceProfileRepository {
   /** Oldest first unless sorted otherwise (`DEVICE_PROFILE_SORT`). */
   async list(options?: DeviceProfileListOptions): Promise<DeviceProfile[]> {
     if (!scopeAdmitsAny(options?.scope)) return [];
-    let query = this.#db.selectFrom('device_profiles').selectAll();
-    const scope = options?.scope;
-    if (scope !== undefined) {
-      query = query.where((eb) =>
-        scopeFilter(eb, scope, { tenant: 'tenant_id' }, this.#database.dialect),
-      );
-    }
-    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    let query = whereOwned(
+      this.#db.selectFrom('device_profiles').selectAll(),
+      options,
+      { tenant: 'tenant_id' },
+      this.#database.dialect,
+    );
     if (options?.search !== undefined) query = query.where(containsText('name', options.search));
     const rows = await ordered(query, DEVICE_PROFILE_SORT, options).execute();
     return rows.map(toDeviceProfile);

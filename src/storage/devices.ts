@@ -4,14 +4,14 @@ import { constraintViolation, StorageError } from './errors.js';
 import {
   containsText,
   fromTagsText,
+  type OwnedListOptions,
   ordered,
   type SortColumns,
   scopeAdmitsAny,
-  scopeFilter,
   type TagFilter,
-  type TenantScope,
   tagEquals,
   toTagsText,
+  whereOwned,
 } from './listing.js';
 import { assertQuotaRoom } from './quotas.js';
 import type {
@@ -99,16 +99,12 @@ export interface RootKeys {
   nwkKey?: Uint8Array;
 }
 
-export interface DeviceListOptions extends ListOptions {
+/** `search`: the name or the DevEUI. */
+export interface DeviceListOptions extends OwnedListOptions {
   applicationId?: string;
   /** Only the devices that use this profile. */
   deviceProfileId?: string;
-  /** The rows the caller may see; absent: every row. */
-  scope?: TenantScope;
-  tenantId?: string;
   tag?: TagFilter;
-  /** Only devices whose name or DevEUI contains this text (any case). */
-  search?: string;
 }
 
 export const DEVICE_SORT: SortColumns<'devEui' | 'name' | 'createdAt' | 'updatedAt'> = {
@@ -299,30 +295,16 @@ export class DeviceRepository {
     db: Kysely<Schema>,
     rows: readonly Selectable<DevicesTable>[],
   ): Promise<Map<string, string | null>> {
-    const tenants = new Map<string, string | null>();
-    const applicationIds = [...new Set(rows.map((row) => row.application_id))];
-    for (let start = 0; start < applicationIds.length; start += INSERT_BATCH) {
-      const found = await db
-        .selectFrom('applications')
-        .select(['id', 'tenant_id'])
-        .where('id', 'in', applicationIds.slice(start, start + INSERT_BATCH))
-        .execute();
-      for (const application of found) tenants.set(application.id, application.tenant_id);
-    }
-    const profiles = new Map<string, string | null>();
-    const profileIds = [
-      ...new Set(
-        rows.flatMap((row) => (row.device_profile_id === null ? [] : [row.device_profile_id])),
-      ),
-    ];
-    for (let start = 0; start < profileIds.length; start += INSERT_BATCH) {
-      const found = await db
-        .selectFrom('device_profiles')
-        .select(['id', 'tenant_id'])
-        .where('id', 'in', profileIds.slice(start, start + INSERT_BATCH))
-        .execute();
-      for (const profile of found) profiles.set(profile.id, profile.tenant_id);
-    }
+    const tenants = await tenantsOf(
+      db,
+      'applications',
+      rows.map((row) => row.application_id),
+    );
+    const profiles = await tenantsOf(
+      db,
+      'device_profiles',
+      rows.flatMap((row) => (row.device_profile_id === null ? [] : [row.device_profile_id])),
+    );
     for (const row of rows) {
       if (!tenants.has(row.application_id)) {
         throw new StorageError(
@@ -495,34 +477,38 @@ export class DeviceRepository {
     return keys;
   }
 
-  /** Every device, without keys, ordered by DevEUI: for warming a cache at start-up. */
-  async listAll(): Promise<Device[]> {
-    const rows = await this.#db
-      .selectFrom('devices')
-      .select(DEVICE_COLUMNS)
-      .orderBy('dev_eui')
-      .execute();
+  /**
+   * Every device the filters select (default: every device), without keys, ordered by DevEUI:
+   * for warming a cache at start-up, exports and fan-outs.
+   */
+  async listAll(filters?: Omit<DeviceListOptions, keyof ListOptions>): Promise<Device[]> {
+    if (!scopeAdmitsAny(filters?.scope)) return [];
+    const rows = await this.#filtered(filters).orderBy('dev_eui').execute();
     return rows.map(toDevice);
   }
 
   /** Ordered by DevEUI unless sorted otherwise (`DEVICE_SORT`). */
   async list(options?: DeviceListOptions): Promise<Device[]> {
     if (!scopeAdmitsAny(options?.scope)) return [];
+    const rows = await ordered(this.#filtered(options), DEVICE_SORT, options).execute();
+    return rows.map(toDevice);
+  }
+
+  /** The devices a list's filters select (call only when `scopeAdmitsAny`). */
+  #filtered(options: Omit<DeviceListOptions, keyof ListOptions> | undefined) {
     const dialect = this.#database.dialect;
-    let query = this.#db.selectFrom('devices').select(DEVICE_COLUMNS);
-    const scope = options?.scope;
-    if (scope !== undefined) {
-      query = query.where((eb) =>
-        scopeFilter(eb, scope, { tenant: 'tenant_id', application: 'application_id' }, dialect),
-      );
-    }
+    let query = whereOwned(
+      this.#db.selectFrom('devices').select(DEVICE_COLUMNS),
+      options,
+      { tenant: 'tenant_id', application: 'application_id' },
+      dialect,
+    );
     if (options?.applicationId !== undefined) {
       query = query.where('application_id', '=', options.applicationId);
     }
     if (options?.deviceProfileId !== undefined) {
       query = query.where('device_profile_id', '=', options.deviceProfileId);
     }
-    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
     if (options?.tag !== undefined) query = query.where(tagEquals(dialect, 'tags', options.tag));
     const search = options?.search;
     if (search !== undefined) {
@@ -530,8 +516,7 @@ export class DeviceRepository {
         eb.or([containsText('name', search), containsText('dev_eui', search)]),
       );
     }
-    const rows = await ordered(query, DEVICE_SORT, options).execute();
-    return rows.map(toDevice);
+    return query;
   }
 
   /** Deletes the device with its session, DevNonces and downlink queue. False if unknown. */
@@ -612,6 +597,25 @@ export class DeviceRepository {
       `device ${eui} has used every JoinNonce (2^24 - 1): it must be re-provisioned`,
     );
   }
+}
+
+/** The tenant of each of these rows that exists, by id (batched: `ids` may be many). */
+async function tenantsOf(
+  db: Kysely<Schema>,
+  table: 'applications' | 'device_profiles',
+  ids: readonly string[],
+): Promise<Map<string, string | null>> {
+  const unique = [...new Set(ids)];
+  const tenants = new Map<string, string | null>();
+  for (let start = 0; start < unique.length; start += INSERT_BATCH) {
+    const found = await db
+      .selectFrom(table)
+      .select(['id', 'tenant_id'])
+      .where('id', 'in', unique.slice(start, start + INSERT_BATCH))
+      .execute();
+    for (const row of found) tenants.set(row.id, row.tenant_id);
+  }
+  return tenants;
 }
 
 const DEVICE_COLUMNS = [

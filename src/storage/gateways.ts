@@ -4,14 +4,14 @@ import { constraintViolation, StorageError } from './errors.js';
 import {
   containsText,
   fromTagsText,
+  type OwnedListOptions,
   ordered,
   type SortColumns,
   scopeAdmitsAny,
-  scopeFilter,
   type TagFilter,
-  type TenantScope,
   tagEquals,
   toTagsText,
+  whereOwned,
 } from './listing.js';
 import { assertQuotaRoom } from './quotas.js';
 import type { GatewaysTable, IsoTimestamp, LocationSource, Schema } from './schema.js';
@@ -21,7 +21,6 @@ import {
   assertInteger,
   clock,
   fromDbBoolean,
-  type ListOptions,
   type RepositoryOptions,
   toDbBoolean,
   toEui,
@@ -93,14 +92,10 @@ export interface GatewayUpdate {
   tags?: Record<string, string>;
 }
 
-export interface GatewayListOptions extends ListOptions {
-  /** The rows the caller may see; absent: every row. */
-  scope?: TenantScope;
-  tenantId?: string;
+/** `search`: the name or the gateway id. */
+export interface GatewayListOptions extends OwnedListOptions {
   shared?: boolean;
   tag?: TagFilter;
-  /** Only gateways whose name or id contains this text (any case). */
-  search?: string;
 }
 
 export const GATEWAY_SORT: SortColumns<'gatewayId' | 'name' | 'createdAt' | 'updatedAt'> = {
@@ -166,20 +161,15 @@ export class GatewayRepository {
     };
     try {
       const tenantId = row.tenant_id;
-      if (tenantId === null) {
-        await this.#db
+      await this.#db.transaction().execute(async (trx) => {
+        if (tenantId !== null) {
+          await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'gateways', 1);
+        }
+        await trx
           .insertInto('gateways')
           .values({ ...row, shared })
           .execute();
-      } else {
-        await this.#db.transaction().execute(async (trx) => {
-          await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'gateways', 1);
-          await trx
-            .insertInto('gateways')
-            .values({ ...row, shared })
-            .execute();
-        });
-      }
+      });
     } catch (error) {
       if (constraintViolation(error) === 'unique') {
         throw new StorageError('ALREADY_EXISTS', `gateway ${gatewayId} exists already`, {
@@ -204,14 +194,12 @@ export class GatewayRepository {
   async list(options?: GatewayListOptions): Promise<Gateway[]> {
     if (!scopeAdmitsAny(options?.scope)) return [];
     const dialect = this.#database.dialect;
-    let query = this.#db.selectFrom('gateways').selectAll();
-    const scope = options?.scope;
-    if (scope !== undefined) {
-      query = query.where((eb) =>
-        scopeFilter(eb, scope, { tenant: 'tenant_id', shared: 'shared' }, dialect),
-      );
-    }
-    if (options?.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+    let query = whereOwned(
+      this.#db.selectFrom('gateways').selectAll(),
+      options,
+      { tenant: 'tenant_id', shared: 'shared' },
+      dialect,
+    );
     if (options?.shared !== undefined) {
       query = query.where('shared', '=', toDbBoolean(dialect, options.shared));
     }

@@ -71,6 +71,32 @@ export function scopeFilter(
   return eb.or(parts);
 }
 
+/** The options every list of tenant-owned rows takes; lists add their own filters. */
+export interface OwnedListOptions extends ListOptions {
+  /** The rows the caller may see; absent: every row. */
+  scope?: TenantScope;
+  /** Only this tenant's. */
+  tenantId?: string;
+  /** Only rows whose name (or, where the list says so, id) contains this text (any case). */
+  search?: string;
+}
+
+/** The `scope` and `tenantId` filters of `options` (call only when `scopeAdmitsAny`). */
+export function whereOwned<Q extends AnySelect>(
+  query: Q,
+  options: OwnedListOptions | undefined,
+  columns: ScopeColumns,
+  dialect: DatabaseDialect,
+): Q {
+  let q: AnySelect = query;
+  const scope = options?.scope;
+  if (scope !== undefined) {
+    q = q.where((eb: AnyBuilder) => scopeFilter(eb, scope, columns, dialect));
+  }
+  if (options?.tenantId !== undefined) q = q.where(columns.tenant, '=', options.tenantId);
+  return q as Q;
+}
+
 /** A position in a sorted list: the sort value and the id of the last row of a page. */
 export interface ListPosition {
   value: string | number;
@@ -83,6 +109,13 @@ export interface SortColumns<F extends string> {
   id: string;
   defaultField: F;
 }
+
+/** The sort of a table of named rows (`id`, `name`, timestamps): oldest first by default. */
+export const NAMED_ROW_SORT: SortColumns<'createdAt' | 'updatedAt' | 'name' | 'id'> = {
+  fields: { createdAt: 'created_at', updatedAt: 'updated_at', name: 'name', id: 'id' },
+  id: 'id',
+  defaultField: 'createdAt',
+};
 
 /**
  * Orders the query by the sort field (then by id, so that the order is total), applies the

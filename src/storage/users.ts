@@ -120,25 +120,13 @@ export class UserRepository {
   }
 
   async getByEmail(email: string): Promise<User | undefined> {
-    const normalised = tryNormaliseEmail(email);
-    if (normalised === undefined) return undefined;
-    const row = await this.#db
-      .selectFrom('users')
-      .selectAll()
-      .where('email', '=', normalised)
-      .executeTakeFirst();
+    const row = await this.#rowByEmail(email);
     return row && toUser(row);
   }
 
   /** For a login: the hash and the decrypted TOTP secret. Undefined for an unknown address. */
   async getCredentials(email: string): Promise<UserCredentials | undefined> {
-    const normalised = tryNormaliseEmail(email);
-    if (normalised === undefined) return undefined;
-    const row = await this.#db
-      .selectFrom('users')
-      .selectAll()
-      .where('email', '=', normalised)
-      .executeTakeFirst();
+    const row = await this.#rowByEmail(email);
     if (row === undefined) return undefined;
     return {
       user: toUser(row),
@@ -154,6 +142,17 @@ export class UserRepository {
               lastStep: row.totp_last_step,
             },
     };
+  }
+
+  /** The row of an address in any case; undefined for an unknown or malformed one. */
+  async #rowByEmail(email: string): Promise<Selectable<UsersTable> | undefined> {
+    const normalised = tryNormaliseEmail(email);
+    if (normalised === undefined) return undefined;
+    return this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('email', '=', normalised)
+      .executeTakeFirst();
   }
 
   /** Oldest first. */

@@ -1,14 +1,6 @@
-import { after, describe, it } from 'node:test';
-import { sql } from 'kysely';
-import { openDatabase } from '../../src/storage/index.js';
-import {
-  dropPostgresTestDatabase,
-  postgresReachable,
-  postgresTestHost,
-  postgresTestUrl,
-  skipOrFail,
-} from '../helpers/services.js';
-import type { TestDatabasePlace } from '../storage/storage-suite.js';
+import { describe, it } from 'node:test';
+import { postgresTestTarget } from '../helpers/postgres-places.js';
+import { postgresReachable, postgresTestHost, skipOrFail } from '../helpers/services.js';
 import { tenancyStorageSuite } from './tenancy-suite.js';
 
 const reachable = await postgresReachable();
@@ -21,32 +13,9 @@ describe('tenancy storage on PostgreSQL', () => {
     return;
   }
 
-  // One database for the suite, emptied (every tenant-owned table and what refers to them)
-  // before each test.
-  let shared: Promise<string | undefined> | undefined;
-  after(async () => {
-    const url = shared && (await shared);
-    if (url) await dropPostgresTestDatabase(url);
-  });
-
-  const place = async (): Promise<TestDatabasePlace> => {
-    shared ??= postgresTestUrl();
-    const url = await shared;
-    if (url === undefined) throw new Error(`PostgreSQL on ${postgresTestHost()} went away`);
-    let cleared = false;
-    return {
-      async open(logger) {
-        const database = await openDatabase({ url, logger });
-        if (!cleared) {
-          await sql`truncate tenants, applications, gateways, device_profiles, devices cascade`.execute(
-            database.db,
-          );
-          cleared = true;
-        }
-        return database;
-      },
-      dispose: async () => undefined,
-    };
-  };
-  tenancyStorageSuite({ fresh: place, pristine: place });
+  // One database for the suite, emptied of every tenant-owned table (children first; what
+  // refers to them goes by cascade) before each test.
+  tenancyStorageSuite(
+    postgresTestTarget(['devices', 'device_profiles', 'gateways', 'applications', 'tenants']),
+  );
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API_KEY_ROLES, type ApiKeyRole, can, canGrant } from '../../platform/roles.js';
 import { generateApiKeyToken } from '../../platform/tokens.js';
-import type { ApiKey } from '../../storage/index.js';
+import { API_KEY_SORT, type ApiKey } from '../../storage/index.js';
 import {
   auditActor,
   audited,
@@ -13,7 +13,7 @@ import {
 import { badRequest, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema } from '../paging.js';
 import { tenantIdsFilter } from '../scope.js';
-import { nameSchema } from './schemas.js';
+import { idSchema, nameSchema } from './schemas.js';
 
 /**
  * API keys: `/api-keys`. A key is scoped to a tenant (with a tenant role), to an application
@@ -25,8 +25,6 @@ import { nameSchema } from './schemas.js';
  * integration keys of their tenant's applications (the key takes the application's tenant). The
  * keys of applications without a tenant are the operator's.
  */
-
-const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 interface NewApiKeyBody {
   name: string;
@@ -167,7 +165,7 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
     '/api-keys',
     {
       schema: {
-        querystring: pagedListSchema(['createdAt', 'name'], {
+        querystring: pagedListSchema(Object.keys(API_KEY_SORT.fields), {
           tenantId: idSchema,
           includeRevoked: { type: 'boolean' },
           applicationId: idSchema,
@@ -176,15 +174,20 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
     },
     async (request) => {
       const { tenantId, includeRevoked, applicationId, ...paging } = request.query;
-      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) => {
-        const tenantIds = tenantIdsFilter(request, 'api-keys:read', tenantId);
-        return storage.apiKeys.list({
-          ...options,
-          ...(tenantIds === undefined ? {} : { tenantIds }),
-          ...(applicationId === undefined ? {} : { applicationId }),
-          includeRevoked: includeRevoked ?? true,
-        });
-      });
+      const { items, nextCursor } = await listPage(
+        paging,
+        API_KEY_SORT.defaultField,
+        'id',
+        (options) => {
+          const tenantIds = tenantIdsFilter(request, 'api-keys:read', tenantId);
+          return storage.apiKeys.list({
+            ...options,
+            ...(tenantIds === undefined ? {} : { tenantIds }),
+            ...(applicationId === undefined ? {} : { applicationId }),
+            includeRevoked: includeRevoked ?? true,
+          });
+        },
+      );
       return { apiKeys: items, nextCursor };
     },
   );

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { can } from '../../platform/roles.js';
-import type { Application } from '../../storage/index.js';
+import { APPLICATION_SORT, type Application } from '../../storage/index.js';
 import { forbidden, noteAudit, principalOf } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
@@ -13,8 +13,6 @@ import { idSchema, nameSchema } from './schemas.js';
  * tenant (the operator's, seen only by global principals). Its devices follow it: moving an
  * application to another tenant (operator only) moves them too.
  */
-
-export const APPLICATION_SORT_FIELDS = ['createdAt', 'updatedAt', 'name', 'id'] as const;
 
 interface ApplicationListQuery extends PageQuery {
   tenantId?: string;
@@ -78,7 +76,7 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
     {
       schema: {
         summary: 'List applications',
-        querystring: pagedListSchema(APPLICATION_SORT_FIELDS, {
+        querystring: pagedListSchema(Object.keys(APPLICATION_SORT.fields), {
           tenantId: idSchema,
           search: searchSchema,
         }),
@@ -87,12 +85,16 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
     async (request) => {
       const { tenantId, search, ...paging } = request.query;
       const filters = scopedListFilters(request, 'applications:read', tenantId);
-      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
-        storage.applications.list({
-          ...options,
-          ...filters,
-          ...(search === undefined ? {} : { search }),
-        }),
+      const { items, nextCursor } = await listPage(
+        paging,
+        APPLICATION_SORT.defaultField,
+        'id',
+        (options) =>
+          storage.applications.list({
+            ...options,
+            ...filters,
+            ...(search === undefined ? {} : { search }),
+          }),
       );
       return { applications: items, nextCursor };
     },
@@ -119,17 +121,18 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
     },
     async (request) => {
       const { id } = request.params;
-      await applicationFor(context, request, id, 'applications:write');
+      const before = await applicationFor(context, request, id, 'applications:write');
       noteAudit(request, { details: { fields: Object.keys(request.body).sort() } });
       if (request.body.tenantId !== undefined && !can(principalOf(request), 'tenants:write', {})) {
         throw forbidden('only the operator moves an application to another tenant');
       }
-      const before = await storage.applications.get(id);
       const updated = await storage.applications.update(id, request.body);
       if (updated === undefined) throw notFound(`application ${id}`);
-      if (before?.tenantId !== updated.tenantId) {
+      if (before.tenantId !== updated.tenantId) {
         // The network caches devices with their application's tenant: read them again.
-        for (const device of await devicesOf(context, id)) context.network.deviceChanged?.(device);
+        for (const device of await storage.devices.listAll({ applicationId: id })) {
+          context.network.deviceChanged?.(device.devEui);
+        }
       }
       return updated;
     },
@@ -145,21 +148,4 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
       return reply.status(204).send();
     },
   );
-}
-
-/** Every DevEUI of an application (to tell the network after a change that affects them). */
-async function devicesOf({ storage }: Pick<ApiContext, 'storage'>, id: string): Promise<string[]> {
-  const euis: string[] = [];
-  let after: { value: string; id: string } | undefined;
-  for (;;) {
-    const page = await storage.devices.list({
-      applicationId: id,
-      limit: 1000,
-      ...(after === undefined ? {} : { after }),
-    });
-    euis.push(...page.map((device) => device.devEui));
-    const last = page.at(-1);
-    if (page.length < 1000 || last === undefined) return euis;
-    after = { value: last.devEui, id: last.devEui };
-  }
 }

@@ -1,15 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { tenantsWhere } from '../../platform/roles.js';
-import { authorize, type PlatformContext, principalOf } from '../auth.js';
+import { authorize, type PlatformContext } from '../auth.js';
 import { badRequest } from '../errors.js';
 import { idCursor, idFromCursor } from '../paging.js';
+import { tenantIdsFilter } from '../scope.js';
+import { idSchema } from './schemas.js';
 
 /**
  * The audit log: `GET /audit`, newest first, paged by id (`beforeId`). The operator sees every
  * entry; a tenant's owners and admins see the entries about their tenant only.
  */
-
-const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 interface AuditQuerystring {
   limit?: number;
@@ -52,17 +51,10 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
         }
         query.beforeId = idFromCursor(cursor);
       }
-      let tenantIds: string[] | undefined;
-      if (tenantId !== undefined) {
-        authorize(request, 'audit:read', { tenantId }, `tenant ${tenantId}`);
-        tenantIds = [tenantId];
-      } else {
-        const visible = tenantsWhere(principalOf(request), 'audit:read');
-        if (visible !== 'all' && visible.length === 0) {
-          // Nothing to show: say so rather than answer an empty list.
-          authorize(request, 'audit:read', {}, 'audit log');
-        }
-        tenantIds = visible === 'all' ? undefined : visible;
+      const tenantIds = tenantIdsFilter(request, 'audit:read', tenantId);
+      if (tenantIds?.length === 0) {
+        // Nothing to show: say so rather than answer an empty list.
+        authorize(request, 'audit:read', {}, 'audit log');
       }
       const entries = await platform.storage.auditLog.list({
         ...query,

@@ -61,8 +61,6 @@ export async function applicationForDevices(
   return application;
 }
 
-export const DEVICE_SORT_FIELDS = ['devEui', 'name', 'createdAt', 'updatedAt'] as const;
-
 /** The filters of the device list and the export. */
 export interface DeviceFilterQuery {
   applicationId?: string;

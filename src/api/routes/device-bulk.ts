@@ -242,19 +242,7 @@ export function registerDeviceBulkRoutes(api: FastifyInstance, context: ApiConte
     async (request, reply) => {
       const { format = 'csv', ...filters } = request.query;
       const options = deviceListFilters(request, filters);
-      const devices: Device[] = [];
-      let after: { value: string; id: string } | undefined;
-      for (;;) {
-        const page = await storage.devices.list({
-          ...options,
-          limit: 1000,
-          ...(after === undefined ? {} : { after }),
-        });
-        devices.push(...page);
-        const last = page.at(-1);
-        if (page.length < 1000 || last === undefined) break;
-        after = { value: last.devEui, id: last.devEui };
-      }
+      const devices = await storage.devices.listAll(options);
       reply.header(
         'content-disposition',
         `attachment; filename="devices.${format === 'csv' ? 'csv' : 'json'}"`,

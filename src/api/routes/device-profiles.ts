@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } fr
 import { getRegion, regionNames } from '../../lorawan/regions/index.js';
 import { isGlobal, tenantsWhere } from '../../platform/roles.js';
 import {
+  DEVICE_PROFILE_SORT,
   type DeviceProfile,
   type DeviceProfileUpdate,
   MAC_VERSIONS,
@@ -28,8 +29,6 @@ import { idSchema, nameSchema } from './schemas.js';
  * A profile belongs to a tenant, or to no tenant: the operator's catalogue, which every tenant
  * reads and gives its devices, and only the operator changes.
  */
-
-export const DEVICE_PROFILE_SORT_FIELDS = ['createdAt', 'updatedAt', 'name', 'id'] as const;
 
 const nullableInteger = (minimum: number, maximum: number) =>
   ({ type: ['integer', 'null'], minimum, maximum }) as const;
@@ -271,7 +270,7 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
     {
       schema: {
         summary: "List device profiles (the tenant's and the operator's catalogue)",
-        querystring: pagedListSchema(DEVICE_PROFILE_SORT_FIELDS, {
+        querystring: pagedListSchema(Object.keys(DEVICE_PROFILE_SORT.fields), {
           tenantId: idSchema,
           search: searchSchema,
         }),
@@ -283,12 +282,16 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
         untenanted: true,
         applications: false,
       });
-      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
-        storage.deviceProfiles.list({
-          ...options,
-          ...filters,
-          ...(search === undefined ? {} : { search }),
-        }),
+      const { items, nextCursor } = await listPage(
+        paging,
+        DEVICE_PROFILE_SORT.defaultField,
+        'id',
+        (options) =>
+          storage.deviceProfiles.list({
+            ...options,
+            ...filters,
+            ...(search === undefined ? {} : { search }),
+          }),
       );
       return { deviceProfiles: items, nextCursor };
     },

@@ -4,6 +4,7 @@ import type { Region } from '../../lorawan/regions/index.js';
 import { sessionMacView } from '../../network/mac/session-mac.js';
 import type { DeviceSession } from '../../network/store.js';
 import {
+  DEVICE_SORT,
   type Device,
   type DownlinkQueueItem,
   MAX_DOWNLINK_PAYLOAD_BYTES,
@@ -24,7 +25,6 @@ import {
 import type { ApiContext } from '../server.js';
 import {
   applicationForDevices,
-  DEVICE_SORT_FIELDS,
   type DeviceListQuery,
   deviceFilterSchemas,
   deviceFor,
@@ -271,10 +271,18 @@ export function registerDeviceRoutes(
 
   api.get<{ Querystring: DeviceListQuery }>(
     '/devices',
-    { schema: { querystring: pagedListSchema(DEVICE_SORT_FIELDS, deviceFilterSchemas) } },
+    {
+      schema: {
+        querystring: pagedListSchema(Object.keys(DEVICE_SORT.fields), deviceFilterSchemas),
+      },
+    },
     async (request) => {
-      const { items, nextCursor } = await listPage(request.query, 'devEui', 'devEui', (options) =>
-        storage.devices.list({ ...options, ...deviceListFilters(request, request.query) }),
+      const { items, nextCursor } = await listPage(
+        request.query,
+        DEVICE_SORT.defaultField,
+        'devEui',
+        (options) =>
+          storage.devices.list({ ...options, ...deviceListFilters(request, request.query) }),
       );
       return { devices: items.map((device) => withPendingLastSeen(device, storage)), nextCursor };
     },

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { can, isGlobal, tenantsWhere } from '../../platform/roles.js';
-import type { Gateway, GatewayLocationInput } from '../../storage/index.js';
+import { GATEWAY_SORT, type Gateway, type GatewayLocationInput } from '../../storage/index.js';
 import { forbidden, noteAudit, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
 import {
@@ -20,8 +20,6 @@ import { EUI_PATTERN, idSchema, locationSchema, nameSchema, tagsSchema } from '.
  * the operator (no tenant). A `shared` gateway is visible, read-only, to every tenant: its
  * owner's id and tags are not shown to them.
  */
-
-export const GATEWAY_SORT_FIELDS = ['gatewayId', 'name', 'createdAt', 'updatedAt'] as const;
 
 interface NewGatewayBody {
   gatewayId: string;
@@ -126,7 +124,7 @@ export function registerGatewayRoutes(
     {
       schema: {
         summary: 'List gateways (the own ones and those shared with the caller)',
-        querystring: pagedListSchema(GATEWAY_SORT_FIELDS, {
+        querystring: pagedListSchema(Object.keys(GATEWAY_SORT.fields), {
           tenantId: idSchema,
           shared: { type: 'boolean' },
           tag: tagFilterSchema,
@@ -141,14 +139,18 @@ export function registerGatewayRoutes(
         applications: false,
       });
       const tagFilter = parseTagFilter(tag);
-      const { items, nextCursor } = await listPage(paging, 'gatewayId', 'gatewayId', (options) =>
-        storage.gateways.list({
-          ...options,
-          ...filters,
-          ...(shared === undefined ? {} : { shared }),
-          ...(tagFilter === undefined ? {} : { tag: tagFilter }),
-          ...(search === undefined ? {} : { search }),
-        }),
+      const { items, nextCursor } = await listPage(
+        paging,
+        GATEWAY_SORT.defaultField,
+        'gatewayId',
+        (options) =>
+          storage.gateways.list({
+            ...options,
+            ...filters,
+            ...(shared === undefined ? {} : { shared }),
+            ...(tagFilter === undefined ? {} : { tag: tagFilter }),
+            ...(search === undefined ? {} : { search }),
+          }),
       );
       return { gateways: items.map((gateway) => gatewayView(request, gateway)), nextCursor };
     },

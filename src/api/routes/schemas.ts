@@ -1,3 +1,5 @@
+import { MAX_TAG_VALUE_LENGTH, MAX_TAGS, TAG_KEY } from '../../storage/index.js';
+
 export const EUI_PATTERN = '^[0-9a-fA-F]{16}$';
 export const KEY_PATTERN = '^[0-9a-fA-F]{32}$';
 export const DEVADDR_PATTERN = '^[0-9a-fA-F]{8}$';
@@ -8,21 +10,12 @@ export const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as cons
 /** A name as the storage layer accepts it (`toName`): 1 to 200 characters. */
 export const nameSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
-export const listQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 1000 },
-    offset: { type: 'integer', minimum: 0 },
-  },
-} as const;
-
-/** Tags: up to 50 `key: value` texts (keys of letters, digits, `_`, `-`, `.`). */
+/** Tags: up to 50 `key: value` texts (keys of letters, digits, `_`, `-`, `.`), as stored. */
 export const tagsSchema = {
   type: 'object',
-  maxProperties: 50,
-  propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-  additionalProperties: { type: 'string', maxLength: 256 },
+  maxProperties: MAX_TAGS,
+  propertyNames: { pattern: TAG_KEY.source },
+  additionalProperties: { type: 'string', maxLength: MAX_TAG_VALUE_LENGTH },
 } as const;
 
 export const locationSchema = {

@@ -1,6 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { isGlobal, tenantsWhere } from '../../platform/roles.js';
-import { TENANT_KINDS, type TenantKind, type TenantSettingsInput } from '../../storage/index.js';
+import {
+  TENANT_KINDS,
+  TENANT_SORT,
+  type TenantKind,
+  type TenantSettingsInput,
+} from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
@@ -97,7 +102,7 @@ export function registerTenantRoutes(api: FastifyInstance, platform: PlatformCon
     '/tenants',
     {
       schema: {
-        querystring: pagedListSchema(['createdAt', 'name'], {
+        querystring: pagedListSchema(Object.keys(TENANT_SORT.fields), {
           kind: { type: 'string', enum: TENANT_KINDS },
           search: searchSchema,
         }),
@@ -106,13 +111,17 @@ export function registerTenantRoutes(api: FastifyInstance, platform: PlatformCon
     async (request) => {
       const { kind, search, ...paging } = request.query;
       const visible = tenantsWhere(principalOf(request), 'tenants:read');
-      const { items, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) =>
-        storage.tenants.list({
-          ...options,
-          ...(visible === 'all' ? {} : { ids: visible }),
-          ...(kind === undefined ? {} : { kind }),
-          ...(search === undefined ? {} : { search }),
-        }),
+      const { items, nextCursor } = await listPage(
+        paging,
+        TENANT_SORT.defaultField,
+        'id',
+        (options) =>
+          storage.tenants.list({
+            ...options,
+            ...(visible === 'all' ? {} : { ids: visible }),
+            ...(kind === undefined ? {} : { kind }),
+            ...(search === undefined ? {} : { search }),
+          }),
       );
       return { tenants: items, nextCursor };
     },

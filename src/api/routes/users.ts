@@ -15,11 +15,12 @@ import {
   SCOPED_ROLES,
   type ScopedRole,
 } from '../../platform/roles.js';
-import type { Membership, User } from '../../storage/index.js';
+import { type Membership, USER_SORT, type User } from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
 import { tenantIdsFilter } from '../scope.js';
+import { idSchema } from './schemas.js';
 
 /**
  * Users: `/users`, and their memberships `/users/{id}/memberships/{tenantId}`.
@@ -39,7 +40,6 @@ const passwordSchema = {
   minLength: 1,
   maxLength: PASSWORD_MAX_LENGTH * 4,
 } as const;
-const idSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 interface NewUserBody {
   email: string;
@@ -250,7 +250,7 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     '/users',
     {
       schema: {
-        querystring: pagedListSchema(['createdAt', 'email'], {
+        querystring: pagedListSchema(Object.keys(USER_SORT.fields), {
           tenantId: idSchema,
           search: searchSchema,
         }),
@@ -259,14 +259,19 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     async (request) => {
       const principal = principalOf(request);
       const { tenantId, search, ...paging } = request.query;
-      const { items: users, nextCursor } = await listPage(paging, 'createdAt', 'id', (options) => {
-        const tenantIds = tenantIdsFilter(request, 'users:read', tenantId);
-        return storage.users.list({
-          ...options,
-          ...(tenantIds === undefined ? {} : { tenantIds }),
-          ...(search === undefined ? {} : { search }),
-        });
-      });
+      const { items: users, nextCursor } = await listPage(
+        paging,
+        USER_SORT.defaultField,
+        'id',
+        (options) => {
+          const tenantIds = tenantIdsFilter(request, 'users:read', tenantId);
+          return storage.users.list({
+            ...options,
+            ...(tenantIds === undefined ? {} : { tenantIds }),
+            ...(search === undefined ? {} : { search }),
+          });
+        },
+      );
       const memberships = await storage.memberships.listForUsers(users.map((u) => u.id));
       return {
         users: users.map((user) =>
@@ -355,12 +360,16 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
             ...(body.operatorAdmin === undefined ? {} : { operatorAdmin: body.operatorAdmin }),
           });
           if (updated === undefined) throw notFound(`user ${id}`);
-          if (body.resetTotp === true) await storage.users.disableTotp(id);
+          let view = updated;
+          if (body.resetTotp === true) {
+            await storage.users.disableTotp(id);
+            view = (await storage.users.get(id)) ?? updated;
+          }
           if (body.password !== undefined || body.disabled === true) {
             // A new password or a disabled account ends every session.
             await storage.consoleSessions.deleteForUser(id);
           }
-          return userView(principal, (await storage.users.get(id)) ?? updated, memberships);
+          return userView(principal, view, memberships);
         },
       );
     },
@@ -416,9 +425,9 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
           const principal = principalOf(request);
           authorize(request, 'users:write', { tenantId }, `tenant ${tenantId}`);
           await assertTenantExists(tenantId);
-          const { user } = await visibleUser(request, id);
+          const { user, memberships } = await visibleUser(request, id);
           assertMayGrant(principal, role, tenantId);
-          const current = await storage.memberships.get(id, tenantId);
+          const current = memberships.find((m) => m.tenantId === tenantId);
           assertOutranks(principal, current, tenantId);
           if ((role === 'integration') !== (applicationId !== undefined)) {
             throw badRequest('an applicationId goes with the integration role, and only with it');
@@ -433,7 +442,7 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
             applicationId: applicationId ?? null,
           });
           return userView(principal, user, [
-            ...(await storage.memberships.listForUser(id)).filter((m) => m.tenantId !== tenantId),
+            ...memberships.filter((m) => m.tenantId !== tenantId),
             membership,
           ]);
         },
@@ -452,8 +461,8 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
         async () => {
           const principal = principalOf(request);
           authorize(request, 'users:write', { tenantId }, `tenant ${tenantId}`);
-          await visibleUser(request, id);
-          const current = await storage.memberships.get(id, tenantId);
+          const { memberships } = await visibleUser(request, id);
+          const current = memberships.find((m) => m.tenantId === tenantId);
           if (current === undefined)
             throw notFound(`membership of user ${id} in tenant ${tenantId}`);
           assertOutranks(principal, current, tenantId);
