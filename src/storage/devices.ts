@@ -126,12 +126,31 @@ export class DeviceRepository {
   readonly #db: GaletDatabase['db'];
   readonly #secrets: SecretBox;
   readonly #now: () => IsoTimestamp;
+  readonly #pendingLastSeen: (devEui: string) => string | undefined;
 
-  constructor(database: GaletDatabase, secrets: SecretBox, options?: RepositoryOptions) {
+  /**
+   * `pendingLastSeen`: a newer last_seen_at not written yet (the uplink path writes it behind,
+   * see UplinkCommitRepository); what this repository reads shows it.
+   */
+  constructor(
+    database: GaletDatabase,
+    secrets: SecretBox,
+    options?: RepositoryOptions & { pendingLastSeen?: (devEui: string) => string | undefined },
+  ) {
     this.#database = database;
     this.#db = database.db;
     this.#secrets = secrets;
     this.#now = clock(options);
+    this.#pendingLastSeen = options?.pendingLastSeen ?? (() => undefined);
+  }
+
+  /** A stored device with its newest last_seen_at. */
+  #current(row: DeviceRow): Device {
+    const device = toDevice(row);
+    const pending = this.#pendingLastSeen(device.devEui);
+    return pending === undefined || (device.lastSeenAt !== null && device.lastSeenAt >= pending)
+      ? device
+      : { ...device, lastSeenAt: pending as IsoTimestamp };
   }
 
   /**
@@ -166,7 +185,7 @@ export class DeviceRepository {
           throw error;
       }
     }
-    return toDevice(row);
+    return this.#current(row);
   }
 
   /**
@@ -250,7 +269,7 @@ export class DeviceRepository {
       if (application === undefined) {
         throw new StorageError('MISSING_REFERENCE', `application ${applicationId} does not exist`);
       }
-      if (application.id === row.application_id) return toDevice(row);
+      if (application.id === row.application_id) return this.#current(row);
       const tenantId = application.tenant_id;
       if (row.device_profile_id !== null) {
         const profile = await trx
@@ -283,7 +302,7 @@ export class DeviceRepository {
         })
         .where('dev_eui', '=', eui)
         .execute();
-      return toDevice(next);
+      return this.#current(next);
     });
   }
 
@@ -419,7 +438,7 @@ export class DeviceRepository {
         .where('dev_eui', '=', eui)
         .returning(DEVICE_COLUMNS)
         .executeTakeFirst();
-      return row && toDevice(row);
+      return row && this.#current(row);
     } catch (error) {
       if (constraintViolation(error) === 'foreign-key') {
         throw new StorageError(
@@ -453,7 +472,7 @@ export class DeviceRepository {
       .select(DEVICE_COLUMNS)
       .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
       .executeTakeFirst();
-    return row && toDevice(row);
+    return row && this.#current(row);
   }
 
   /**
@@ -484,14 +503,14 @@ export class DeviceRepository {
   async listAll(filters?: Omit<DeviceListOptions, keyof ListOptions>): Promise<Device[]> {
     if (!scopeAdmitsAny(filters?.scope)) return [];
     const rows = await this.#filtered(filters).orderBy('dev_eui').execute();
-    return rows.map(toDevice);
+    return rows.map((row) => this.#current(row));
   }
 
   /** Ordered by DevEUI unless sorted otherwise (`DEVICE_SORT`). */
   async list(options?: DeviceListOptions): Promise<Device[]> {
     if (!scopeAdmitsAny(options?.scope)) return [];
     const rows = await ordered(this.#filtered(options), DEVICE_SORT, options).execute();
-    return rows.map(toDevice);
+    return rows.map((row) => this.#current(row));
   }
 
   /** The devices a list's filters select (call only when `scopeAdmitsAny`). */

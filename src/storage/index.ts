@@ -82,17 +82,21 @@ export function createStorage(
   secrets: SecretBox,
   options?: RepositoryOptions & UplinkCommitOptions,
 ): Storage {
+  const uplinkCommits = new UplinkCommitRepository(database, secrets, options);
   return {
     database,
     applications: new ApplicationRepository(database, secrets, options),
     gateways: new GatewayRepository(database, secrets, options),
-    devices: new DeviceRepository(database, secrets, options),
+    devices: new DeviceRepository(database, secrets, {
+      ...options,
+      pendingLastSeen: (devEui) => uplinkCommits.pendingLastSeen(devEui),
+    }),
     deviceProfiles: new DeviceProfileRepository(database, secrets, options),
     deviceSessions: new DeviceSessionRepository(database, secrets, options),
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),
     events: new EventRepository(database, secrets, options),
-    uplinkCommits: new UplinkCommitRepository(database, secrets, options),
+    uplinkCommits,
     tenants: new TenantRepository(database, secrets, options),
     users: new UserRepository(database, secrets, options),
     memberships: new MembershipRepository(database, secrets, options),

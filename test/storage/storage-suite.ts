@@ -1119,7 +1119,7 @@ export function storageSuite(target: StorageTestTarget): void {
     });
 
     it('commits a batch of uplinks: counters and events together, only for the winners', async (t) => {
-      const { storage } = await setup(target, t);
+      const { storage, database } = await setup(target, t);
       const a = await newDevice(storage);
       const b = await newDevice(storage, { applicationId: a.applicationId });
       await storage.deviceSessions.upsert(session10(a.devEui, { fCntUp: 9 }));
@@ -1147,8 +1147,19 @@ export function storageSuite(target: StorageTestTarget): void {
       );
       // last_seen_at is written behind: visible as pending at once, stored on flush.
       assert.equal(storage.uplinkCommits.pendingLastSeen(b.devEui), '2026-11-29T12:00:03.000Z');
-      assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, null);
+      const storedLastSeen = async () =>
+        (
+          await database.db
+            .selectFrom('devices')
+            .select('last_seen_at')
+            .where('dev_eui', '=', b.devEui)
+            .executeTakeFirstOrThrow()
+        ).last_seen_at;
+      assert.equal(await storedLastSeen(), null, 'not written yet');
+      // What the device repository reads already shows it.
+      assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, '2026-11-29T12:00:03.000Z');
       await storage.uplinkCommits.flushLastSeen();
+      assert.equal(await storedLastSeen(), '2026-11-29T12:00:03.000Z');
       assert.equal(storage.uplinkCommits.pendingLastSeen(b.devEui), undefined);
       assert.equal((await storage.devices.get(b.devEui))?.lastSeenAt, '2026-11-29T12:00:03.000Z');
       assert.deepEqual(await storage.uplinkCommits.commit([]), []);

@@ -9,7 +9,6 @@ import {
   type DownlinkQueueItem,
   MAX_DOWNLINK_PAYLOAD_BYTES,
   type MacVersion,
-  type Storage,
 } from '../../storage/index.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import {
@@ -164,14 +163,6 @@ function decodeBase64(data: string): Uint8Array {
   return new Uint8Array(Buffer.from(data, 'base64'));
 }
 
-/** last_seen_at is written behind (see UplinkCommitRepository): show the newest value. */
-function withPendingLastSeen(device: Device, storage: Storage): Device {
-  const pending = storage.uplinkCommits.pendingLastSeen(device.devEui);
-  return pending === undefined || (device.lastSeenAt !== null && device.lastSeenAt >= pending)
-    ? device
-    : { ...device, lastSeenAt: pending as Device['lastSeenAt'] };
-}
-
 /** A device as the API shows it: no keys, with its session state when it has one. */
 function deviceView(
   device: Device,
@@ -284,7 +275,7 @@ export function registerDeviceRoutes(
         (options) =>
           storage.devices.list({ ...options, ...deviceListFilters(request, request.query) }),
       );
-      return { devices: items.map((device) => withPendingLastSeen(device, storage)), nextCursor };
+      return { devices: items, nextCursor };
     },
   );
 
@@ -299,7 +290,7 @@ export function registerDeviceRoutes(
         ? session.keys.appSKey !== undefined
         : device.activation === 'abp' || (await storage.devices.getRootKeys(devEui)) !== undefined;
     return {
-      ...deviceView(withPendingLastSeen(device, storage), session, region),
+      ...deviceView(device, session, region),
       operatorCanDecrypt,
     };
   });
