@@ -110,8 +110,7 @@ export class CodecEngine {
         `the codec source has ${source.length} characters, more than the limit of ${this.maxSourceChars}`,
       );
     }
-    const id = createHash('sha256').update(source).digest('hex').slice(0, 16);
-    const codec = new SandboxedCodec(id, source, this.#host);
+    const codec = new SandboxedCodec(codecId(source), source, this.#host);
     this.#bySource.set(source, codec);
     return codec;
   }
@@ -160,6 +159,11 @@ export class CodecEngine {
     this.#live.delete(codec);
     if (this.#mostRecent === codec) this.#mostRecent = undefined;
   }
+}
+
+/** A codec's id: a short hash of its source (the same in the server and its codec process). */
+export function codecId(source: string): string {
+  return createHash('sha256').update(source).digest('hex').slice(0, 16);
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {

@@ -1,16 +1,17 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type CodecEngineOptions,
+  codecId,
   DEFAULT_CODEC_LIMITS,
   DEFAULT_MAX_ISOLATES,
   DEFAULT_MAX_SOURCE_CHARS,
 } from './codec-engine.js';
 import type { ChildEngineOptions, FromChild, ToChild } from './codec-process-protocol.js';
 import { CodecError } from './errors.js';
-import { outcomesFromRecordsText } from './records.js';
+import { failed, outcomesFromRecordsText } from './records.js';
+import { recvMs } from './sandboxed-codec.js';
 import type {
   CodecFailure,
   CodecSignatures,
@@ -110,7 +111,7 @@ export class CodecProcess {
    * serve any call. The same source loaded twice gives the same codec.
    */
   async load(source: string): Promise<RemoteCodec> {
-    const id = createHash('sha256').update(source).digest('hex').slice(0, 16);
+    const id = codecId(source);
     const known = this.#codecs.get(id);
     if (known !== undefined) return known;
     this.#sources.set(id, source);
@@ -178,12 +179,7 @@ export class CodecProcess {
    * a view into a larger buffer (a pooled Node Buffer) would carry the whole buffer over.
    */
   withRecvTime(input: UplinkInput): UplinkInput {
-    const recvTime =
-      input.recvTime === undefined
-        ? this.#now()
-        : typeof input.recvTime === 'number'
-          ? input.recvTime
-          : input.recvTime.getTime();
+    const recvTime = recvMs(input.recvTime, this.#now);
     const { bytes } = input;
     const alone =
       bytes instanceof Uint8Array &&
@@ -401,7 +397,7 @@ export class RemoteCodec {
           .then((reply) => {
             if (reply.type === 'records') return outcomesFromRecordsText(reply.text, chunk.length);
             if (reply.type === 'outcomes') return reply.outcomes;
-            return chunk.map(() => failedOutcome(replyFailure(reply)));
+            return chunk.map(() => failed(replyFailure(reply)));
           }),
       );
     }
@@ -450,17 +446,13 @@ function closedFailure(): CodecFailure {
   return { code: 'CODEC_SANDBOX_ERROR', message: 'the codec process is closed' };
 }
 
-function failedOutcome(error: CodecFailure): { ok: false; error: CodecFailure; warnings: [] } {
-  return { ok: false, error, warnings: [] };
-}
-
 function replyFailure(reply: FromChild): CodecFailure {
   if (reply.type === 'failed') return { code: reply.code, message: reply.message };
   return { code: 'CODEC_SANDBOX_ERROR', message: `unexpected reply ${reply.type}` };
 }
 
 function outcomeOf(reply: FromChild): DecodeOutcome | EncodeOutcome {
-  return reply.type === 'outcome' ? reply.outcome : failedOutcome(replyFailure(reply));
+  return reply.type === 'outcome' ? reply.outcome : failed(replyFailure(reply));
 }
 
 /** The reply a request gets when the child died running it. */
@@ -472,9 +464,9 @@ function crashReply(message: ToChild, failure: CodecFailure): FromChild {
       return {
         type: 'outcomes',
         id: message.id,
-        outcomes: message.inputs.map(() => failedOutcome(failure)),
+        outcomes: message.inputs.map(() => failed(failure)),
       };
     default:
-      return { type: 'outcome', id: message.id, outcome: failedOutcome(failure) };
+      return { type: 'outcome', id: message.id, outcome: failed(failure) };
   }
 }

@@ -1,6 +1,6 @@
 /**
  * What can go wrong with a payload codec. A call never throws for these: it returns a failed
- * outcome carrying one of these codes (see `outcome.ts`). Loading a codec that cannot run
+ * outcome carrying one of these codes (see `types.ts`). Loading a codec that cannot run
  * throws a `CodecError` with the same codes, so that the API can refuse it with a clear message.
  */
 export type CodecErrorCode =

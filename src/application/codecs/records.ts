@@ -73,7 +73,7 @@ function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
-function malformed(): CodecFailure {
+export function malformed(): CodecFailure {
   return { code: 'CODEC_SANDBOX_ERROR', message: 'the sandbox returned a malformed record' };
 }
 
@@ -154,18 +154,12 @@ function failedRecord(record: unknown[]): Failed {
   return failed({ code, message });
 }
 
-/** The record text of a failure decided by the host (or of an outcome, for a batch retried). */
-export function failureRecordText(failure: CodecFailure, warnings: string[] = []): string {
+/** The record text of a failure decided by the host. */
+export function failureRecordText(failure: CodecFailure): string {
   if (failure.code === 'CODEC_REPORTED_ERRORS') {
-    return JSON.stringify([RECORD.reportedErrors, failure.errors ?? [failure.message], warnings]);
+    return JSON.stringify([RECORD.reportedErrors, failure.errors ?? [failure.message], []]);
   }
   return JSON.stringify([RECORD.hostFailure, failure.code, failure.message]);
-}
-
-export function outcomeRecordText(outcome: DecodeOutcome): string {
-  return outcome.ok
-    ? JSON.stringify([RECORD.ok, outcome.data, outcome.warnings])
-    : failureRecordText(outcome.error, outcome.warnings);
 }
 
 /** The outcomes of a batch's record text; every frame fails when the text is malformed. */

@@ -8,9 +8,9 @@
  *
  * Single calls take primitives only (bytes as a latin1 string, variables as JSON text), which
  * cross into an isolate faster than copied objects; a batch takes one packed Uint8Array.
- * Every entry point returns one string: a JSON "record" `[kind, ...]` (see RECORD in
- * sandboxed-codec.ts). Only strings leave the isolate, so the host never touches an object the
- * codec made; the host still parses and checks each record as untrusted input.
+ * Every entry point returns one string: a JSON "record" `[kind, ...]` (see records.ts). Only
+ * strings leave the isolate, so the host never touches an object the codec made; the host still
+ * parses and checks each record as untrusted input.
  *
  * The entry points are strict-mode functions: a sloppy codec asking `decodeUplink.caller` or
  * `arguments.callee.caller` gets null, never the harness.
@@ -187,34 +187,42 @@ export const SANDBOX_PRELUDE = String.raw`(function () {
     return true;
   }
 
-  // '' when the value is fine, else the record of why not.
+  // The JSON of the data, or undefined with badData set to the record of why not.
   let maxOutput = 0;
+  let badData = '';
   function dataJson(fname, data) {
     failPath = '';
     failReason = '';
     const holder = { '': data };
     if (!check(holder, '', 0)) {
-      return { bad: record(3, fname + ' returned a value JSON cannot carry: data' + failPath + ' ' + failReason) };
+      badData = record(3, fname + ' returned a value JSON cannot carry: data' + failPath + ' ' + failReason);
+      return undefined;
     }
     let json;
     try {
       json = stringify(holder['']);
     } catch (error) {
-      return { bad: record(3, fname + ' returned data that cannot be serialised as JSON: ' + describeThrown(error)) };
+      badData = record(3, fname + ' returned data that cannot be serialised as JSON: ' + describeThrown(error));
+      return undefined;
     }
-    if (typeof json !== 'string') return { bad: record(3, fname + ' returned data that serialises to nothing') };
+    if (typeof json !== 'string') {
+      badData = record(3, fname + ' returned data that serialises to nothing');
+      return undefined;
+    }
     if (json.length > maxOutput) {
-      return { bad: record(4, fname + ' returned ' + json.length + ' characters of JSON, more than the limit of ' + maxOutput) };
+      badData = record(4, fname + ' returned ' + json.length + ' characters of JSON, more than the limit of ' + maxOutput);
+      return undefined;
     }
-    return { json: json };
+    return json;
   }
 
   // JSON of a warnings/errors list (strings), or undefined when it is not a list.
   function stringList(value) {
     if (value === undefined || value === null) return '[]';
     if (!isArray(value)) return undefined;
-    const out = [];
     const length = value.length;
+    if (length === 0) return '[]';
+    const out = [];
     for (let i = 0; i < length; i++) {
       const item = value[i];
       out[i] = typeof item === 'string' ? item : StringCtor(item);
@@ -246,12 +254,12 @@ export const SANDBOX_PRELUDE = String.raw`(function () {
     if (data === undefined) {
       return record(3, legacy ? fname + ' returned nothing' : fname + ' returned no data and no errors');
     }
-    const checked = dataJson(fname, data);
-    if (checked.bad !== undefined) return checked.bad;
-    if (checked.json.length + warningsJson.length > maxOutput) {
+    const json = dataJson(fname, data);
+    if (json === undefined) return badData;
+    if (json.length + warningsJson.length > maxOutput) {
       return record(4, fname + ' returned more warnings than the output limit of ' + maxOutput + ' characters');
     }
-    return '[0,' + checked.json + ',' + warningsJson + ']';
+    return '[0,' + json + ',' + warningsJson + ']';
   }
 
   function toArray(buffer, offset, length) {

@@ -6,6 +6,7 @@ import {
   failed,
   failureRecordText,
   isApplicationFPort,
+  malformed,
   outcomesFromRecordsText,
   parseRecordText,
   RECORD,
@@ -50,7 +51,8 @@ export interface CodecCounters {
 export interface SandboxHost {
   readonly limits: CodecLimits;
   readonly counters: CodecCounters;
-  now(): number;
+  /** Clock for `recvTime` when an input has none (milliseconds since the epoch). */
+  readonly now: () => number;
   /** The codec's isolate was used: most recently used now. */
   touched(codec: SandboxedCodec): void;
   /** The codec's isolate is gone (disposed after a failure, or evicted). */
@@ -169,8 +171,9 @@ export class SandboxedCodec implements PayloadCodec {
     return outcomesFromRecordsText(this.decodeManyRecords(inputs), inputs.length);
   }
 
+  /** `decodeMany` off the event loop: the isolate runs in isolated-vm's own thread. */
   async decodeManyAsync(inputs: readonly UplinkInput[]): Promise<DecodeOutcome[]> {
-    return outcomesFromRecordsText(await this.decodeManyRecordsAsync(inputs), inputs.length);
+    return outcomesFromRecordsText(await runAsync(this.#decodeManySteps(inputs)), inputs.length);
   }
 
   /**
@@ -179,11 +182,6 @@ export class SandboxedCodec implements PayloadCodec {
    */
   decodeManyRecords(inputs: readonly UplinkInput[]): string {
     return runSync(this.#decodeManySteps(inputs));
-  }
-
-  /** `decodeManyRecords` off the event loop: the isolate runs in isolated-vm's own thread. */
-  async decodeManyRecordsAsync(inputs: readonly UplinkInput[]): Promise<string> {
-    return runAsync(this.#decodeManySteps(inputs));
   }
 
   decodeDownlink(input: DownlinkDecodeInput): DecodeOutcome {
@@ -329,7 +327,7 @@ export class SandboxedCodec implements PayloadCodec {
     return this.#callSteps(
       (live) => live.decodeUplink,
       this.#singleArgs(input),
-      (raw) => (typeof raw === 'string' ? raw : failureRecordText(malformedRecord())),
+      (raw) => (typeof raw === 'string' ? raw : failureRecordText(malformed())),
       failureRecordText,
     );
   }
@@ -374,7 +372,7 @@ export class SandboxedCodec implements PayloadCodec {
     return [
       latin1(input.bytes),
       input.fPort,
-      this.#recvMs(input.recvTime),
+      recvMs(input.recvTime, this.#host.now),
       variablesText(input.variables),
     ];
   }
@@ -404,7 +402,7 @@ export class SandboxedCodec implements PayloadCodec {
       const buffer = new Uint8Array(total);
       const lengths = new Uint32Array(indexes.length);
       const fPorts = new Uint8Array(indexes.length);
-      const recvMs = new Float64Array(indexes.length);
+      const recvTimes = new Float64Array(indexes.length);
       const variables = withVariables ? new Array<unknown>(indexes.length) : undefined;
       let offset = 0;
       for (let k = 0; k < indexes.length; k++) {
@@ -413,10 +411,10 @@ export class SandboxedCodec implements PayloadCodec {
         offset += input.bytes.length;
         lengths[k] = input.bytes.length;
         fPorts[k] = input.fPort;
-        recvMs[k] = this.#recvMs(input.recvTime);
+        recvTimes[k] = recvMs(input.recvTime, this.#host.now);
         if (variables !== undefined) variables[k] = input.variables ?? null;
       }
-      args = [buffer, lengths, fPorts, recvMs, variables];
+      args = [buffer, lengths, fPorts, recvTimes, variables];
     }
     let whole: string | undefined;
     return {
@@ -437,17 +435,18 @@ export class SandboxedCodec implements PayloadCodec {
           texts[index - start] =
             records !== undefined && records.length === indexes.length && Array.isArray(record)
               ? JSON.stringify(record)
-              : failureRecordText(malformedRecord());
+              : failureRecordText(malformed());
         });
       },
       text: () => whole ?? `[${texts.join(',')}]`,
     };
   }
+}
 
-  #recvMs(recvTime: Date | number | undefined): number {
-    if (recvTime === undefined) return this.#host.now();
-    return typeof recvTime === 'number' ? recvTime : recvTime.getTime();
-  }
+/** `recvTime` as milliseconds since the epoch; `now()` when the input has none. */
+export function recvMs(recvTime: Date | number | undefined, now: () => number): number {
+  if (recvTime === undefined) return now();
+  return typeof recvTime === 'number' ? recvTime : recvTime.getTime();
 }
 
 /** A call into the sandbox that a `SandboxSteps` routine asks its driver to make. */
@@ -560,8 +559,7 @@ function parseSignatures(value: unknown): CodecSignatures {
 }
 
 function compileMessage(error: unknown): string {
-  const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
-  const message = `${name}${messageOf(error)}`;
+  const message = describeError(error);
   const hint = /\b(export|import)\b/.test(message)
     ? ' (ES module syntax is not supported: declare the functions at the top level instead)'
     : '';
@@ -589,16 +587,17 @@ function classifySandboxError(
   if (isolateDisposed) {
     return { code: 'CODEC_SANDBOX_ERROR', message: `the codec's isolate is gone: ${message}` };
   }
-  const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
-  return { code: 'CODEC_THREW', message: `${name}${message}` };
+  return { code: 'CODEC_THREW', message: describeError(error) };
 }
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function malformedRecord(): CodecFailure {
-  return { code: 'CODEC_SANDBOX_ERROR', message: 'the sandbox returned a malformed record' };
+/** The message, after the error's name unless it is plain `Error`. */
+function describeError(error: unknown): string {
+  const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
+  return `${name}${messageOf(error)}`;
 }
 
 /** Joins batch texts (JSON arrays of records) into one JSON array. */

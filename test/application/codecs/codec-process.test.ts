@@ -94,8 +94,14 @@ describe('CodecProcess', () => {
           ['CODEC_MEMORY_LIMIT', 'CODEC_TIMEOUT'].includes(outcome.error.code),
           JSON.stringify(outcome.error),
         );
+        // V8 either stops the isolate (no restart) or aborts the child (a restart), and the
+        // failure says which.
+        assert.equal(
+          /restarted/.test(outcome.error.message),
+          host.stats().restarts > restarts,
+          JSON.stringify(outcome.error),
+        );
       }
-      assert.ok(host.stats().restarts >= restarts, 'the child may have been restarted');
       assertData(await codec.decodeUplink(one(9)), 9);
       assertData(await other.decodeUplink(one(0)), 'other');
     });

@@ -6,6 +6,7 @@ import type {
   EncodeOutcome,
   JsonValue,
 } from '../../../src/application/codecs/index.js';
+import { bytesToHex, hexToBytes } from '../../../src/lorawan/bytes.js';
 
 /** The source of a vendor-style test codec in ./vendor/. */
 export function vendorCodec(file: string): string {
@@ -16,14 +17,12 @@ export function vendorCodecPath(file: string): string {
   return new URL(`./vendor/${file}`, import.meta.url).pathname;
 }
 
+/** Hex with spaces between fields, as the vectors are written; a typo fails loudly. */
 export function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, '');
-  return new Uint8Array(Buffer.from(clean, 'hex'));
+  return hexToBytes(text.replace(/\s+/g, ''));
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
+export const toHex = bytesToHex;
 
 export function assertData(outcome: DecodeOutcome, data: JsonValue, warnings: string[] = []): void {
   assert.ok(outcome.ok, `expected data, got ${JSON.stringify(outcome)}`);
