@@ -27,6 +27,12 @@ export interface StoredEvent {
   body: unknown;
 }
 
+/** An event with its device and application: what feeds and integrations read. */
+export interface FeedEvent extends StoredEvent {
+  devEui: string;
+  applicationId: string;
+}
+
 export interface EventListOptions {
   /** 1 to 1000, default 100. */
   limit?: number;
@@ -95,6 +101,44 @@ export class EventRepository {
     }
     const rows = await query.orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toStoredEvent);
+  }
+
+  /**
+   * Events with an id above `afterId`, oldest first: the read of a cursor-driven consumer
+   * (application stage, integrations, streams). `applicationId` narrows it to one application.
+   */
+  async listAfter(
+    afterId: number,
+    options?: { limit?: number; applicationId?: string; devEui?: string },
+  ): Promise<FeedEvent[]> {
+    assertInteger(afterId, 0, Number.MAX_SAFE_INTEGER, 'afterId');
+    const limit = options?.limit ?? 100;
+    assertInteger(limit, 1, MAX_LIST_LIMIT, 'limit');
+    let query = this.#db
+      .selectFrom('events')
+      .select(['id', 'dev_eui', 'application_id', 'type', 'time', 'body'])
+      .where('id', '>', afterId);
+    if (options?.applicationId !== undefined) {
+      query = query.where('application_id', '=', options.applicationId);
+    }
+    if (options?.devEui !== undefined) {
+      query = query.where('dev_eui', '=', toEui(options.devEui, 'DevEUI'));
+    }
+    const rows = await query.orderBy('id', 'asc').limit(limit).execute();
+    return rows.map((row) => ({
+      ...toStoredEvent(row),
+      devEui: row.dev_eui,
+      applicationId: row.application_id,
+    }));
+  }
+
+  /** The highest event id so far (0 when there is none). */
+  async lastId(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
+    return Number(row?.id ?? 0);
   }
 
   /** The device's latest event of a type (`up`, ...), or undefined. */

@@ -1491,6 +1491,50 @@ export function storageSuite(target: StorageTestTarget): void {
       assert.deepEqual(await storage.events.listForDevice(eui()), []);
     });
 
+    it('reads events after a cursor, oldest first, narrowed by application or device', async (t) => {
+      const { storage } = await setup(target, t);
+      const a = await newDevice(storage);
+      const b = await newDevice(storage);
+      const start = await storage.events.lastId();
+      const ids: number[] = [];
+      for (const [i, device] of [a, b, a].entries()) {
+        ids.push(
+          await storage.events.append({
+            devEui: device.devEui,
+            applicationId: device.applicationId,
+            type: 'up',
+            time: `2025-03-01T10:00:0${i}Z`,
+            body: { i },
+          }),
+        );
+      }
+      assert.equal(await storage.events.lastId(), ids[2]);
+      const all = await storage.events.listAfter(start);
+      assert.deepEqual(
+        all.map((event) => [event.id, event.devEui, event.applicationId, event.body]),
+        [
+          [ids[0], a.devEui, a.applicationId, { i: 0 }],
+          [ids[1], b.devEui, b.applicationId, { i: 1 }],
+          [ids[2], a.devEui, a.applicationId, { i: 2 }],
+        ],
+      );
+      assert.deepEqual(
+        (await storage.events.listAfter(ids[0] as number, { limit: 1 })).map((e) => e.id),
+        [ids[1]],
+      );
+      assert.deepEqual(
+        (await storage.events.listAfter(start, { devEui: a.devEui })).map((e) => e.id),
+        [ids[0], ids[2]],
+      );
+      assert.deepEqual(
+        (await storage.events.listAfter(start, { applicationId: b.applicationId })).map(
+          (e) => e.id,
+        ),
+        a.applicationId === b.applicationId ? ids : [ids[1]],
+      );
+      await assert.rejects(storage.events.listAfter(-1), /afterId/);
+    });
+
     it('appends a batch in one go and returns ids in input order', async (t) => {
       const { storage } = await setup(target, t);
       const { devEui, applicationId } = await newDevice(storage);
