@@ -6,6 +6,7 @@ import { ApiKeyRepository } from './api-keys.js';
 import { ApplicationRepository } from './applications.js';
 import { AuditLogRepository } from './audit-log.js';
 import { ConsoleSessionRepository } from './console-sessions.js';
+import { ConsumerCursorRepository } from './consumer-cursors.js';
 import type { GaletDatabase } from './database.js';
 import { DevNonceRepository } from './dev-nonces.js';
 import { DeviceProfileRepository } from './device-profiles.js';
@@ -27,6 +28,7 @@ export * from './api-keys.js';
 export * from './applications.js';
 export * from './audit-log.js';
 export * from './console-sessions.js';
+export * from './consumer-cursors.js';
 export * from './database.js';
 export * from './dev-nonces.js';
 export * from './device-profiles.js';
@@ -75,6 +77,7 @@ export interface Storage {
   readonly auditLog: AuditLogRepository;
   readonly linkOutbox: LinkOutboxRepository;
   readonly linkTokens: LinkTokenRepository;
+  readonly consumerCursors: ConsumerCursorRepository;
 }
 
 export function createStorage(
@@ -105,5 +108,6 @@ export function createStorage(
     auditLog: new AuditLogRepository(database, secrets, options),
     linkOutbox: new LinkOutboxRepository(database, secrets, options),
     linkTokens: new LinkTokenRepository(database, secrets, options),
+    consumerCursors: new ConsumerCursorRepository(database, secrets, options),
   };
 }

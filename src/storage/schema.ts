@@ -33,6 +33,13 @@ export type Activation = 'otaa' | 'abp';
 export type LocationSource = 'configured' | 'gateway';
 export type DownlinkStatus = 'pending' | 'sent' | 'acked' | 'failed' | 'expired';
 
+/** How far a consumer of the event log got (0009). */
+export interface ConsumerCursorsTable {
+  name: string;
+  last_event_id: Int64;
+  updated_at: IsoTimestamp;
+}
+
 export interface ApplicationsTable {
   id: string;
   name: string;
@@ -296,6 +303,7 @@ export interface Schema {
   dev_nonces: DevNoncesTable;
   downlink_queue: DownlinkQueueTable;
   events: EventsTable;
+  consumer_cursors: ConsumerCursorsTable;
   tenants: TenantsTable;
   users: UsersTable;
   memberships: MembershipsTable;

@@ -16,6 +16,7 @@ describe('storage on PostgreSQL', () => {
   // Every table, children first.
   storageSuite(
     postgresTestTarget([
+      'consumer_cursors',
       'events',
       'downlink_queue',
       'dev_nonces',

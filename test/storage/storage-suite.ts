@@ -1535,6 +1535,23 @@ export function storageSuite(target: StorageTestTarget): void {
       await assert.rejects(storage.events.listAfter(-1), /afterId/);
     });
 
+    it('keeps consumer cursors, which never move back', async (t) => {
+      const { storage } = await setup(target, t);
+      assert.equal(await storage.consumerCursors.get('webhooks'), 0);
+      await storage.consumerCursors.save('webhooks', 42);
+      await storage.consumerCursors.save('mqtt:app-1', 7);
+      assert.equal(await storage.consumerCursors.get('webhooks'), 42);
+      await storage.consumerCursors.save('webhooks', 41);
+      assert.equal(await storage.consumerCursors.get('webhooks'), 42);
+      await storage.consumerCursors.save('webhooks', 3_000_000_000);
+      assert.equal(await storage.consumerCursors.get('webhooks'), 3_000_000_000);
+      assert.equal(await storage.consumerCursors.get('mqtt:app-1'), 7);
+      await storage.consumerCursors.remove('mqtt:app-1');
+      assert.equal(await storage.consumerCursors.get('mqtt:app-1'), 0);
+      await assert.rejects(storage.consumerCursors.save('Bad Name', 1), /cursor name/);
+      await assert.rejects(storage.consumerCursors.save('webhooks', -1), /lastEventId/);
+    });
+
     it('appends a batch in one go and returns ids in input order', async (t) => {
       const { storage } = await setup(target, t);
       const { devEui, applicationId } = await newDevice(storage);

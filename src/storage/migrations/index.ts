@@ -7,6 +7,7 @@ import { platformMigration } from './0004_platform.js';
 import { linkOutboxMigration } from './0005_link_outbox.js';
 import { linkTokensMigration } from './0007_link_tokens.js';
 import { tenancyMigration } from './0008_tenancy.js';
+import { consumerCursorsMigration } from './0009_consumer_cursors.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -24,6 +25,7 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     // 0006 is not used: 0007 was released first, and a migration may not sort before one a
     // database already ran (Kysely refuses unordered migrations).
     '0008_tenancy': tenancyMigration(dialect),
+    '0009_consumer_cursors': consumerCursorsMigration(dialect),
   };
 }
 
