@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { ApplicationServices } from '../application/services.js';
 import type { Logger } from '../logger.js';
 import type { Region } from '../lorawan/regions/index.js';
 import type { NetworkServer } from '../network/network-server.js';
@@ -69,6 +70,8 @@ export interface ApiOptions {
   adminToken: string;
   /** The roles around this API (operator-blind split); absent: all in one process. */
   roles?: ApiRoles;
+  /** The application-side services (absent in the network role alone). */
+  application?: ApplicationServices;
   logger?: Logger;
   /** Largest request body accepted, bytes. */
   bodyLimit?: number;

@@ -11,6 +11,10 @@ import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { NetworkServer } from '../network/network-server.js';
 import { createStorage, SecretBox, type Storage } from '../storage/index.js';
+import {
+  type ApplicationServiceSettings,
+  startApplicationServices,
+} from './application-services.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { NetworkLinks, RoutingJoinServer } from './network-links.js';
@@ -50,6 +54,8 @@ export interface GaletOptions {
    * providers' links. `join` + `application` is a provider: see startProvider.
    */
   roles?: readonly GaletRole[] | undefined;
+  /** Settings of the application-side services (all-in-one and provider processes). */
+  application?: ApplicationServiceSettings | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -218,8 +224,20 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       help: 'device sessions in memory',
       read: () => running.activeSessions,
     };
+    // Application-side services hold decrypted payloads: not in the network role alone.
+    const application =
+      setup === 'all-in-one'
+        ? await startApplicationServices({
+            storage,
+            logger,
+            closers,
+            onEventsAppended: (listener) => running.bus.subscribe(() => listener()),
+            settings: options.application ?? {},
+          })
+        : undefined;
     const metrics = createMetricsRegistry(
       {
+        ...application?.metricSources,
         network: () => running.counters.snapshot(),
         semtech_udp: () => {
           const { packetsReceived, malformedDatagrams, invalidRxpk, txAcks, ...plain } =
@@ -227,7 +245,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
           return { ...plain, packetsReceived, malformedDatagrams, invalidRxpk, txAcks };
         },
       },
-      latencyGauges,
+      { ...application?.gauges, ...latencyGauges },
     );
     api = await buildApi({
       metrics,
@@ -239,6 +257,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       region,
       adminToken: adminToken.token,
       roles: { operatorBlind: setup === 'network' },
+      ...(application === undefined ? {} : { application }),
       ...apiRateLimit(options),
       logger: logger.child({ component: 'api' }),
     });

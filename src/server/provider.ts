@@ -90,6 +90,7 @@ export class ProviderLink {
   readonly #applicationKek: ApplicationKek;
   readonly #ready: Promise<string>;
   #linked: (applicationId: string) => void = () => {};
+  readonly #eventStored: () => void;
 
   constructor(options: {
     networkUrl: string;
@@ -98,6 +99,8 @@ export class ProviderLink {
     storage: Storage;
     applicationKek: ApplicationKek;
     logger: Logger;
+    /** Called after an uplink was stored as an event (wakes the application-side feeds). */
+    eventStored?: () => void;
   }) {
     const parsed = parseLinkToken(options.token);
     if (parsed === undefined) {
@@ -109,6 +112,7 @@ export class ProviderLink {
       this.#linked = resolve;
     });
     this.#applicationKek = options.applicationKek;
+    this.#eventStored = options.eventStored ?? (() => {});
     const network = { label: linkKekLabel(parsed.id), key: linkKek(options.token) };
     const joinServer = new LocalJoinServer(new StorageJoinServerStore(options.storage));
     this.client = new LinkClient({
@@ -220,6 +224,7 @@ export class ProviderLink {
       time,
       body: { ...event, data: Buffer.from(data).toString('base64') },
     });
+    this.#eventStored();
   }
 
   /** Whether a redelivered uplink was stored already (the cursor was not saved in time). */

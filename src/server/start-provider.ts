@@ -1,9 +1,15 @@
+import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
+import { createMetricsRegistry } from '../api/metrics.js';
 import { type ApiNetwork, buildApi } from '../api/server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { defaultNetworkConfig } from '../network/network-server.js';
 import { createStorage, SecretBox, type Storage } from '../storage/index.js';
+import {
+  type ApplicationServiceSettings,
+  startApplicationServices,
+} from './application-services.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { apiRateLimit } from './galet.js';
@@ -21,6 +27,8 @@ export interface ProviderOptions {
   networkToken: string;
   apiRateLimitPerSecond?: number | undefined;
   apiRateLimitBurst?: number | undefined;
+  /** Settings of the application-side services. */
+  application?: ApplicationServiceSettings | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -50,6 +58,8 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   closers.add(() => database.close());
   const closeAll = () => closers.closeAll();
   try {
+    const eventsStored = new EventEmitter();
+    eventsStored.setMaxListeners(0);
     const link = new ProviderLink({
       networkUrl: options.networkUrl,
       token: options.networkToken,
@@ -57,8 +67,19 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       storage,
       applicationKek: applicationKek(masterKey),
       logger: logger.child({ component: 'link' }),
+      eventStored: () => eventsStored.emit('stored'),
     });
     closers.add(() => link.close());
+    const application = await startApplicationServices({
+      storage,
+      logger,
+      closers,
+      onEventsAppended: (listener) => {
+        eventsStored.on('stored', listener);
+        return () => eventsStored.off('stored', listener);
+      },
+      settings: options.application ?? {},
+    });
     const config = defaultNetworkConfig(region);
     // The network runs elsewhere: nothing to tell it about sessions or queues from here yet.
     const network: ApiNetwork = {
@@ -69,6 +90,8 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       gatewayAdded: () => {},
     };
     const api = await buildApi({
+      metrics: createMetricsRegistry(application.metricSources, application.gauges),
+      application,
       storage,
       network,
       region,

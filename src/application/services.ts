@@ -1,0 +1,15 @@
+import type { MetricSource } from '../api/metrics.js';
+
+/** What the running services offer the API and the metrics endpoint. */
+export interface ApplicationServices {
+  /**
+   * The id up to which events are final (the application stage decoded them): integrations and
+   * streams hand out nothing beyond it.
+   */
+  readyUpTo(): number;
+  /** Wakes every feed after events were appended or finished by a stage. */
+  onEventsReady(listener: () => void): () => void;
+  /** Counters and gauges for `/metrics` (`galet_<prefix>_<name>_total`). */
+  metricSources: Record<string, MetricSource>;
+  gauges: Record<string, { help: string; read: () => number }>;
+}
