@@ -1,73 +1,135 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  type Connection,
+  type ConnectionOptions,
+  connectionOptions,
+  resolveConnection,
+} from './connection.js';
 import { CliInputError } from './fail.js';
 
-export interface ApiClientOptions {
-  url?: string;
+/** An error answer of the API, `{error, message, details}`: one clear line, then its details. */
+export class ApiError extends CliInputError {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(status: number, body: unknown) {
+    const answer = (typeof body === 'object' && body !== null ? body : {}) as {
+      error?: unknown;
+      message?: unknown;
+      details?: unknown;
+    };
+    const message = typeof answer.message === 'string' ? answer.message : `HTTP ${status}`;
+    const details = detailsText(message, answer.details);
+    super(`${message} (HTTP ${status})${details}`);
+    this.status = status;
+    this.code = typeof answer.error === 'string' ? answer.error : `HTTP_${status}`;
+    this.details = answer.details;
+  }
+}
+
+export interface RawAnswer {
+  status: number;
+  contentType: string;
+  text: string;
+  /** The parsed body when it is JSON. */
+  body: unknown;
+}
+
+export interface RequestOptions {
+  /** A JSON body. */
+  json?: unknown;
+  /** A body sent as it is, with its content type. */
+  text?: { content: string; contentType: string };
+  /** False: no Authorization header (login). */
+  authenticated?: boolean;
+  /** Another credential than the connection's (a fresh session). */
   token?: string;
-  dataDir?: string;
 }
 
 /**
- * A small client of Galet's HTTP API for the CLI: base URL from --url / GALET_URL (default
- * http://127.0.0.1:8080), token from --token / GALET_TOKEN / GALET_ADMIN_TOKEN or the data
- * directory's admin.token. API errors become one-line CLI errors.
+ * A small client of Galet's HTTP API for the CLI: the connection resolved once
+ * (`resolveConnection`), JSON in and out, API errors as `ApiError`, network failures as one
+ * line naming the server and the reason.
  */
 export class ApiClient {
-  readonly #baseUrl: string;
-  readonly #token: string;
+  readonly connection: Connection;
 
-  constructor(options: ApiClientOptions, env: NodeJS.ProcessEnv = process.env) {
-    this.#baseUrl = (options.url ?? env['GALET_URL'] ?? 'http://127.0.0.1:8080').replace(
-      /\/+$/,
-      '',
-    );
-    const token =
-      options.token ??
-      env['GALET_TOKEN'] ??
-      env['GALET_ADMIN_TOKEN'] ??
-      readTokenFile(options.dataDir ?? env['GALET_DATA_DIR'] ?? './data');
-    if (token === undefined) {
-      throw new CliInputError(
-        'no API token: give --token, set GALET_TOKEN, or run where <data-dir>/admin.token is readable',
-      );
-    }
-    this.#token = token;
+  constructor(connection: Connection) {
+    this.connection = connection;
   }
 
+  get baseUrl(): string {
+    return this.connection.url;
+  }
+
+  /** The parsed answer of a 2xx; `ApiError` for any other status. */
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    const { status, body: json } = await this.requestRaw(method, path, body);
-    if (status < 200 || status >= 300) {
-      const message = (json as { message?: string } | undefined)?.message ?? `HTTP ${status}`;
-      throw new CliInputError(`${message} (HTTP ${status})`);
-    }
-    return json;
+    const answer = await this.send(method, path, body === undefined ? {} : { json: body });
+    if (answer.status < 200 || answer.status >= 300) throw new ApiError(answer.status, answer.body);
+    return answer.body;
   }
 
-  /** The status and parsed body, whatever the status (connection failures still throw). */
+  /** A JSON request's status and body, whatever the status (the demo fleet's `ApiRequester`). */
   async requestRaw(
     method: string,
     path: string,
     body?: unknown,
   ): Promise<{ status: number; body: unknown }> {
+    return this.send(method, path, body === undefined ? {} : { json: body });
+  }
+
+  /** The status and body, whatever the status (connection failures still throw). */
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<RawAnswer> {
+    const headers: Record<string, string> = {};
+    if (options.authenticated !== false) {
+      const token = options.token ?? this.connection.token;
+      if (token === undefined) {
+        throw new CliInputError(
+          `no credential for ${this.baseUrl}: run galet login, give --token, or set GALET_TOKEN`,
+        );
+      }
+      headers['authorization'] = `Bearer ${token}`;
+    }
+    let body: string | undefined;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    } else if (options.text !== undefined) {
+      headers['content-type'] = options.text.contentType;
+      body = options.text.content;
+    }
     let response: Response;
     try {
-      response = await fetch(`${this.#baseUrl}/api/v1${path}`, {
+      response = await fetch(`${this.baseUrl}/api/v1${path}`, {
         method,
-        headers: {
-          authorization: `Bearer ${this.#token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headers,
+        ...(body === undefined ? {} : { body }),
       });
     } catch (error) {
-      throw new CliInputError(
-        `cannot reach Galet at ${this.#baseUrl}: ${connectionFailure(error)}`,
-      );
+      throw new CliInputError(`cannot reach Galet at ${this.baseUrl}: ${connectionFailure(error)}`);
     }
     const text = await response.text();
-    return { status: response.status, body: text === '' ? undefined : safeJson(text) };
+    const contentType = response.headers.get('content-type') ?? '';
+    const isJson = contentType.includes('json');
+    return {
+      status: response.status,
+      contentType,
+      text,
+      body: text === '' ? undefined : isJson ? safeJson(text) : { message: text.slice(0, 200) },
+    };
   }
+}
+
+/** The client of a command's connection options (`withConnection`). */
+export function client(options: Record<string, unknown>): ApiClient {
+  return clientOf(connectionOptions(options));
+}
+
+export function clientOf(
+  options: ConnectionOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ApiClient {
+  return new ApiClient(resolveConnection(options, env));
 }
 
 /** fetch hides the reason (ECONNREFUSED, ENOTFOUND, ...) in its cause, sometimes one level down. */
@@ -86,10 +148,32 @@ function safeJson(text: string): unknown {
   }
 }
 
-function readTokenFile(dataDir: string): string | undefined {
-  try {
-    return readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
+/**
+ * The lines after the message: each failing field of a request the schema refused (when there
+ * is more than the one the message names), else the details as compact JSON.
+ */
+function detailsText(message: string, details: unknown): string {
+  if (details === undefined || details === null) return '';
+  if (Array.isArray(details) && details.every(isSchemaFailure)) {
+    // Fastify names the part of the request first: `body.name must be ...`, `querystring...`.
+    const part = /^(body|querystring|params|headers)\b/.exec(message)?.[1] ?? 'body';
+    const lines = details
+      .map((failure) => `${part}${failure.instancePath.replaceAll('/', '.')} ${failure.message}`)
+      .filter((line) => line !== message);
+    return lines.map((line) => `\n  ${line}`).join('');
   }
+  return `\n  details: ${clip(JSON.stringify(details))}`;
+}
+
+function isSchemaFailure(value: unknown): value is { instancePath: string; message: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { instancePath?: unknown }).instancePath === 'string' &&
+    typeof (value as { message?: unknown }).message === 'string'
+  );
+}
+
+function clip(text: string, max = 2000): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }

@@ -1,49 +1,77 @@
 import type { Command } from 'commander';
 import { hexToBytes } from '../lorawan/bytes.js';
-import { ApiClient } from './api-client.js';
+import { client } from './api-client.js';
+import {
+  collectTag,
+  idOrNone,
+  jsonObject,
+  location,
+  number,
+  optional,
+  segment,
+  tagsField,
+} from './command-inputs.js';
+import { withConnection } from './connection.js';
+import { registerDeviceBulkCommands } from './device-bulk-commands.js';
 import { CliInputError } from './fail.js';
 import { readInteger } from './frame-inputs.js';
+import { runList, withListing } from './list-command.js';
+import { field, printJson as print } from './output.js';
 
-function withConnection(command: Command): Command {
-  return command
-    .option('--url <url>', 'Galet HTTP API base URL (default $GALET_URL or http://127.0.0.1:8080)')
-    .option('--token <token>', 'API token (default $GALET_TOKEN, or <data-dir>/admin.token)')
-    .option('--data-dir <path>', 'where to find admin.token (default ./data)');
+const APPLICATION_COLUMNS = [
+  field('id'),
+  field('name'),
+  field('tenantId', 'tenant'),
+  field('createdAt'),
+];
+
+interface GatewayRow {
+  location?: { latitude: number; longitude: number } | null;
+}
+const GATEWAY_COLUMNS = [
+  field<GatewayRow>('gatewayId'),
+  field<GatewayRow>('name'),
+  field<GatewayRow>('tenantId', 'tenant'),
+  field<GatewayRow>('shared'),
+  {
+    heading: 'location',
+    value: (g: GatewayRow) =>
+      g.location == null ? null : `${g.location.latitude},${g.location.longitude}`,
+  },
+  field<GatewayRow>('lastSeenAt'),
+];
+
+interface DeviceProfileRow {
+  adr?: { enabled: boolean };
+}
+const DEVICE_PROFILE_COLUMNS = [
+  field<DeviceProfileRow>('id'),
+  field<DeviceProfileRow>('name'),
+  field<DeviceProfileRow>('tenantId', 'tenant'),
+  field<DeviceProfileRow>('region'),
+  field<DeviceProfileRow>('macVersion'),
+  { heading: 'adr', value: (p: DeviceProfileRow) => p.adr?.enabled },
+];
+
+const DEVICE_COLUMNS = [
+  field('devEui'),
+  field('name'),
+  field('applicationId', 'application'),
+  field('macVersion'),
+  field('deviceClass', 'class'),
+  field('activation'),
+  field('lastSeenAt'),
+];
+
+/** `--tag key=value` filter of a list: one tag, as the API's `tag=key:value`. */
+function tagFilter(o: Record<string, unknown>): string | undefined {
+  const tags = Object.entries((o['tag'] as Record<string, string> | undefined) ?? {});
+  if (tags.length > 1) throw new CliInputError('--tag filters on one tag at a time');
+  return tags[0] === undefined ? undefined : `${tags[0][0]}:${tags[0][1]}`;
 }
 
-function client(options: Record<string, unknown>): ApiClient {
-  return new ApiClient({
-    ...(typeof options['url'] === 'string' ? { url: options['url'] } : {}),
-    ...(typeof options['token'] === 'string' ? { token: options['token'] } : {}),
-    ...(typeof options['dataDir'] === 'string' ? { dataDir: options['dataDir'] } : {}),
-  });
-}
-
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-function number(value: unknown, what: string): number {
-  const n = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n)) {
-    throw new CliInputError(`${what} must be a number, got ${String(value)}`);
-  }
-  return n;
-}
-
-/** A JSON object given on the command line (`--json-settings`). */
-function jsonObject(value: unknown, what: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(String(value));
-  } catch (error) {
-    throw new CliInputError(`${what} must be a JSON object: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new CliInputError(`${what} must be a JSON object, got ${String(value)}`);
-  }
-  return parsed as Record<string, unknown>;
-}
+const text = (o: Record<string, unknown>, name: string): string | undefined =>
+  typeof o[name] === 'string' ? (o[name] as string) : undefined;
 
 /**
  * The body of `POST /device-profiles`: `--json-settings` first, the named options over it
@@ -70,7 +98,7 @@ function deviceProfileBody(o: Record<string, unknown>): Record<string, unknown> 
   };
   return {
     ...settings,
-    name: o['name'],
+    ...optional('name', o['name']),
     ...(Object.keys(adrOptions).length === 0 ? {} : { adr }),
     ...integer('rx1Delay', 'rx1DelaySeconds', '--rx1-delay', 8),
     ...integer('rx2Dr', 'rx2Dr', '--rx2-dr', 8),
@@ -80,16 +108,74 @@ function deviceProfileBody(o: Record<string, unknown>): Record<string, unknown> 
 }
 
 export function registerResourceCommands(program: Command): void {
+  registerApplicationCommands(program);
+  registerGatewayCommands(program);
+  registerDeviceProfileCommands(program);
+  registerDeviceCommands(program);
+}
+
+function registerApplicationCommands(program: Command): void {
   const application = program.command('application').description('manage applications');
   withConnection(application.command('add').description('create an application'))
     .requiredOption('--name <name>', 'application name')
+    .option('--tenant <id>', 'its tenant (default: yours, when you have one)')
     .action(async (o: Record<string, unknown>) =>
-      print(await client(o).request('POST', '/applications', { name: o['name'] })),
+      print(
+        await client(o).request('POST', '/applications', {
+          name: o['name'],
+          ...optional('tenantId', o['tenant']),
+        }),
+      ),
     );
-  withConnection(application.command('list').description('list applications')).action(
-    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/applications')),
+  withListing(
+    withConnection(application.command('list').description('list applications')),
+    'createdAt, updatedAt, name or id; -field for descending',
+  )
+    .option('--tenant <id>', 'only this tenant')
+    .option('--search <text>', 'part of the name')
+    .action((o: Record<string, unknown>) =>
+      runList(
+        client(o),
+        {
+          path: '/applications',
+          query: { tenantId: text(o, 'tenant'), search: text(o, 'search') },
+          itemsKey: 'applications',
+          columns: APPLICATION_COLUMNS,
+          what: 'applications',
+        },
+        o,
+      ),
+    );
+  withConnection(
+    application.command('show').description('show an application').argument('<id>'),
+  ).action(async (id: string, o: Record<string, unknown>) =>
+    print(await client(o).request('GET', `/applications/${segment(id)}`)),
   );
+  withConnection(
+    application
+      .command('update')
+      .description('rename an application, or move it with its devices to a tenant')
+      .argument('<id>'),
+  )
+    .option('--name <name>', 'new name')
+    .option('--tenant <id>', "the tenant it goes to, or none (the operator's; operator only)")
+    .action(async (id: string, o: Record<string, unknown>) =>
+      print(
+        await client(o).request('PATCH', `/applications/${segment(id)}`, {
+          ...optional('name', o['name']),
+          ...(o['tenant'] === undefined ? {} : { tenantId: idOrNone(o['tenant']) }),
+        }),
+      ),
+    );
+  withConnection(
+    application.command('rm').description('delete an application without devices').argument('<id>'),
+  ).action(async (id: string, o: Record<string, unknown>) => {
+    await client(o).request('DELETE', `/applications/${segment(id)}`);
+    print({ deleted: id });
+  });
+}
 
+function registerGatewayCommands(program: Command): void {
   const gateway = program.command('gateway').description('manage gateways');
   withConnection(gateway.command('add').description('register a gateway'))
     .requiredOption('--id <eui>', 'gateway EUI (16 hex digits)')
@@ -97,6 +183,9 @@ export function registerResourceCommands(program: Command): void {
     .option('--latitude <deg>', 'latitude')
     .option('--longitude <deg>', 'longitude')
     .option('--altitude <m>', 'altitude in metres')
+    .option('--tenant <id>', 'its tenant (default: yours, when you have one)')
+    .option('--shared', 'visible to every tenant, read-only')
+    .option('--tag <key=value>', 'a tag (repeat for more)', collectTag)
     .action(async (o: Record<string, unknown>) => {
       const hasLocation = o['latitude'] !== undefined || o['longitude'] !== undefined;
       const body = {
@@ -113,18 +202,77 @@ export function registerResourceCommands(program: Command): void {
               },
             }
           : {}),
+        ...optional('tenantId', o['tenant']),
+        ...(o['shared'] === true ? { shared: true } : {}),
+        ...optional('tags', o['tag']),
       };
       print(await client(o).request('POST', '/gateways', body));
     });
-  withConnection(gateway.command('list').description('list gateways')).action(
-    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/gateways')),
+  withListing(
+    withConnection(gateway.command('list').description('list gateways')),
+    'gatewayId, name, createdAt or updatedAt; -field for descending',
+  )
+    .option('--tenant <id>', 'only this tenant')
+    .option('--shared', 'only shared gateways')
+    .option('--tag <key=value>', 'only the gateways with this tag', collectTag)
+    .option('--search <text>', 'part of a name or EUI')
+    .action((o: Record<string, unknown>) =>
+      runList(
+        client(o),
+        {
+          path: '/gateways',
+          query: {
+            tenantId: text(o, 'tenant'),
+            ...(o['shared'] === true ? { shared: true } : {}),
+            tag: tagFilter(o),
+            search: text(o, 'search'),
+          },
+          itemsKey: 'gateways',
+          columns: GATEWAY_COLUMNS,
+          what: 'gateways',
+        },
+        o,
+      ),
+    );
+  withConnection(
+    gateway.command('show').description('show a gateway and its counters').argument('<gatewayId>'),
+  ).action(async (id: string, o: Record<string, unknown>) =>
+    print(await client(o).request('GET', `/gateways/${segment(id)}`)),
   );
+  withConnection(
+    gateway
+      .command('update')
+      .description('change a gateway (only the options given)')
+      .argument('<gatewayId>'),
+  )
+    .option('--name <name>', 'new name')
+    .option('--location <lat,lon[,alt]>', 'where it is, or none')
+    .option('--shared', 'visible to every tenant, read-only')
+    .option('--no-shared', 'private to its tenant')
+    .option('--tag <key=value>', 'its tags: every --tag replaces them all', collectTag)
+    .option('--no-tags', 'remove every tag')
+    .option('--tenant <id>', "the tenant it goes to, or none (the operator's; operator only)")
+    .action(async (id: string, o: Record<string, unknown>) => {
+      const body = {
+        ...optional('name', o['name']),
+        ...(o['location'] === undefined ? {} : { location: location(o['location'], '--location') }),
+        ...optional('shared', o['shared']),
+        ...tagsField(o),
+        ...(o['tenant'] === undefined ? {} : { tenantId: idOrNone(o['tenant']) }),
+      };
+      print(await client(o).request('PATCH', `/gateways/${segment(id)}`, body));
+    });
+  withConnection(
+    gateway.command('rm').description('delete a gateway').argument('<gatewayId>'),
+  ).action(async (id: string, o: Record<string, unknown>) => {
+    await client(o).request('DELETE', `/gateways/${segment(id)}`);
+    print({ deleted: id });
+  });
+}
 
-  const profile = program
-    .command('device-profile')
-    .description('manage device profiles: the MAC settings of a kind of device');
-  withConnection(profile.command('add').description('create a device profile'))
-    .requiredOption('--name <name>', 'profile name')
+/** The options of `device-profile add` and `update`. */
+function withDeviceProfileOptions(command: Command): Command {
+  return command
     .option('--adr', 'the network adapts data rate and power (the default)')
     .option('--no-adr', 'no ADR: devices keep the data rate they choose')
     .option('--min-dr <n>', 'lowest data rate ADR assigns (default 0)')
@@ -137,25 +285,76 @@ export function registerResourceCommands(program: Command): void {
     .option(
       '--json-settings <json>',
       'any settings of POST /device-profiles as a JSON object; the options above override it',
+    );
+}
+
+function registerDeviceProfileCommands(program: Command): void {
+  const profile = program
+    .command('device-profile')
+    .description('manage device profiles: the MAC settings of a kind of device');
+  withDeviceProfileOptions(
+    withConnection(profile.command('add').description('create a device profile')),
+  )
+    .requiredOption('--name <name>', 'profile name')
+    .option(
+      '--tenant <id>',
+      'its tenant (default: yours; none given by the operator: the catalogue)',
     )
     .action(async (o: Record<string, unknown>) =>
-      print(await client(o).request('POST', '/device-profiles', deviceProfileBody(o))),
+      print(
+        await client(o).request('POST', '/device-profiles', {
+          ...deviceProfileBody(o),
+          ...optional('tenantId', o['tenant']),
+        }),
+      ),
     );
-  withConnection(profile.command('list').description('list device profiles')).action(
-    async (o: Record<string, unknown>) => print(await client(o).request('GET', '/device-profiles')),
-  );
+  withListing(
+    withConnection(profile.command('list').description('list device profiles')),
+    'createdAt, updatedAt, name or id; -field for descending',
+  )
+    .option('--tenant <id>', 'only this tenant')
+    .option('--search <text>', 'part of the name')
+    .action((o: Record<string, unknown>) =>
+      runList(
+        client(o),
+        {
+          path: '/device-profiles',
+          query: { tenantId: text(o, 'tenant'), search: text(o, 'search') },
+          itemsKey: 'deviceProfiles',
+          columns: DEVICE_PROFILE_COLUMNS,
+          what: 'device profiles',
+        },
+        o,
+      ),
+    );
   withConnection(
     profile.command('show').description('show a device profile').argument('<id>'),
   ).action(async (id: string, o: Record<string, unknown>) =>
-    print(await client(o).request('GET', `/device-profiles/${encodeURIComponent(id)}`)),
+    print(await client(o).request('GET', `/device-profiles/${segment(id)}`)),
   );
+  withDeviceProfileOptions(
+    withConnection(
+      profile
+        .command('update')
+        .description('change the settings given; the others stay (ADR settings merge)')
+        .argument('<id>'),
+    ),
+  )
+    .option('--name <name>', 'new name')
+    .action(async (id: string, o: Record<string, unknown>) => {
+      const body = deviceProfileBody(o);
+      if (Object.keys(body).length === 0) throw new CliInputError('nothing to change: see --help');
+      print(await client(o).request('PATCH', `/device-profiles/${segment(id)}`, body));
+    });
   withConnection(
     profile.command('rm').description('delete a device profile no device uses').argument('<id>'),
   ).action(async (id: string, o: Record<string, unknown>) => {
-    await client(o).request('DELETE', `/device-profiles/${encodeURIComponent(id)}`);
+    await client(o).request('DELETE', `/device-profiles/${segment(id)}`);
     print({ deleted: id });
   });
+}
 
+function registerDeviceCommands(program: Command): void {
   const device = program.command('device').description('manage devices');
   withConnection(
     device
@@ -179,9 +378,8 @@ export function registerResourceCommands(program: Command): void {
     .option('--s-nwk-s-int-key <hex>', 'SNwkSIntKey (ABP 1.1)')
     .option('--nwk-s-enc-key <hex>', 'NwkSEncKey (ABP 1.1)')
     .option('--device-profile <id>', 'device profile id (default none: the default MAC settings)')
+    .option('--tag <key=value>', 'a tag (repeat for more)', collectTag)
     .action(async (o: Record<string, unknown>) => {
-      const optional = (name: string, value: unknown) =>
-        value === undefined ? {} : { [name]: value };
       const abp =
         o['devAddr'] === undefined
           ? undefined
@@ -204,26 +402,69 @@ export function registerResourceCommands(program: Command): void {
         ...optional('nwkKey', o['nwkKey']),
         ...optional('deviceProfileId', o['deviceProfile']),
         ...optional('abp', abp),
+        ...optional('tags', o['tag']),
       };
       print(await client(o).request('POST', '/devices', body));
     });
-  withConnection(device.command('list').description('list devices'))
+  withListing(
+    withConnection(device.command('list').description('list devices')),
+    'devEui, name, createdAt or updatedAt; -field for descending',
+  )
     .option('--application <id>', 'only this application')
-    .action(async (o: Record<string, unknown>) => {
-      const query =
-        typeof o['application'] === 'string'
-          ? `?applicationId=${encodeURIComponent(o['application'])}`
-          : '';
-      print(await client(o).request('GET', `/devices${query}`));
-    });
+    .option('--tenant <id>', 'only this tenant')
+    .option('--device-profile <id>', 'only the devices with this profile')
+    .option('--tag <key=value>', 'only the devices with this tag', collectTag)
+    .option('--search <text>', 'part of a name or DevEUI')
+    .action((o: Record<string, unknown>) =>
+      runList(
+        client(o),
+        {
+          path: '/devices',
+          query: {
+            applicationId: text(o, 'application'),
+            tenantId: text(o, 'tenant'),
+            deviceProfileId: text(o, 'deviceProfile'),
+            tag: tagFilter(o),
+            search: text(o, 'search'),
+          },
+          itemsKey: 'devices',
+          columns: DEVICE_COLUMNS,
+          what: 'devices',
+        },
+        o,
+      ),
+    );
   withConnection(
     device.command('show').description('show a device and its session').argument('<devEui>'),
   ).action(async (devEui: string, o: Record<string, unknown>) =>
-    print(await client(o).request('GET', `/devices/${encodeURIComponent(devEui)}`)),
+    print(await client(o).request('GET', `/devices/${segment(devEui)}`)),
   );
+  withConnection(
+    device
+      .command('update')
+      .description('change a device (only the options given)')
+      .argument('<devEui>'),
+  )
+    .option('--name <name>', 'new name')
+    .option('--device-profile <id>', 'its profile, or none (the default MAC settings)')
+    .option('--class <A|C>', 'device class; applies at once')
+    .option('--tag <key=value>', 'its tags: every --tag replaces them all', collectTag)
+    .option('--no-tags', 'remove every tag')
+    .action(async (devEui: string, o: Record<string, unknown>) => {
+      const body = {
+        ...optional('name', o['name']),
+        ...(o['deviceProfile'] === undefined
+          ? {}
+          : { deviceProfileId: idOrNone(o['deviceProfile']) }),
+        ...optional('deviceClass', o['class']),
+        ...tagsField(o),
+      };
+      if (Object.keys(body).length === 0) throw new CliInputError('nothing to change: see --help');
+      print(await client(o).request('PATCH', `/devices/${segment(devEui)}`, body));
+    });
   withConnection(device.command('rm').description('delete a device').argument('<devEui>')).action(
     async (devEui: string, o: Record<string, unknown>) => {
-      await client(o).request('DELETE', `/devices/${encodeURIComponent(devEui)}`);
+      await client(o).request('DELETE', `/devices/${segment(devEui)}`);
       print({ deleted: devEui });
     },
   );
@@ -233,13 +474,9 @@ export function registerResourceCommands(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .action(async (devEui: string, o: Record<string, unknown>) => {
       const limit = readInteger(o['limit'], 10, '--limit');
-      print(
-        await client(o).request(
-          'GET',
-          `/devices/${encodeURIComponent(devEui)}/events?limit=${limit}`,
-        ),
-      );
+      print(await client(o).request('GET', `/devices/${segment(devEui)}/events?limit=${limit}`));
     });
+  registerDeviceBulkCommands(device);
 
   withConnection(
     device

@@ -6,7 +6,8 @@ import {
   simulatorConfig,
 } from '../server/demo-fleet.js';
 import { runSimulation } from '../sim/simulation.js';
-import { ApiClient } from './api-client.js';
+import { clientOf } from './api-client.js';
+import { connectionOptions } from './connection.js';
 import { CliInputError } from './fail.js';
 import { readInteger } from './frame-inputs.js';
 
@@ -52,10 +53,7 @@ export function registerSimulateCommand(program: Command): void {
         prefix.toLowerCase(),
       );
       if (o['provision'] === true) {
-        const client = new ApiClient({
-          ...(typeof o['url'] === 'string' ? { url: o['url'] } : {}),
-          ...(typeof o['token'] === 'string' ? { token: o['token'] } : {}),
-        });
+        const client = clientOf(connectionOptions(o));
         const { created } = await provisionFleet(client, `Simulation ${prefix}`, gatewayIds, fleet);
         process.stderr.write(`provisioned ${created} new gateways and devices\n`);
       }

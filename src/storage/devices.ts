@@ -160,42 +160,35 @@ export class DeviceRepository {
    */
   async create(input: NewDevice): Promise<Device> {
     const row = this.#row(input);
-    try {
-      await this.#db.transaction().execute(async (trx) => {
-        const tenants = await this.#references(trx, [row]);
-        row.tenant_id = tenants.get(row.application_id) ?? null;
-        if (row.tenant_id !== null) {
-          await assertQuotaRoom(trx, this.#database.dialect, row.tenant_id, 'devices', 1);
-        }
-        await trx.insertInto('devices').values(row).execute();
-      });
-    } catch (error) {
-      switch (constraintViolation(error)) {
-        case 'unique':
-          throw new StorageError('ALREADY_EXISTS', `device ${row.dev_eui} exists already`, {
-            cause: error,
-          });
-        case 'foreign-key':
-          throw new StorageError(
-            'MISSING_REFERENCE',
-            await this.#missingReference(row.dev_eui, row),
-            { cause: error },
-          );
-        default:
-          throw error;
-      }
-    }
+    await this.#insert([row]);
     return this.#current(row);
   }
 
   /**
    * Creates every device or none (one transaction, batched INSERTs): for bulk imports, which
-   * check each line first. Errors as `create`; `ALREADY_EXISTS` names a DevEUI taken already.
-   * Returns how many were created.
+   * check each line first. The same checks and errors as `create` (`ALREADY_EXISTS` also for a
+   * DevEUI given twice). Returns how many were created.
    */
   async createMany(inputs: readonly NewDevice[]): Promise<number> {
     const rows = inputs.map((input) => this.#row(input));
     if (rows.length === 0) return 0;
+    await this.#insert(rows);
+    return rows.length;
+  }
+
+  /**
+   * The one write path of `create` and `createMany`: rows checked by `#row`, then, in one
+   * transaction, their references (`#references`), their tenant and the tenants' quotas, and
+   * the INSERTs. Nothing is written unless every row goes in.
+   */
+  async #insert(rows: Selectable<DevicesTable>[]): Promise<void> {
+    const repeated = firstRepeated(rows.map((row) => row.dev_eui));
+    if (repeated !== undefined) {
+      throw new StorageError(
+        'ALREADY_EXISTS',
+        `device ${repeated} is given twice: nothing was created`,
+      );
+    }
     try {
       await this.#db.transaction().execute(async (trx) => {
         const tenants = await this.#references(trx, rows);
@@ -206,6 +199,7 @@ export class DeviceRepository {
             perTenant.set(row.tenant_id, (perTenant.get(row.tenant_id) ?? 0) + 1);
           }
         }
+        // Tenant order: two batches over the same tenants lock their rows in the same order.
         for (const [tenantId, count] of [...perTenant].sort()) {
           await assertQuotaRoom(trx, this.#database.dialect, tenantId, 'devices', count);
         }
@@ -217,17 +211,29 @@ export class DeviceRepository {
         }
       });
     } catch (error) {
-      if (constraintViolation(error) === 'unique') {
-        const taken = await this.existing(rows.map((row) => row.dev_eui));
-        throw new StorageError(
-          'ALREADY_EXISTS',
-          `device ${taken[0] ?? 'of the batch'} exists already: nothing was created`,
-          { cause: error },
-        );
+      const batch = rows.length > 1 ? ': nothing was created' : '';
+      switch (constraintViolation(error)) {
+        case 'unique': {
+          const taken = await this.existing(rows.map((row) => row.dev_eui));
+          throw new StorageError(
+            'ALREADY_EXISTS',
+            `device ${taken[0] ?? rows[0]?.dev_eui} exists already${batch}`,
+            { cause: error },
+          );
+        }
+        case 'foreign-key':
+          // A reference deleted between the check and the INSERT.
+          throw new StorageError(
+            'MISSING_REFERENCE',
+            `${await this.#missingReference(rows)}${batch}`,
+            {
+              cause: error,
+            },
+          );
+        default:
+          throw error;
       }
-      throw error;
     }
-    return rows.length;
   }
 
   /** Which of these DevEUIs are taken already, in DevEUI order. */
@@ -452,18 +458,26 @@ export class DeviceRepository {
   }
 
   /** Which reference of a refused insert is missing (neither engine says which key failed). */
-  async #missingReference(devEui: string, row: Selectable<DevicesTable>): Promise<string> {
-    if (row.device_profile_id !== null) {
-      const profile = await this.#db
-        .selectFrom('device_profiles')
-        .select('id')
-        .where('id', '=', row.device_profile_id)
-        .executeTakeFirst();
-      if (profile === undefined) {
-        return `device ${devEui}: device profile ${row.device_profile_id} does not exist`;
+  async #missingReference(rows: readonly Selectable<DevicesTable>[]): Promise<string> {
+    const applications = await tenantsOf(
+      this.#db,
+      'applications',
+      rows.map((row) => row.application_id),
+    );
+    const profiles = await tenantsOf(
+      this.#db,
+      'device_profiles',
+      rows.flatMap((row) => (row.device_profile_id === null ? [] : [row.device_profile_id])),
+    );
+    for (const row of rows) {
+      if (!applications.has(row.application_id)) {
+        return `device ${row.dev_eui}: application ${row.application_id} does not exist`;
+      }
+      if (row.device_profile_id !== null && !profiles.has(row.device_profile_id)) {
+        return `device ${row.dev_eui}: device profile ${row.device_profile_id} does not exist`;
       }
     }
-    return `device ${devEui}: application ${row.application_id} does not exist`;
+    return 'a device refers to something that does not exist';
   }
 
   async get(devEui: string): Promise<Device | undefined> {
@@ -616,6 +630,16 @@ export class DeviceRepository {
       `device ${eui} has used every JoinNonce (2^24 - 1): it must be re-provisioned`,
     );
   }
+}
+
+/** The first value given twice, if any. */
+function firstRepeated(values: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (seen.has(value)) return value;
+    seen.add(value);
+  }
+  return undefined;
 }
 
 /** The tenant of each of these rows that exists, by id (batched: `ids` may be many). */

@@ -69,7 +69,8 @@ describe('platform API: tenants, users, keys and audit across tenants', () => {
     name: string;
     request: (tenant: 'A' | 'B') => [string, string, unknown?];
     own: Record<ScopedRole, number>;
-    other?: number;
+    /** On tenant B; default 404 for every role. */
+    other?: number | Partial<Record<(typeof ROLES)[number], number>>;
   }[] = [
     {
       name: 'read the tenant',
@@ -98,7 +99,9 @@ describe('platform API: tenants, users, keys and audit across tenants', () => {
     {
       name: 'list the users',
       request: (t) => ['GET', `/api/v1/users?tenantId=${id(t)}`],
-      own: { owner: 200, admin: 200, operator: 403, viewer: 403, integration: 404 },
+      // Who reads users nowhere: 403 whatever the filter.
+      own: { owner: 200, admin: 200, operator: 403, viewer: 403, integration: 403 },
+      other: { operator: 403, viewer: 403, integration: 403 },
     },
     {
       name: 'create a viewer',
@@ -131,7 +134,8 @@ describe('platform API: tenants, users, keys and audit across tenants', () => {
     {
       name: 'list the keys',
       request: (t) => ['GET', `/api/v1/api-keys?tenantId=${id(t)}`],
-      own: { owner: 200, admin: 200, operator: 403, viewer: 403, integration: 404 },
+      own: { owner: 200, admin: 200, operator: 403, viewer: 403, integration: 403 },
+      other: { operator: 403, viewer: 403, integration: 403 },
     },
     {
       name: 'read a key',
@@ -167,7 +171,13 @@ describe('platform API: tenants, users, keys and audit across tenants', () => {
         for (const tenant of ['A', 'B'] as const) {
           const [method, url, body] = testCase.request(tenant);
           const answer = await api.request(method, url, { token: tokens[role], body });
-          const want = tenant === 'A' ? testCase.own[role] : (testCase.other ?? 404);
+          const other = testCase.other ?? 404;
+          const want =
+            tenant === 'A'
+              ? testCase.own[role]
+              : typeof other === 'number'
+                ? other
+                : (other[role] ?? 404);
           if (answer.status !== want) {
             failures.push(
               `${role} on ${tenant}: ${answer.status} ${JSON.stringify(answer.json)}, expected ${want}`,

@@ -1,39 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startGalet } from '../../src/server/galet.js';
 import { removeDir, startTestGalet, TEST_ADMIN_TOKEN, type TestGalet } from '../helpers/galet.js';
+import { type CliRun, galetCli as runCli } from './run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
+/** The CLI with an empty configuration directory and data directory: no stored credential. */
+function galetCli(args: string[]): Promise<CliRun> {
+  return runCli(args, { XDG_CONFIG_HOME: isolatedDir, GALET_DATA_DIR: isolatedDir });
 }
-
-function galetCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, GALET_TOKEN: '', GALET_ADMIN_TOKEN: '', GALET_URL: '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const isolatedDir = await mkdtemp(join(tmpdir(), 'galet-cli-config-'));
+after(() => removeDir(isolatedDir));
 
 describe('galet CLI against a running server', () => {
   let galet: TestGalet;
@@ -90,7 +70,8 @@ describe('galet CLI against a running server', () => {
     assert.equal(shown.name, 'frost-9');
     assert.equal(shown.macVersion, '1.0.3');
     const listed = JSON.parse(
-      (await galetCli(['device', 'list', '--application', applicationId, ...connection])).stdout,
+      (await galetCli(['device', 'list', '--application', applicationId, '--json', ...connection]))
+        .stdout,
     );
     assert.deepEqual(
       listed.devices.map((d: { devEui: string }) => d.devEui),
@@ -170,7 +151,9 @@ describe('galet CLI against a running server', () => {
 
     const shown = await galetCli(['device-profile', 'show', profile.id, ...connection]);
     assert.deepEqual(JSON.parse(shown.stdout), profile);
-    const listed = JSON.parse((await galetCli(['device-profile', 'list', ...connection])).stdout);
+    const listed = JSON.parse(
+      (await galetCli(['device-profile', 'list', '--json', ...connection])).stdout,
+    );
     assert.ok(listed.deviceProfiles.some((p: { id: string }) => p.id === profile.id));
 
     const app = JSON.parse(

@@ -197,6 +197,73 @@ export function tenancyStorageSuite(target: StorageTestTarget): void {
       assert.equal(await storage.devices.createMany([]), 0);
     });
 
+    it('applies the same checks to create and createMany', async (t) => {
+      const { storage } = await setup(target, t);
+      const a = await storage.tenants.create({ name: 'A', quotas: { maxDevices: 1 } });
+      const b = await storage.tenants.create({ name: 'B' });
+      const application = await storage.applications.create({ name: 'meters', tenantId: a.id });
+      const ofB = await storage.deviceProfiles.create({ name: 'b', tenantId: b.id });
+      const inB = await storage.applications.create({ name: 'b', tenantId: b.id });
+      const taken = await storage.devices.create(device(inB.id));
+      const refused: [string, NewDevice, StorageErrorCode][] = [
+        ['an unknown application', device('no-such-application'), 'MISSING_REFERENCE'],
+        [
+          'an unknown profile',
+          device(application.id, { deviceProfileId: 'no-such-profile' }),
+          'MISSING_REFERENCE',
+        ],
+        [
+          "another tenant's profile",
+          device(application.id, { deviceProfileId: ofB.id }),
+          'MISSING_REFERENCE',
+        ],
+        ['a DevEUI taken', { ...device(application.id), devEui: taken.devEui }, 'ALREADY_EXISTS'],
+        ['a bad DevEUI', { ...device(application.id), devEui: 'zz' }, 'INVALID_INPUT'],
+        [
+          'a 1.1 OTAA device without NwkKey',
+          device(application.id, { macVersion: '1.1.0' }),
+          'INVALID_INPUT',
+        ],
+        [
+          'a NwkKey on a 1.0 device',
+          device(application.id, { nwkKey: new Uint8Array(16) }),
+          'INVALID_INPUT',
+        ],
+        ['a short AppKey', device(application.id, { appKey: new Uint8Array(15) }), 'INVALID_INPUT'],
+        [
+          'an OTAA device without AppKey',
+          { ...device(application.id), appKey: undefined } as NewDevice,
+          'INVALID_INPUT',
+        ],
+      ];
+      for (const [what, input, code] of refused) {
+        await rejectsWith(storage.devices.create(input), code).catch((error: Error) => {
+          throw new Error(`create with ${what}: ${error.message}`);
+        });
+        await rejectsWith(storage.devices.createMany([input]), code).catch((error: Error) => {
+          throw new Error(`createMany with ${what}: ${error.message}`);
+        });
+      }
+      // The quota (1 device in A) counts the same way through both.
+      const first = device(application.id);
+      await rejectsWith(
+        storage.devices.createMany([first, device(application.id)]),
+        'QUOTA_EXCEEDED',
+      );
+      await storage.devices.create(first);
+      await rejectsWith(storage.devices.create(device(application.id)), 'QUOTA_EXCEEDED');
+      await rejectsWith(storage.devices.createMany([device(application.id)]), 'QUOTA_EXCEEDED');
+      // A DevEUI given twice in one batch: named, nothing written.
+      const twice = device(inB.id);
+      await assert.rejects(storage.devices.createMany([twice, device(inB.id), twice]), (error) => {
+        assert.ok(isStorageError(error) && error.code === 'ALREADY_EXISTS');
+        assert.match(error.message, new RegExp(`${twice.devEui} is given twice`));
+        return true;
+      });
+      assert.deepEqual(await storage.devices.existing([twice.devEui]), []);
+      assert.equal((await storage.devices.list({ tenantId: a.id })).length, 1);
+    });
+
     it('lists in a scope, filters, sorts and continues after a position', async (t) => {
       const { storage } = await setup(target, t);
       const a = await storage.tenants.create({ name: 'A' });

@@ -12,7 +12,7 @@ import {
 } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema } from '../paging.js';
-import { tenantIdsFilter } from '../scope.js';
+import { listScope, tenantIdsFilter } from '../scope.js';
 import { idSchema, nameSchema } from './schemas.js';
 
 /**
@@ -174,6 +174,8 @@ export function registerApiKeyRoutes(api: FastifyInstance, platform: PlatformCon
     },
     async (request) => {
       const { tenantId, includeRevoked, applicationId, ...paging } = request.query;
+      // 403 for a principal that reads keys nowhere, whatever the filter (as every list).
+      listScope(request, 'api-keys:read', { applications: false });
       const { items, nextCursor } = await listPage(
         paging,
         API_KEY_SORT.defaultField,

@@ -9,6 +9,7 @@ import {
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
+import { listScope } from '../scope.js';
 import { nameSchema } from './schemas.js';
 
 /**
@@ -110,6 +111,8 @@ export function registerTenantRoutes(api: FastifyInstance, platform: PlatformCon
     },
     async (request) => {
       const { kind, search, ...paging } = request.query;
+      // A principal that reads tenants nowhere (an integration) is refused, as every list is.
+      listScope(request, 'tenants:read', { applications: false });
       const visible = tenantsWhere(principalOf(request), 'tenants:read');
       const { items, nextCursor } = await listPage(
         paging,

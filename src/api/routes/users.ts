@@ -19,7 +19,7 @@ import { type Membership, USER_SORT, type User } from '../../storage/index.js';
 import { audited, authorize, forbidden, type PlatformContext, principalOf } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
-import { tenantIdsFilter } from '../scope.js';
+import { listScope, tenantIdsFilter } from '../scope.js';
 import { idSchema } from './schemas.js';
 
 /**
@@ -259,6 +259,8 @@ export function registerUserRoutes(api: FastifyInstance, platform: PlatformConte
     async (request) => {
       const principal = principalOf(request);
       const { tenantId, search, ...paging } = request.query;
+      // 403 for a principal that reads users nowhere, whatever the filter (as every list).
+      listScope(request, 'users:read', { applications: false });
       const { items: users, nextCursor } = await listPage(
         paging,
         USER_SORT.defaultField,
