@@ -10,6 +10,7 @@ export {
 } from './client.js';
 export type { LinkTrafficCounters } from './connection.js';
 export type { LinkDeliveryCursor, LinkDeliveryHandler } from './delivery-receiver.js';
+export * from './downlink-messages.js';
 export * from './errors.js';
 export type { LinkLogger } from './log.js';
 export * from './outbox.js';

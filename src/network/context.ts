@@ -7,6 +7,7 @@ import type { UplinkHistoryEntry } from './adr/history.js';
 import type { NetworkCounters } from './counters.js';
 import type { DeviceCache } from './device-cache.js';
 import type { DeviceProfileCache } from './device-profile-cache.js';
+import type { BlindDownlinkRelay } from './downlink/blind-downlinks.js';
 import type { GatewayDutyCycle } from './downlink/duty-cycle.js';
 import type { EventBus, GaletEvent } from './events.js';
 import type { UplinkForwarder } from './forward.js';
@@ -66,4 +67,6 @@ export interface NetworkContext {
   bus: EventBus;
   /** Where uplinks of operator-blind sessions go (the application role); absent: nowhere. */
   forwardUplink: UplinkForwarder | undefined;
+  /** Operator-blind downlinks: hand-backs for re-encryption, ack/txack to the provider. */
+  blindDownlinks: BlindDownlinkRelay | undefined;
 }

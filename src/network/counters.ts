@@ -37,6 +37,9 @@ export const NETWORK_COUNTERS = [
   'uplinksOnPreviousSession',
   'uplinksForwarded',
   'uplinksForwardFailed',
+  // Operator-blind downlinks (issue 5, downlink/blind-downlinks.ts).
+  'downlinksRefused',
+  'blindDownlinksHandedBack',
 ] as const;
 
 export type NetworkCounterName = (typeof NETWORK_COUNTERS)[number];

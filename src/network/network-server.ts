@@ -15,6 +15,7 @@ import type { NetworkConfig, NetworkContext } from './context.js';
 import { createNetworkCounters, type NetworkCounters } from './counters.js';
 import { DeviceCache } from './device-cache.js';
 import { DeviceProfileCache } from './device-profile-cache.js';
+import type { BlindDownlinkRelay } from './downlink/blind-downlinks.js';
 import { ClassAScheduler } from './downlink/class-a.js';
 import { ClassCScheduler } from './downlink/class-c.js';
 import { GatewayDutyCycle } from './downlink/duty-cycle.js';
@@ -50,6 +51,8 @@ export interface NetworkServerOptions {
    * alone holds the AppSKey). Absent: they are stored encrypted and go nowhere else.
    */
   forwardUplink?: UplinkForwarder;
+  /** Operator-blind downlinks (encrypted by the provider): re-encryption and reports. */
+  blindDownlinks?: BlindDownlinkRelay;
 }
 
 export function defaultNetworkConfig(region: Region): NetworkConfig {
@@ -129,6 +132,7 @@ export class NetworkServer {
       now: options.now ?? Date.now,
       bus,
       forwardUplink: options.forwardUplink,
+      blindDownlinks: options.blindDownlinks,
       emit: async (event: GaletEvent) => {
         await store.appendEvent(event);
         bus.publish(event);

@@ -50,6 +50,11 @@ export interface QueuedDownlink {
   confirmed: boolean;
   /** Transmissions so far. */
   attempts: number;
+  /**
+   * Operator-blind sessions: `data` is already encrypted by the provider for this downlink
+   * counter of the session with this key id (downlink/blind-downlinks.ts). Absent: plaintext.
+   */
+  encryptedFor?: { fCntDown: number; sessionKeyId: string } | null;
 }
 
 /**

@@ -6,17 +6,53 @@ import type {
   JoinServer,
   RejoinRequestMessage,
 } from '../join/join-server.js';
-import { LinkAnswerError, LinkServer } from '../link/index.js';
+import {
+  DOWNLINK_EVENT_TOPIC,
+  DOWNLINK_SESSION_METHOD,
+  type DownlinkEventDelivery,
+  type DownlinkSessionAnswer,
+  isLinkError,
+  LinkAnswerError,
+  LinkServer,
+  QUEUE_DOWNLINK_METHOD,
+  type QueueDownlinkAnswer,
+  REENCRYPT_DOWNLINK_METHOD,
+  type ReencryptDownlinkRequest,
+  readDownlinkSessionRequest,
+  readQueueDownlinkRequest,
+  readReencryptDownlinkAnswer,
+} from '../link/index.js';
 import { linkKekLabel, linkTokenHash, parseLinkToken } from '../link/link-token.js';
 import type { Logger } from '../logger.js';
 import { decodePhyPayloadWithMicInput } from '../lorawan/phy-payload.js';
+import {
+  appSessionKeyId,
+  type BlindDownlinkRelay,
+  type HandBackRequest,
+  nextApplicationFCntDown,
+} from '../network/downlink/blind-downlinks.js';
+import type { GaletEvent } from '../network/events.js';
 import type { EncryptedUplink } from '../network/forward.js';
 import type { Storage } from '../storage/index.js';
 import { isStorageError, MAC_VERSIONS } from '../storage/index.js';
 
+/** Counters of operator-blind downlinks on the network's side, all zero. */
+export function newDownlinkCounters() {
+  return {
+    blindDownlinksQueued: 0,
+    blindDownlinksReencrypted: 0,
+    blindDownlinkHandBacksFailed: 0,
+    blindDownlinksWithdrawn: 0,
+    downlinkRequestsRefused: 0,
+    downlinkEventsForwarded: 0,
+    downlinkEventsForwardFailed: 0,
+  };
+}
+
 /** The delivery topic of forwarded uplinks. */
 export const UPLINK_TOPIC = 'uplink';
 const JOIN_TIMEOUT_MS = 3000;
+const REENCRYPT_TIMEOUT_MS = 5000;
 const DEVICE_FIELDS = new Set(['devEui', 'joinEui', 'name', 'macVersion', 'deviceClass']);
 
 /**
@@ -32,6 +68,15 @@ export class NetworkLinks {
   /** Link KEKs by KEKLabel, learnt when their token authenticates. */
   readonly #keks = new Map<string, Uint8Array>();
   #onDeviceChanged: (devEui: string) => void = () => {};
+  #onDownlinkQueued: (devEui: string) => void = () => {};
+  /** Items handed back to their provider, waiting for the new ciphertext. */
+  readonly #handingBack = new Set<string>();
+  readonly #downlinkCounters = newDownlinkCounters();
+  /** Hand-backs and reports of operator-blind downlinks (the network server's hook). */
+  readonly blindDownlinks: BlindDownlinkRelay = {
+    handBack: (request) => this.#handBack(request),
+    report: (event) => this.#report(event),
+  };
 
   constructor(options: { httpServer: Server; storage: Storage; logger: Logger }) {
     this.#storage = options.storage;
@@ -45,6 +90,22 @@ export class NetworkLinks {
     this.server.onRequest('hello', (linkId) => this.#hello(linkId));
     this.server.onRequest('registerDevice', (linkId, body) => this.#registerDevice(linkId, body));
     this.server.onRequest('deleteDevice', (linkId, body) => this.#deleteDevice(linkId, body));
+    this.server.onRequest(DOWNLINK_SESSION_METHOD, (linkId, body) =>
+      this.#refusalsCounted(DOWNLINK_SESSION_METHOD, () => this.#downlinkSession(linkId, body)),
+    );
+    this.server.onRequest(QUEUE_DOWNLINK_METHOD, (linkId, body) =>
+      this.#refusalsCounted(QUEUE_DOWNLINK_METHOD, () => this.#queueDownlink(linkId, body)),
+    );
+  }
+
+  /** The network server sends a device's queue when a provider queued or re-encrypted an item. */
+  onDownlinkQueued(listener: (devEui: string) => void): void {
+    this.#onDownlinkQueued = listener;
+  }
+
+  /** Counters of operator-blind downlinks (for the metrics). */
+  downlinkCounters(): Record<string, number> {
+    return { ...this.#downlinkCounters };
   }
 
   /** The network server reads devices again when a provider registers or deletes one. */
@@ -93,6 +154,200 @@ export class NetworkLinks {
 
   close(): Promise<void> {
     return this.server.close();
+  }
+
+  /** A provider's bad downlink request is answered INVALID_INPUT (or else), counted and logged. */
+  async #refusalsCounted(method: string, handle: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await handle();
+    } catch (error) {
+      if (error instanceof LinkAnswerError) {
+        this.#downlinkCounters.downlinkRequestsRefused++;
+        this.#logger.warn(
+          { method, code: error.code, reason: error.message },
+          'link request refused',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** A linked device's operator-blind session: what its provider needs to encrypt downlinks. */
+  async #blindSession(linkId: string, devEui: string) {
+    const device = await this.#storage.devices.get(devEui);
+    if (device === undefined || device.applicationId !== linkId) {
+      throw new LinkAnswerError('NOT_FOUND', `device ${devEui} is not in this application`);
+    }
+    const session = await this.#storage.deviceSessions.get(devEui);
+    if (session === undefined) {
+      throw new LinkAnswerError('NO_SESSION', `device ${devEui} has not joined`);
+    }
+    const envelope = session.keys.appSKeyEnvelope;
+    if (envelope === undefined) {
+      throw new LinkAnswerError('CONFLICT', `device ${devEui} has no operator-blind session`);
+    }
+    return { session, envelope, sessionKeyId: appSessionKeyId(envelope) };
+  }
+
+  async #downlinkSession(linkId: string, body: unknown): Promise<DownlinkSessionAnswer> {
+    const { devEui } = readDownlinkSessionRequest(body);
+    const { session, envelope, sessionKeyId } = await this.#blindSession(linkId, devEui);
+    // Sent ones too: a provider that has not had their txack yet must not send them again.
+    const held = (
+      await this.#storage.downlinkQueue.list(devEui, { statuses: ['pending', 'sent'] })
+    ).filter((item) => item.encryptedFor !== undefined);
+    // A new item goes after those still waiting, already encrypted for this session.
+    let fCntDown = nextApplicationFCntDown(session);
+    for (const item of held) {
+      if (item.status === 'pending' && item.encryptedFor?.sessionKeyId === sessionKeyId) {
+        fCntDown = Math.max(fCntDown, item.encryptedFor.fCntDown + 1);
+      }
+    }
+    return {
+      devAddr: session.devAddr.toString(16).padStart(8, '0'),
+      sessionKeyId,
+      fCntDown,
+      appSKey: {
+        kekLabel: envelope.kekLabel,
+        aesKey: Buffer.from(envelope.aesKey).toString('hex'),
+      },
+      queuedIds: held.map((item) => item.id),
+    };
+  }
+
+  async #queueDownlink(linkId: string, body: unknown): Promise<QueueDownlinkAnswer> {
+    const request = readQueueDownlinkRequest(body);
+    await this.#blindSession(linkId, request.devEui);
+    const data = Buffer.from(request.frmPayload, 'base64');
+    const encryptedFor = { fCntDown: request.fCntDown, sessionKeyId: request.sessionKeyId };
+    let queued = true;
+    try {
+      await this.#storage.downlinkQueue.enqueue({
+        id: request.id,
+        devEui: request.devEui,
+        fPort: request.fPort,
+        data,
+        confirmed: request.confirmed,
+        encryptedFor,
+      });
+    } catch (error) {
+      if (!isStorageError(error)) throw error;
+      if (error.code === 'INVALID_INPUT') throw new LinkAnswerError('INVALID_INPUT', error.message);
+      if (error.code !== 'ALREADY_EXISTS') throw error;
+      // Sent again (a reconnection): a pending item takes the newer ciphertext.
+      const existing = await this.#storage.downlinkQueue.get(request.id);
+      if (existing?.devEui !== request.devEui) {
+        throw new LinkAnswerError('CONFLICT', `downlink ${request.id} belongs to another device`);
+      }
+      if (existing.status === 'pending' && existing.encryptedFor !== undefined) {
+        await this.#storage.downlinkQueue.reencrypt(request.id, data, encryptedFor);
+      }
+      queued = false;
+    }
+    if (queued) this.#downlinkCounters.blindDownlinksQueued++;
+    this.#logger.info(
+      {
+        devEui: request.devEui,
+        queueItemId: request.id,
+        fCntDown: request.fCntDown,
+        bytes: data.length,
+        queued,
+      },
+      'encrypted downlink queued by its provider',
+    );
+    this.#onDownlinkQueued(request.devEui);
+    return { queued };
+  }
+
+  #handBack(request: HandBackRequest): void {
+    if (this.#handingBack.has(request.itemId)) return;
+    this.#handingBack.add(request.itemId);
+    this.#reencrypt(request)
+      .catch(async (error: unknown) => {
+        if (
+          isLinkError(error) &&
+          error.code === 'REMOTE_ERROR' &&
+          error.remote?.code === 'NOT_FOUND'
+        ) {
+          // The provider no longer has it pending (deleted, or already settled there).
+          this.#downlinkCounters.blindDownlinksWithdrawn++;
+          await this.#storage.downlinkQueue
+            .markFailed(request.itemId, 'withdrawn by the provider')
+            .catch(() => {});
+          return;
+        }
+        this.#downlinkCounters.blindDownlinkHandBacksFailed++;
+        this.#logger.warn(
+          {
+            devEui: request.devEui,
+            queueItemId: request.itemId,
+            error: error instanceof Error ? error.message : String(error),
+          },
+          'operator-blind downlink not re-encrypted (tried again at the next window)',
+        );
+      })
+      .finally(() => this.#handingBack.delete(request.itemId));
+  }
+
+  async #reencrypt(request: HandBackRequest): Promise<void> {
+    const sessionKeyId = appSessionKeyId(request.appSKeyEnvelope);
+    const body: ReencryptDownlinkRequest = {
+      devEui: request.devEui,
+      id: request.itemId,
+      devAddr: request.devAddr.toString(16).padStart(8, '0'),
+      sessionKeyId,
+      fCntDown: request.fCntDown,
+      appSKey: {
+        kekLabel: request.appSKeyEnvelope.kekLabel,
+        aesKey: Buffer.from(request.appSKeyEnvelope.aesKey).toString('hex'),
+      },
+    };
+    this.#logger.info(
+      {
+        devEui: request.devEui,
+        queueItemId: request.itemId,
+        fCntDown: request.fCntDown,
+        reason: request.reason,
+      },
+      'operator-blind downlink handed back to its provider for re-encryption',
+    );
+    const answer = readReencryptDownlinkAnswer(
+      await this.server.request(request.applicationId, REENCRYPT_DOWNLINK_METHOD, body, {
+        timeoutMs: REENCRYPT_TIMEOUT_MS,
+      }),
+    );
+    await this.#storage.downlinkQueue.reencrypt(
+      request.itemId,
+      Buffer.from(answer.frmPayload, 'base64'),
+      { fCntDown: request.fCntDown, sessionKeyId },
+    );
+    this.#downlinkCounters.blindDownlinksReencrypted++;
+    this.#onDownlinkQueued(request.devEui);
+  }
+
+  async #report(event: GaletEvent): Promise<void> {
+    if (event.type !== 'txack' && event.type !== 'ack') return;
+    const delivery: DownlinkEventDelivery = {
+      type: event.type,
+      devEui: event.devEui,
+      time: event.time,
+      body: event.body,
+    };
+    try {
+      await this.server.deliver(event.applicationId, DOWNLINK_EVENT_TOPIC, delivery);
+      this.#downlinkCounters.downlinkEventsForwarded++;
+    } catch (error) {
+      // The operator's own event is stored; the provider's copy is lost (counted, logged).
+      this.#downlinkCounters.downlinkEventsForwardFailed++;
+      this.#logger.error(
+        {
+          devEui: event.devEui,
+          type: event.type,
+          error: error instanceof Error ? error.message : String(error),
+        },
+        'downlink event not forwarded to the provider',
+      );
+    }
   }
 
   async #authenticate(token: string): Promise<{ linkId: string } | undefined> {

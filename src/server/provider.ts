@@ -4,11 +4,28 @@ import { join } from 'node:path';
 import { unwrapKeyEnvelope } from '../join/backend-interfaces/index.js';
 import { answerJoinReq } from '../join/backend-join.js';
 import { LocalJoinServer } from '../join/join-server.js';
-import { LinkClient, type LinkDeliveryCursor } from '../link/index.js';
+import {
+  DOWNLINK_EVENT_TOPIC,
+  DOWNLINK_SESSION_METHOD,
+  isLinkError,
+  LinkAnswerError,
+  LinkClient,
+  type LinkDeliveryCursor,
+  QUEUE_DOWNLINK_METHOD,
+  type QueueDownlinkRequest,
+  REENCRYPT_DOWNLINK_METHOD,
+  type ReencryptDownlinkAnswer,
+  readDownlinkEventDelivery,
+  readDownlinkSessionAnswer,
+  readQueueDownlinkAnswer,
+  readReencryptDownlinkRequest,
+  type WrappedAppSKey,
+} from '../link/index.js';
 import { linkKek, linkKekLabel, parseLinkToken } from '../link/link-token.js';
 import type { Logger } from '../logger.js';
 import { encryptFrmPayload } from '../lorawan/crypto/frm-payload.js';
-import type { Device, Storage } from '../storage/index.js';
+import { appSessionKeyId } from '../network/downlink/blind-downlinks.js';
+import { type Device, isStorageError, type Storage } from '../storage/index.js';
 import { StorageJoinServerStore } from './stores.js';
 
 /** The provider's application KEK: wraps the AppSKeys its join server hands out. */
@@ -25,6 +42,7 @@ export function applicationKek(masterKey: Uint8Array): ApplicationKek {
 }
 
 const CURSOR_FILE = 'link.cursor';
+const MAX_REMEMBERED_KEYSTREAMS = 100_000;
 
 /** The last delivery handled, kept in the data directory (written atomically). */
 function fileCursor(dataDir: string): LinkDeliveryCursor {
@@ -90,6 +108,14 @@ export class ProviderLink {
   readonly #applicationKek: ApplicationKek;
   readonly #ready: Promise<string>;
   #linked: (applicationId: string) => void = () => {};
+  /** Per device, the hand-over of its pending downlinks under way. */
+  readonly #submitting = new Map<string, Promise<void>>();
+  /**
+   * The item each keystream (session key id, downlink counter) encrypted. AES-CTR: two
+   * plaintexts under one keystream give their XOR away, so a network asking to encrypt another
+   * item for a counter already used is refused. Memory only (a restart forgets it), bounded.
+   */
+  readonly #keystreams = new Map<string, string>();
   readonly #eventStored: () => void;
 
   constructor(options: {
@@ -139,6 +165,28 @@ export class ProviderLink {
       return answer;
     });
     this.client.onDelivery('uplink', (body) => this.#uplink(body));
+    this.client.onRequest(REENCRYPT_DOWNLINK_METHOD, (body) => this.#reencrypt(body));
+    this.client.onDelivery(DOWNLINK_EVENT_TOPIC, (body) => this.#downlinkEvent(body));
+  }
+
+  /**
+   * The API queued a downlink here: its plaintext stays in this Galet's queue; the network gets
+   * it encrypted with the AppSKey for the counter it names (one device at a time, in order).
+   */
+  downlinkQueued(devEui: string): void {
+    const previous = this.#submitting.get(devEui) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.#submitPending(devEui))
+      .catch((error: unknown) => {
+        this.#logger.warn(
+          { devEui, error: error instanceof Error ? error.message : String(error) },
+          'queued downlinks not handed to the network yet (tried again at the next uplink or connection)',
+        );
+      })
+      .finally(() => {
+        if (this.#submitting.get(devEui) === next) this.#submitting.delete(devEui);
+      });
+    this.#submitting.set(devEui, next);
   }
 
   start(): void {
@@ -187,6 +235,184 @@ export class ProviderLink {
       this.#logger.info({ applicationId: answer.applicationId }, 'linked application added');
     }
     this.#linked(answer.applicationId);
+    // Whatever waited while the link was down (the network ignores the items it holds).
+    for (const devEui of await this.#storage.downlinkQueue.devicesWithPending()) {
+      this.downlinkQueued(devEui);
+    }
+  }
+
+  /** False when this keystream already encrypted another item. */
+  #claimKeystream(sessionKeyId: string, fCntDown: number, itemId: string): boolean {
+    const key = `${sessionKeyId}:${fCntDown}`;
+    const owner = this.#keystreams.get(key);
+    if (owner !== undefined) return owner === itemId;
+    if (this.#keystreams.size >= MAX_REMEMBERED_KEYSTREAMS) {
+      const oldest = this.#keystreams.keys().next().value;
+      if (oldest !== undefined) this.#keystreams.delete(oldest);
+    }
+    this.#keystreams.set(key, itemId);
+    return true;
+  }
+
+  #unwrapAppSKey(wrapped: WrappedAppSKey): Uint8Array {
+    return unwrapKeyEnvelope(
+      { kekLabel: wrapped.kekLabel, aesKey: Buffer.from(wrapped.aesKey, 'hex') },
+      (label) => (label === this.#applicationKek.label ? this.#applicationKek.key : undefined),
+    );
+  }
+
+  async #submitPending(devEui: string): Promise<void> {
+    const pending = await this.#storage.downlinkQueue.listPending(devEui);
+    if (pending.length === 0) return;
+    let session: ReturnType<typeof readDownlinkSessionAnswer>;
+    try {
+      session = readDownlinkSessionAnswer(
+        await this.client.request(DOWNLINK_SESSION_METHOD, { devEui }, { timeoutMs: 5000 }),
+      );
+    } catch (error) {
+      if (isLinkError(error, 'REMOTE_ERROR') && error.remote?.code === 'NO_SESSION') {
+        this.#logger.debug({ devEui }, 'downlinks wait for the device to join');
+        return;
+      }
+      throw error;
+    }
+    const envelope = {
+      kekLabel: session.appSKey.kekLabel,
+      aesKey: Buffer.from(session.appSKey.aesKey, 'hex'),
+    };
+    if (appSessionKeyId(envelope) !== session.sessionKeyId) {
+      throw new Error('the network named another session key than the envelope it sent');
+    }
+    const appSKey = this.#unwrapAppSKey(session.appSKey);
+    const devAddr = Number.parseInt(session.devAddr, 16);
+    const held = new Set(session.queuedIds);
+    let fCntDown = session.fCntDown;
+    for (const item of pending) {
+      if (held.has(item.id)) continue;
+      while (!this.#claimKeystream(session.sessionKeyId, fCntDown, item.id)) fCntDown++;
+      const request: QueueDownlinkRequest = {
+        devEui,
+        id: item.id,
+        fPort: item.fPort,
+        confirmed: item.confirmed,
+        sessionKeyId: session.sessionKeyId,
+        fCntDown,
+        frmPayload: Buffer.from(
+          encryptFrmPayload(appSKey, 'downlink', devAddr, fCntDown, item.data),
+        ).toString('base64'),
+      };
+      readQueueDownlinkAnswer(
+        await this.client.request(QUEUE_DOWNLINK_METHOD, request, { timeoutMs: 5000 }),
+      );
+      this.#logger.info(
+        { devEui, queueItemId: item.id, fCntDown },
+        'downlink handed to the network',
+      );
+      fCntDown++;
+    }
+  }
+
+  /** The network's counter moved on: the item, encrypted again for the counter it names. */
+  async #reencrypt(body: unknown): Promise<ReencryptDownlinkAnswer> {
+    const request = readReencryptDownlinkRequest(body);
+    const item = await this.#storage.downlinkQueue.get(request.id);
+    if (
+      item === undefined ||
+      item.devEui !== request.devEui ||
+      (item.status !== 'pending' && item.status !== 'sent')
+    ) {
+      throw new LinkAnswerError(
+        'NOT_FOUND',
+        `no downlink ${request.id} waiting for ${request.devEui}`,
+      );
+    }
+    const envelope = {
+      kekLabel: request.appSKey.kekLabel,
+      aesKey: Buffer.from(request.appSKey.aesKey, 'hex'),
+    };
+    if (appSessionKeyId(envelope) !== request.sessionKeyId) {
+      throw new LinkAnswerError('INVALID_INPUT', 'sessionKeyId does not name the envelope sent');
+    }
+    let appSKey: Uint8Array;
+    try {
+      appSKey = this.#unwrapAppSKey(request.appSKey);
+    } catch {
+      throw new LinkAnswerError('KEY_UNWRAP_FAILED', 'the AppSKey envelope does not open here');
+    }
+    if (!this.#claimKeystream(request.sessionKeyId, request.fCntDown, item.id)) {
+      this.#logger.warn(
+        { devEui: request.devEui, queueItemId: item.id, fCntDown: request.fCntDown },
+        'the network asked to encrypt a downlink with a counter another one used: refused',
+      );
+      throw new LinkAnswerError('COUNTER_REUSED', 'this counter encrypted another downlink');
+    }
+    const devAddr = Number.parseInt(request.devAddr, 16);
+    this.#logger.info(
+      { devEui: request.devEui, queueItemId: item.id, fCntDown: request.fCntDown },
+      'downlink encrypted again for a new counter',
+    );
+    return {
+      frmPayload: Buffer.from(
+        encryptFrmPayload(appSKey, 'downlink', devAddr, request.fCntDown, item.data),
+      ).toString('base64'),
+    };
+  }
+
+  /** A `txack` or `ack` of one of this Galet's downlinks: the queue item follows, the event is stored. */
+  async #downlinkEvent(body: unknown): Promise<void> {
+    const delivery = readDownlinkEventDelivery(body);
+    const device = await this.#storage.devices.get(delivery.devEui);
+    if (device === undefined) {
+      this.#logger.warn({ devEui: delivery.devEui }, 'downlink event of an unknown device dropped');
+      return;
+    }
+    const { queueItemId, fCntDown, time } = delivery.body;
+    const recent = await this.#storage.events.listForDevice(device.devEui, { limit: 20 });
+    const repeated = recent.some((event) => {
+      const stored = event.body as Record<string, unknown> | null;
+      return (
+        event.type === delivery.type &&
+        stored?.['queueItemId'] === queueItemId &&
+        stored?.['time'] === time &&
+        stored?.['fCntDown'] === fCntDown
+      );
+    });
+    if (repeated) return;
+    if (typeof queueItemId === 'string' && typeof fCntDown === 'number') {
+      await this.#settleItem(device.devEui, queueItemId, fCntDown, delivery);
+    }
+    await this.#storage.events.append({
+      devEui: device.devEui,
+      applicationId: device.applicationId,
+      type: delivery.type,
+      time: delivery.time,
+      body: delivery.body,
+    });
+    this.#eventStored();
+  }
+
+  async #settleItem(
+    devEui: string,
+    id: string,
+    fCntDown: number,
+    delivery: ReturnType<typeof readDownlinkEventDelivery>,
+  ): Promise<void> {
+    const queue = this.#storage.downlinkQueue;
+    const item = await queue.get(id);
+    if (item === undefined || item.devEui !== devEui) return;
+    try {
+      if (delivery.type === 'txack') {
+        if (delivery.body['status'] === 'NONE') await queue.markSent(id, fCntDown);
+      } else if (delivery.body['acknowledged'] === true) {
+        if (item.status === 'pending') await queue.markSent(id, fCntDown);
+        await queue.markAcked(id);
+      } else {
+        await queue.markFailed(id, 'not acknowledged by the device');
+      }
+    } catch (error) {
+      // A repeated or late report about an item already settled here.
+      if (!isStorageError(error) || error.code !== 'INVALID_STATE') throw error;
+    }
   }
 
   async #uplink(body: unknown): Promise<void> {
@@ -204,10 +430,7 @@ export class ProviderLink {
     ) {
       return;
     }
-    const appSKey = unwrapKeyEnvelope(
-      { kekLabel: uplink.appSKey.kekLabel, aesKey: Buffer.from(uplink.appSKey.aesKey, 'hex') },
-      (label) => (label === this.#applicationKek.label ? this.#applicationKek.key : undefined),
-    );
+    const appSKey = this.#unwrapAppSKey(uplink.appSKey);
     const data = encryptFrmPayload(
       appSKey,
       'uplink',
@@ -225,6 +448,10 @@ export class ProviderLink {
       body: { ...event, data: Buffer.from(data).toString('base64') },
     });
     this.#eventStored();
+    // The device has a session and just listened: what waits for it goes to the network now.
+    if ((await this.#storage.downlinkQueue.countPending(device.devEui)) > 0) {
+      this.downlinkQueued(device.devEui);
+    }
   }
 
   /** Whether a redelivered uplink was stored already (the cursor was not saved in time). */

@@ -76,6 +76,7 @@ function queuedDownlink(item: DownlinkQueueItem): QueuedDownlink {
     data: item.data,
     confirmed: item.confirmed,
     attempts: item.attempts,
+    encryptedFor: item.encryptedFor ?? null,
   };
 }
 

@@ -49,7 +49,21 @@ export interface DownlinkQueueItem {
   lastError: string | null;
   createdAt: IsoTimestamp;
   updatedAt: IsoTimestamp;
+  /**
+   * Operator-blind: `data` is the FRMPayload the provider's application role encrypted for this
+   * downlink counter of the session with this key id; absent: `data` is plaintext.
+   */
+  encryptedFor?: EncryptedFor;
 }
+
+/** The session (its key id) and downlink counter an FRMPayload was encrypted for. */
+export interface EncryptedFor {
+  fCntDown: number;
+  sessionKeyId: string;
+}
+
+const SESSION_KEY_ID = /^[0-9a-f]{16,64}$/;
+const ITEM_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface NewDownlink {
   devEui: string;
@@ -57,6 +71,10 @@ export interface NewDownlink {
   fPort: number;
   data: Uint8Array;
   confirmed: boolean;
+  /** The provider's item id (a UUID), kept so that both sides name the item alike. */
+  id?: string;
+  /** `data` is already encrypted (operator-blind). */
+  encryptedFor?: EncryptedFor;
 }
 
 /**
@@ -90,9 +108,13 @@ export class DownlinkQueueRepository {
     if (typeof input.confirmed !== 'boolean') {
       throw new StorageError('INVALID_INPUT', 'confirmed must be true or false');
     }
+    if (input.id !== undefined && !ITEM_ID.test(input.id)) {
+      throw new StorageError('INVALID_INPUT', 'a downlink id is a lower-case UUID');
+    }
+    const encrypted = input.encryptedFor === undefined ? null : checkedFor(input.encryptedFor);
     const now = this.#now();
     const row = {
-      id: newTimeOrderedId(),
+      id: input.id ?? newTimeOrderedId(),
       dev_eui: devEui,
       f_port: input.fPort,
       data: toDbBytes(input.data),
@@ -103,12 +125,19 @@ export class DownlinkQueueRepository {
       last_error: null,
       created_at: now,
       updated_at: now,
+      encrypted_f_cnt_down: encrypted?.fCntDown ?? null,
+      encrypted_session_key_id: encrypted?.sessionKeyId ?? null,
     };
     try {
       await this.#db.insertInto('downlink_queue').values(row).execute();
     } catch (error) {
       if (constraintViolation(error) === 'foreign-key') {
         throw new StorageError('MISSING_REFERENCE', `device ${devEui} does not exist`, {
+          cause: error,
+        });
+      }
+      if (constraintViolation(error) === 'unique') {
+        throw new StorageError('ALREADY_EXISTS', `downlink ${row.id} exists already`, {
           cause: error,
         });
       }
@@ -194,6 +223,44 @@ export class DownlinkQueueRepository {
     return this.#transition(id, ['pending', 'sent'], 'pending', () => ({ last_error: lastError }));
   }
 
+  /**
+   * Operator-blind: the pending item's FRMPayload, encrypted again by the application role for
+   * another counter or session. `INVALID_STATE` unless it is pending and was encrypted already.
+   */
+  async reencrypt(
+    id: string,
+    data: Uint8Array,
+    encryptedFor: EncryptedFor,
+  ): Promise<DownlinkQueueItem> {
+    if (!(data instanceof Uint8Array) || data.length > MAX_DOWNLINK_PAYLOAD_BYTES) {
+      throw new StorageError(
+        'INVALID_INPUT',
+        `downlink data must be at most ${MAX_DOWNLINK_PAYLOAD_BYTES} bytes`,
+      );
+    }
+    const checked = checkedFor(encryptedFor);
+    const row = await this.#db
+      .updateTable('downlink_queue')
+      .set({
+        data: toDbBytes(data),
+        encrypted_f_cnt_down: checked.fCntDown,
+        encrypted_session_key_id: checked.sessionKeyId,
+        updated_at: this.#now(),
+      })
+      .where('id', '=', String(id))
+      .where('status', '=', 'pending')
+      .where('encrypted_f_cnt_down', 'is not', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return toItem(row);
+    const current = await this.get(id);
+    if (current === undefined) throw new StorageError('NOT_FOUND', `downlink ${id} does not exist`);
+    throw new StorageError(
+      'INVALID_STATE',
+      `downlink ${id} is ${current.status}${current.encryptedFor === undefined ? ' and plaintext' : ''}; only a pending encrypted downlink can be encrypted again`,
+    );
+  }
+
   /** The devices that have at least one pending downlink (to warm a cache at start). */
   async devicesWithPending(): Promise<string[]> {
     const rows = await this.#db
@@ -273,5 +340,24 @@ function toItem(row: Selectable<DownlinkQueueTable>): DownlinkQueueItem {
     lastError: row.last_error,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(row.encrypted_f_cnt_down === null || row.encrypted_session_key_id === null
+      ? {}
+      : {
+          encryptedFor: {
+            fCntDown: row.encrypted_f_cnt_down,
+            sessionKeyId: row.encrypted_session_key_id,
+          },
+        }),
   };
+}
+
+function checkedFor(encryptedFor: EncryptedFor): EncryptedFor {
+  assertInteger(encryptedFor.fCntDown, 0, UINT32_MAX, 'FCntDown');
+  if (
+    typeof encryptedFor.sessionKeyId !== 'string' ||
+    !SESSION_KEY_ID.test(encryptedFor.sessionKeyId)
+  ) {
+    throw new StorageError('INVALID_INPUT', 'a session key id is 16 to 64 lower-case hex digits');
+  }
+  return { fCntDown: encryptedFor.fCntDown, sessionKeyId: encryptedFor.sessionKeyId };
 }

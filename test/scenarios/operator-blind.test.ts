@@ -9,6 +9,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isLinkError } from '../../src/link/index.js';
 import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
 import { apiRequest } from '../helpers/api.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from './helpers.js';
@@ -125,6 +126,60 @@ describe('operator-blind split (network role alone, provider linked)', () => {
         event.deduplicationId,
       );
 
+      // A downlink queued on the provider reaches the device decrypted to the provider's bytes.
+      const command = Buffer.from('valve=open');
+      const queued = await providerRequest(provider, 'POST', `/api/v1/devices/${devEui}/queue`, {
+        fPort: 12,
+        data: command.toString('base64'),
+      });
+      assert.equal(queued.status, 201);
+      await waitFor('the network holds the encrypted downlink', async () => {
+        const held = await net.galet.request('GET', `/api/v1/devices/${devEui}/queue`);
+        return held.json.items.some((item: { id: string }) => item.id === queued.json.id)
+          ? true
+          : undefined;
+      });
+      const received = device.receivedDownlinks.length;
+      await net.uplink(device, { fPort: 2, payload: Buffer.from('index=004218 m3') });
+      const downlink = await net.waitForDownlink(device, received + 1);
+      assert.deepEqual(Buffer.from(downlink.payload), command);
+      assert.equal(downlink.fPort, 12);
+
+      // Plaintext queued on the operator's own API for this device can never go out readable:
+      // refused at its window, with a log event and a metric; the device gets nothing.
+      await net.queueDownlink(devEui, 7, Buffer.from('operator text'));
+      await net.uplink(device, { fPort: 2, payload: Buffer.from('index=004219 m3') });
+      const refusal = await net.waitForEvent(
+        devEui,
+        (e) => e.event === 'log' && e.code === 'DOWNLINK_REFUSED',
+        'DOWNLINK_REFUSED log event',
+      );
+      assert.match(refusal.description, /queue downlinks on the provider/);
+      assert.equal(device.receivedDownlinks.length, received + 1);
+      assert.equal(await net.metric('galet_network_downlinks_refused_total'), 1);
+
+      // A provider's malformed or foreign downlink requests are answered, counted, not obeyed.
+      const refusedRequests = [
+        [
+          'queueDownlink',
+          { devEui, id: 'x', fPort: 1, confirmed: false, fCntDown: 0, frmPayload: '' },
+          'INVALID_INPUT',
+        ],
+        ['downlinkSession', { devEui: 'ffffffffffffffff' }, 'NOT_FOUND'],
+        ['downlinkSession', { devEui: 'FFFF' }, 'INVALID_INPUT'],
+      ] as const;
+      for (const [method, body, code] of refusedRequests) {
+        await assert.rejects(provider.link.client.request(method, body), (error: unknown) => {
+          assert.ok(isLinkError(error, 'REMOTE_ERROR'));
+          assert.equal(error.remote?.code, code);
+          return true;
+        });
+      }
+      assert.equal(
+        await net.metric('galet_provider_links_downlink_requests_refused_total'),
+        refusedRequests.length,
+      );
+
       // Nothing under the operator's data directory holds the AppKey, the AppSKey or the payload.
       await net.galet.storage.uplinkCommits.flushLastSeen();
       const appSKey = device.sessionKeys()!.appSKey;
@@ -132,6 +187,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
         ['AppKey', Buffer.from(APP_KEY)],
         ['AppSKey', Buffer.from(appSKey)],
         ['payload', plaintext],
+        ['downlink', command],
       ] as const;
       for (const [path, content] of await filesUnder(net.galet.dataDir)) {
         for (const [what, secret] of secrets) {
@@ -208,6 +264,63 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       const rxFields = (event: Record<string, unknown>) =>
         (event['rxInfo'] as Record<string, unknown>[]).map((rx) => Object.keys(rx).sort());
       assert.deepEqual(rxFields(split), rxFields(reference));
+    } finally {
+      await provider?.close();
+      await net.close();
+      await rm(providerDir, { recursive: true, force: true });
+    }
+  });
+  it('sends a provider’s downlink to a Class C device at once, without waiting for an uplink', async () => {
+    const net = await ScenarioNetwork.start([{ gatewayId: GW }], undefined, { roles: ['network'] });
+    const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
+    let provider: RunningProvider | undefined;
+    try {
+      const link = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${net.applicationId}/link-tokens`,
+        {},
+      );
+      provider = await startLinkedProvider(net, providerDir, link.json.token);
+      await provider.link.ready();
+      const devEui = '00000000000b0c01';
+      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: 'street light',
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        deviceClass: 'C',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const device = await net.addOtaaDevice(devEui, '1.0.4', {
+        register: false,
+        deviceClass: 'C',
+      });
+      net.listenClassC(device, net.gateway(GW));
+      await net.join(device);
+      // One uplink tells the network which gateway hears the device.
+      await net.uplink(device, { fPort: 1, payload: Buffer.from('lux=12'), confirmed: true });
+      const acked = await net.waitForDownlink(device, 1);
+      assert.equal(acked.ack, true);
+      const fCntUp = device.fCntUp;
+
+      const command = Buffer.from('dim=40%');
+      const queued = await providerRequest(provider, 'POST', `/api/v1/devices/${devEui}/queue`, {
+        fPort: 9,
+        data: command.toString('base64'),
+      });
+      assert.equal(queued.status, 201);
+      const downlink = await net.waitForDownlink(device, 2);
+      assert.deepEqual(Buffer.from(downlink.payload), command);
+      assert.equal(downlink.window, 'rxc');
+      assert.equal(downlink.fCnt, acked.fCnt + 1);
+      assert.equal(device.fCntUp, fCntUp, 'no uplink in between');
+      // The provider's queue follows the network's txack.
+      await waitFor('the provider’s item is sent', async () => {
+        const left = await providerRequest(provider!, 'GET', `/api/v1/devices/${devEui}/queue`);
+        return left.json.items.length === 0 ? true : undefined;
+      });
     } finally {
       await provider?.close();
       await net.close();

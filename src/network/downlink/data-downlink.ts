@@ -3,8 +3,11 @@ import { buildDataFrame } from '../../lorawan/data-frame.js';
 import { encodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { NetworkContext } from '../context.js';
 import { deviceInfo } from '../device-info.js';
+import type { GaletEvent } from '../events.js';
+import { emitLogEvent } from '../log-event.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice, QueuedDownlink } from '../store.js';
+import { nextApplicationFCntDown, queuedItemFate } from './blind-downlinks.js';
 import { downlinkModulation } from './rx-windows.js';
 
 /** FOpts holds at most 15 bytes of MAC commands; more go in an FPort-0 frame. */
@@ -48,17 +51,28 @@ export async function buildDataDownlink(
 
   let item: QueuedDownlink | undefined;
   const hasQueue = ctx.pendingDownlinks.has(device.devEui);
-  if (!macInPayload && hasQueue) {
-    const next = await ctx.store.nextPendingDownlink(device.devEui);
-    if (
-      next !== undefined &&
+  // Read even when it cannot go in this frame: an operator-blind item this frame's counter
+  // makes stale goes back to its provider now, not one uplink later.
+  let next = hasQueue ? await ctx.store.nextPendingDownlink(device.devEui) : undefined;
+  if (next !== undefined) {
+    const current = ctx.sessions.byDevEui(device.devEui) ?? session;
+    const fate = queuedItemFate(current.keys, next, nextApplicationFCntDown(current));
+    if (fate.kind === 'refuse') {
+      await refuseDownlink(ctx, device, next, fate.reason);
+      next = undefined;
+    } else if (
+      fate.kind === 'send' &&
+      !macInPayload &&
       next.data.length + fOpts.length <= maxFrmPayload &&
-      (ctx.sessions.byDevEui(device.devEui)?.awaitingAck ?? null) === null
+      (current.awaitingAck ?? null) === null
     ) {
       item = next;
     }
   }
-  if (!request.ack && fOpts.length === 0 && item === undefined && !request.force) return undefined;
+  if (!request.ack && fOpts.length === 0 && item === undefined && !request.force) {
+    if (next !== undefined) handBackIfStale(ctx, device, session, next);
+    return undefined;
+  }
 
   const pending = hasQueue ? await ctx.store.countPendingDownlinks(device.devEui) : 0;
   if (pending === 0 || (pending === 1 && item !== undefined)) {
@@ -71,6 +85,20 @@ export async function buildDataDownlink(
   if (cached !== undefined) {
     if (usesAppCounter) cached.aFCntDown = Math.max(cached.aFCntDown, fCntDown + 1);
     else cached.nFCntDown = Math.max(cached.nFCntDown, fCntDown + 1);
+  }
+  if (item?.encryptedFor != null && item.encryptedFor.fCntDown !== fCntDown) {
+    // The cache was behind the stored counter (should not happen): never send a payload under
+    // another counter. No frame this window (the counter taken is skipped, which is allowed).
+    ctx.logger.warn(
+      { devEui: device.devEui, queueItemId: item.id, fCntDown },
+      'operator-blind downlink held back: the stored counter differs from the cached one',
+    );
+    ctx.pendingDownlinks.add(device.devEui);
+    handBackIfStale(ctx, device, session, item, usesAppCounter ? undefined : fCntDown + 1);
+    return undefined;
+  }
+  if (next !== undefined && item === undefined) {
+    handBackIfStale(ctx, device, session, next, usesAppCounter ? undefined : fCntDown + 1);
   }
   let fPort: number | undefined;
   let frmPayload: Uint8Array | undefined;
@@ -110,6 +138,63 @@ export async function buildDataDownlink(
       await setAwaitingAck(ctx, device.devEui, { queueItemId: item.id, fCntDown });
   }
   return { phyPayload, ...(item === undefined ? {} : { queueItem: item }), fCntDown };
+}
+
+/**
+ * Hands an operator-blind item back to its provider when it is no longer encrypted for the
+ * session's next application counter (`nFCntDownAfter`: the 1.0 counter after a frame that
+ * did not carry it).
+ */
+function handBackIfStale(
+  ctx: NetworkContext,
+  device: NetworkDevice,
+  session: DeviceSession,
+  item: QueuedDownlink,
+  nFCntDownAfter?: number,
+): void {
+  const current = ctx.sessions.byDevEui(device.devEui) ?? session;
+  const envelope = current.keys.appSKeyEnvelope;
+  if (envelope === undefined || item.encryptedFor == null || ctx.blindDownlinks === undefined) {
+    return;
+  }
+  const counters = {
+    keys: current.keys,
+    aFCntDown: current.aFCntDown,
+    nFCntDown: Math.max(current.nFCntDown, nFCntDownAfter ?? 0),
+  };
+  const fCntDown = nextApplicationFCntDown(counters);
+  const fate = queuedItemFate(current.keys, item, fCntDown);
+  if (fate.kind !== 'handBack') return;
+  ctx.counters.increment('blindDownlinksHandedBack');
+  ctx.blindDownlinks.handBack({
+    applicationId: device.applicationId,
+    devEui: device.devEui,
+    itemId: item.id,
+    devAddr: current.devAddr,
+    fCntDown,
+    appSKeyEnvelope: envelope,
+    reason: fate.reason,
+  });
+}
+
+/** An item this network can never transmit: failed, with a `log` event saying why. */
+async function refuseDownlink(
+  ctx: NetworkContext,
+  device: NetworkDevice,
+  item: QueuedDownlink,
+  reason: string,
+): Promise<void> {
+  ctx.counters.increment('downlinksRefused');
+  ctx.logger.warn({ devEui: device.devEui, queueItemId: item.id }, `downlink refused: ${reason}`);
+  await ctx.store.markDownlinkFailed(item.id, reason);
+  await emitLogEvent(ctx, device, 'ERROR', 'DOWNLINK_REFUSED', reason, { queueItemId: item.id });
+}
+
+/** Operator-blind sessions: the provider learns what became of its items (durably). */
+async function reportToProvider(ctx: NetworkContext, event: GaletEvent): Promise<void> {
+  if (ctx.blindDownlinks === undefined) return;
+  if (ctx.sessions.byDevEui(event.devEui)?.keys.appSKeyEnvelope === undefined) return;
+  await ctx.blindDownlinks.report(event);
 }
 
 export async function setAwaitingAck(
@@ -167,7 +252,7 @@ export async function settleConfirmedDownlink(
     await ctx.store.markDownlinkFailed(awaiting.queueItemId, 'not acknowledged by the device');
   }
   const time = new Date(ctx.now()).toISOString();
-  await ctx.emit({
+  const event: GaletEvent = {
     type: 'ack',
     devEui: device.devEui,
     applicationId: device.applicationId,
@@ -179,7 +264,9 @@ export async function settleConfirmedDownlink(
       acknowledged: outcome.acknowledged,
       fCntDown: awaiting.fCntDown,
     },
-  });
+  };
+  await ctx.emit(event);
+  await reportToProvider(ctx, event);
 }
 
 /** The `txack` event of a transmission the gateway acknowledged (or refused). */
@@ -196,7 +283,7 @@ export async function emitTxAckEvent(
   },
 ): Promise<void> {
   const time = new Date(ctx.now()).toISOString();
-  await ctx.emit({
+  const event: GaletEvent = {
     type: 'txack',
     devEui: device.devEui,
     applicationId: device.applicationId,
@@ -216,5 +303,7 @@ export async function emitTxAckEvent(
         modulation: downlinkModulation(ctx.region.dataRate(sent.dataRate)),
       },
     },
-  });
+  };
+  await ctx.emit(event);
+  if (sent.queueItemId !== null) await reportToProvider(ctx, event);
 }
