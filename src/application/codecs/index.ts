@@ -14,6 +14,14 @@ export {
   type CodecProcessStats,
   RemoteCodec,
 } from './codec-process.js';
+export {
+  type CodecLoader,
+  DeviceRepositoryError,
+  type ImportFailure,
+  type ImportProgress,
+  type ImportReport,
+  importDeviceRepository,
+} from './device-repository/index.js';
 export { CodecError, type CodecErrorCode, isCodecError } from './errors.js';
 export { type CodecLimits, SandboxedCodec } from './sandboxed-codec.js';
 export type {
