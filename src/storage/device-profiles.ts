@@ -69,6 +69,23 @@ export interface RejoinSettings {
   maxCountN: number;
 }
 
+/** Payload codecs a profile may give its devices (docs/codecs.md). */
+export const CODEC_TYPES = ['none', 'cayenne-lpp', 'javascript'] as const;
+export type CodecType = (typeof CODEC_TYPES)[number];
+
+/** The payload codec of a profile's devices: built-in Cayenne LPP, or a JavaScript source. */
+export interface CodecSettings {
+  type: CodecType;
+  /** The JavaScript source: required for `javascript`, refused for the other types. */
+  source?: string;
+}
+
+/**
+ * Largest JavaScript codec source stored. Vendors' codecs are a few to a few tens of KiB; this
+ * leaves room for the largest while keeping a profile within the API's 1 MiB body limit.
+ */
+export const MAX_CODEC_SOURCE_CHARS = 512 * 1024;
+
 /** A profile's settings with every default applied; fields marked `?` have no default. */
 export interface DeviceProfileSettings {
   /** Informational: the LoRaWAN version of the devices this profile is for. */
@@ -96,6 +113,8 @@ export interface DeviceProfileSettings {
   rejoin?: RejoinSettings;
   /** How often a device is expected to send; for telling a silent device. */
   uplinkIntervalSeconds?: number;
+  /** The payload codec; absent: none (`{type: "none"}` is stored as absent). */
+  codec?: CodecSettings;
 }
 
 /** A nested settings object in a write: each field optional, `null` resets it to its default. */
@@ -122,6 +141,8 @@ export interface DeviceProfileSettingsInput {
   adrAckDelayExp?: number | null;
   rejoin?: NestedSettingsInput<RejoinSettings> | null;
   uplinkIntervalSeconds?: number | null;
+  /** Replaced as a whole; `null` or `{type: "none"}` removes the codec. */
+  codec?: CodecSettings | null;
 }
 
 export interface DeviceProfile extends DeviceProfileSettings {
@@ -234,6 +255,8 @@ export function applyDeviceProfileSettings(
   if (rejoin !== undefined) next.rejoin = rejoin;
   const uplinkInterval = pick(input.uplinkIntervalSeconds, base.uplinkIntervalSeconds, undefined);
   if (uplinkInterval !== undefined) next.uplinkIntervalSeconds = uplinkInterval;
+  const codec = pick(input.codec, base.codec, undefined);
+  if (codec !== undefined && codec.type !== 'none') next.codec = { ...codec };
   assertDeviceProfileSettings(next);
   return next;
 }
@@ -318,6 +341,31 @@ export function assertDeviceProfileSettings(settings: DeviceProfileSettings): vo
       1,
       MAX_UPLINK_INTERVAL_SECONDS,
       'uplinkIntervalSeconds',
+    );
+  }
+  if (settings.codec !== undefined) assertCodecSettings(settings.codec);
+}
+
+/** Throws `INVALID_INPUT` for a codec of unknown type, or a source missing, misplaced or too large. */
+export function assertCodecSettings(codec: CodecSettings): void {
+  oneOf(codec.type, CODEC_TYPES, 'codec.type');
+  const { source } = codec;
+  if (codec.type !== 'javascript') {
+    if (source !== undefined) {
+      throw new StorageError(
+        'INVALID_INPUT',
+        `codec.source is for javascript codecs only, not ${codec.type}`,
+      );
+    }
+    return;
+  }
+  if (typeof source !== 'string' || source.trim() === '') {
+    throw new StorageError('INVALID_INPUT', 'a javascript codec needs its source in codec.source');
+  }
+  if (source.length > MAX_CODEC_SOURCE_CHARS) {
+    throw new StorageError(
+      'INVALID_INPUT',
+      `codec.source holds at most ${MAX_CODEC_SOURCE_CHARS} characters, got ${source.length}`,
     );
   }
 }

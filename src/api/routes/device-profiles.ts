@@ -1,17 +1,31 @@
 import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import {
+  CodecError,
+  type DecodeOutcome,
+  type EncodeOutcome,
+  type JsonValue,
+} from '../../application/codecs/index.js';
+import {
+  type ActiveCodecSettings,
+  type ApplicationCodecs,
+  isActiveCodec,
+} from '../../application/stage/index.js';
 import { getRegion, regionNames } from '../../lorawan/regions/index.js';
 import { isGlobal, tenantsWhere } from '../../platform/roles.js';
 import {
+  CODEC_TYPES,
+  type CodecSettings,
   DEVICE_PROFILE_SORT,
   type DeviceProfile,
   type DeviceProfileUpdate,
   MAC_VERSIONS,
+  MAX_CODEC_SOURCE_CHARS,
   MAX_DL_CHANNEL_INDEX,
   MAX_EXTRA_CHANNELS,
   type NewDeviceProfile,
 } from '../../storage/index.js';
 import { forbidden, principalOf } from '../auth.js';
-import { badRequest, notFound } from '../errors.js';
+import { type ApiError, badRequest, conflict, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
 import { authorizedTenantOfNew, authorizeObject, scopedListFilters } from '../scope.js';
 import type { ApiContext } from '../server.js';
@@ -93,6 +107,15 @@ const settingsProperties = {
     properties: { maxTimeN: nullableInteger(0, 15), maxCountN: nullableInteger(0, 15) },
   },
   uplinkIntervalSeconds: nullableInteger(1, 604_800),
+  codec: {
+    type: ['object', 'null'],
+    required: ['type'],
+    additionalProperties: false,
+    properties: {
+      type: { type: 'string', enum: [...CODEC_TYPES] },
+      source: { type: 'string', minLength: 1, maxLength: MAX_CODEC_SOURCE_CHARS },
+    },
+  },
 } as const;
 
 const newDeviceProfileSchema = {
@@ -256,11 +279,13 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
         request.body.tenantId,
         'device profiles',
       );
+      await checkCodec(context, request.body.codec);
       const profile = await storage.deviceProfiles.create(
         { ...request.body, tenantId },
         { validate },
       );
       network.deviceProfileChanged?.(profile.id);
+      context.application?.codecs?.profileChanged(profile.id);
       return reply.status(201).send(profile);
     },
   );
@@ -293,7 +318,7 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
             ...(search === undefined ? {} : { search }),
           }),
       );
-      return { deviceProfiles: items, nextCursor };
+      return { deviceProfiles: items.map(listedProfile), nextCursor };
     },
   );
 
@@ -312,12 +337,14 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
     },
     async (request) => {
       await deviceProfileFor(context, request, request.params.id, 'device-profiles:write');
+      await checkCodec(context, request.body.codec);
       const profile = await storage.deviceProfiles.update(request.params.id, request.body, {
         validate,
       });
       if (profile === undefined) throw notFound(`device profile ${request.params.id}`);
       // The network server caches profiles: it applies the new settings only once told.
       network.deviceProfileChanged?.(profile.id);
+      context.application?.codecs?.profileChanged(profile.id);
       return profile;
     },
   );
@@ -331,7 +358,190 @@ export function registerDeviceProfileRoutes(api: FastifyInstance, context: ApiCo
         throw notFound(`device profile ${request.params.id}`);
       }
       network.deviceProfileChanged?.(request.params.id);
+      context.application?.codecs?.profileChanged(request.params.id);
       return reply.status(204).send();
     },
   );
+
+  registerCodecBenchRoutes(api, context);
 }
+
+// --- Codecs (issue 7): checks on write, list view, test bench ---
+
+/** How a list shows a codec: its type and source size, not the source (up to 512 KiB each). */
+function listedProfile(profile: DeviceProfile): Record<string, unknown> {
+  if (profile.codec?.source === undefined) return { ...profile };
+  return {
+    ...profile,
+    codec: { type: profile.codec.type, sourceChars: profile.codec.source.length },
+  };
+}
+
+/**
+ * A JavaScript codec in a create or an update is compiled once (in the codec process the stage
+ * uses) before it is stored: a codec that cannot serve any call is refused with its error.
+ */
+async function checkCodec(
+  context: ApiContext,
+  codec: CodecSettings | null | undefined,
+): Promise<void> {
+  if (codec?.type !== 'javascript' || typeof codec.source !== 'string') return;
+  const codecs = context.application?.codecs;
+  if (codecs === undefined) {
+    throw badRequest(
+      'this Galet runs no application services (network role alone) and cannot check or run ' +
+        "javascript codecs: set codecs on the provider's Galet, where payloads are decrypted",
+    );
+  }
+  try {
+    await codecs.check({ type: 'javascript', source: codec.source });
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    throw badRequest(`codec.source does not load: ${error.message}`, { code: error.code });
+  }
+}
+
+interface DecodeBenchBody {
+  fPort: number;
+  hex?: string;
+  data?: string;
+  recvTime?: string;
+}
+
+interface EncodeBenchBody {
+  fPort?: number;
+  data: Record<string, unknown>;
+}
+
+const decodeBenchSchema = {
+  type: 'object',
+  required: ['fPort'],
+  additionalProperties: false,
+  properties: {
+    fPort: { type: 'integer', minimum: 1, maximum: 255 },
+    hex: { type: 'string', pattern: '^([0-9a-fA-F]{2})*$', maxLength: 1024 },
+    data: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 684 },
+    recvTime: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+const encodeBenchSchema = {
+  type: 'object',
+  required: ['data'],
+  additionalProperties: false,
+  properties: {
+    fPort: { type: 'integer', minimum: 1, maximum: 223 },
+    data: { type: 'object' },
+  },
+} as const;
+
+/** The profile's codec, or 409 when it has none, 400 when this Galet runs no codecs. */
+function codecOf(
+  context: ApiContext,
+  profile: DeviceProfile,
+): { settings: ActiveCodecSettings; codecs: ApplicationCodecs } {
+  if (!isActiveCodec(profile.codec)) throw conflict(`device profile ${profile.id} has no codec`);
+  const codecs = context.application?.codecs;
+  if (codecs === undefined) {
+    throw badRequest(
+      'this Galet runs no application services (network role alone): no codecs run here',
+    );
+  }
+  return { settings: profile.codec, codecs };
+}
+
+/** A codec outcome as the test bench answers it (200 either way: the outcome is the result). */
+function decodeView(outcome: DecodeOutcome): Record<string, unknown> {
+  return outcome.ok
+    ? { ok: true, data: outcome.data, warnings: outcome.warnings }
+    : { ok: false, error: outcome.error, warnings: outcome.warnings };
+}
+
+function encodeView(outcome: EncodeOutcome): Record<string, unknown> {
+  if (!outcome.ok) return { ok: false, error: outcome.error, warnings: outcome.warnings };
+  const bytes = Buffer.from(outcome.bytes);
+  return {
+    ok: true,
+    fPort: outcome.fPort,
+    hex: bytes.toString('hex'),
+    data: bytes.toString('base64'),
+    warnings: outcome.warnings,
+  };
+}
+
+/**
+ * The codec test bench: `POST /device-profiles/{id}/codec/decode` and `.../codec/encode` run the
+ * profile's codec through the same sandbox as the application stage. Reading the profile is
+ * enough: nothing is stored.
+ */
+function registerCodecBenchRoutes(api: FastifyInstance, context: ApiContext): void {
+  api.post<{ Params: { id: string }; Body: DecodeBenchBody }>(
+    '/device-profiles/:id/codec/decode',
+    {
+      schema: {
+        summary: "Decode an uplink payload with the profile's codec",
+        body: decodeBenchSchema,
+      },
+      schemaErrorFormatter: schemaErrorMessage,
+    },
+    async (request) => {
+      const profile = await deviceProfileFor(
+        context,
+        request,
+        request.params.id,
+        'device-profiles:read',
+      );
+      const { hex, data, fPort, recvTime } = request.body;
+      if ((hex === undefined) === (data === undefined)) {
+        throw badRequest('give the payload as either hex or data (base64), not both or neither');
+      }
+      const bytes =
+        hex === undefined ? Buffer.from(data as string, 'base64') : Buffer.from(hex, 'hex');
+      const { settings, codecs } = codecOf(context, profile);
+      const outcome = await codecs.decodeUplink(settings, {
+        bytes: new Uint8Array(bytes),
+        fPort,
+        ...(recvTime === undefined ? {} : { recvTime: Date.parse(recvTime) }),
+      });
+      return decodeView(outcome);
+    },
+  );
+
+  api.post<{ Params: { id: string }; Body: EncodeBenchBody }>(
+    '/device-profiles/:id/codec/encode',
+    {
+      schema: {
+        summary: "Encode a downlink object with the profile's codec",
+        body: encodeBenchSchema,
+      },
+      schemaErrorFormatter: schemaErrorMessage,
+    },
+    async (request) => {
+      const profile = await deviceProfileFor(
+        context,
+        request,
+        request.params.id,
+        'device-profiles:read',
+      );
+      const { settings, codecs } = codecOf(context, profile);
+      const { fPort, data } = request.body;
+      const outcome = await codecs.encodeDownlink(settings, {
+        data: data as { [key: string]: JsonValue },
+        ...(fPort === undefined ? {} : { fPort }),
+      });
+      return encodeView(outcome);
+    },
+  );
+}
+
+/** Refuses a codec failure as a 400 whose details carry the codec's code and errors. */
+export function codecRefusal(
+  what: string,
+  outcome: Extract<EncodeOutcome, { ok: false }>,
+): ApiError {
+  return badRequest(`${what}: ${outcome.error.message}`, {
+    code: outcome.error.code,
+    ...(outcome.error.errors === undefined ? {} : { errors: outcome.error.errors }),
+  });
+}
+// --- end codecs ---

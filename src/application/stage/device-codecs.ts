@@ -1,0 +1,103 @@
+import type { CodecSettings, Device, DeviceProfile } from '../../storage/index.js';
+
+/** Where the lookup reads devices and profiles (`storage.devices`, `storage.deviceProfiles`). */
+export interface DeviceCodecSource {
+  devices: { get(devEui: string): Promise<Pick<Device, 'deviceProfileId'> | undefined> };
+  deviceProfiles: { get(id: string): Promise<Pick<DeviceProfile, 'codec'> | undefined> };
+}
+
+export interface DeviceCodec {
+  /** The device's profile; null: none (no codec). */
+  profileId: string | null;
+  /** The profile's codec; undefined: none. The same object until the profile changes. */
+  codec: CodecSettings | undefined;
+}
+
+export interface DeviceCodecLookupOptions {
+  /** How long a device's profile and a profile's codec are reused (default 10 000 ms). */
+  ttlMs?: number;
+  /** Devices remembered at most; the oldest entry goes first (default 100 000). */
+  maxDevices?: number;
+  now?: () => number;
+}
+
+interface Cached<T> {
+  value: T;
+  expiresAtMs: number;
+}
+
+/**
+ * Device -> profile -> codec, cached for the application stage. Entries live `ttlMs`, so that a
+ * device moved to another profile, or a profile changed by another process (a second Galet on
+ * the same PostgreSQL, the provider link), is seen within that time without any notification
+ * path; a profile changed through this process's API is dropped at once (`profileChanged`).
+ */
+export class DeviceCodecLookup {
+  readonly #source: DeviceCodecSource;
+  readonly #ttlMs: number;
+  readonly #maxDevices: number;
+  readonly #now: () => number;
+  readonly #devices = new Map<string, Cached<string | null>>();
+  readonly #profiles = new Map<string, Cached<CodecSettings | undefined>>();
+
+  constructor(source: DeviceCodecSource, options: DeviceCodecLookupOptions = {}) {
+    this.#source = source;
+    this.#ttlMs = options.ttlMs ?? 10_000;
+    this.#maxDevices = options.maxDevices ?? 100_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Each device's codec; a device that no longer exists has none. */
+  async codecsOf(devEuis: Iterable<string>): Promise<Map<string, DeviceCodec>> {
+    const result = new Map<string, DeviceCodec>();
+    for (const devEui of new Set(devEuis)) {
+      const profileId = await this.#profileIdOf(devEui);
+      const codec = profileId === null ? undefined : await this.#codecOf(profileId);
+      result.set(devEui, { profileId, codec });
+    }
+    return result;
+  }
+
+  /** A profile was changed or deleted here: read it again on its next use. */
+  profileChanged(id: string): void {
+    this.#profiles.delete(id);
+  }
+
+  /** A device was changed (its profile) or deleted here. */
+  deviceChanged(devEui: string): void {
+    this.#devices.delete(devEui);
+  }
+
+  async #profileIdOf(devEui: string): Promise<string | null> {
+    const now = this.#now();
+    const cached = this.#devices.get(devEui);
+    if (cached !== undefined && cached.expiresAtMs > now) return cached.value;
+    const device = await this.#source.devices.get(devEui);
+    const profileId = device?.deviceProfileId ?? null;
+    this.#devices.delete(devEui);
+    this.#devices.set(devEui, { value: profileId, expiresAtMs: now + this.#ttlMs });
+    if (this.#devices.size > this.#maxDevices) {
+      const oldest = this.#devices.keys().next();
+      if (oldest.done !== true) this.#devices.delete(oldest.value);
+    }
+    return profileId;
+  }
+
+  async #codecOf(profileId: string): Promise<CodecSettings | undefined> {
+    const now = this.#now();
+    const cached = this.#profiles.get(profileId);
+    if (cached !== undefined && cached.expiresAtMs > now) return cached.value;
+    const profile = await this.#source.deviceProfiles.get(profileId);
+    const codec = profile?.codec;
+    // An unchanged codec keeps its object, and with it the compiled codec (PayloadCodecs).
+    const value =
+      cached?.value !== undefined &&
+      codec !== undefined &&
+      cached.value.type === codec.type &&
+      cached.value.source === codec.source
+        ? cached.value
+        : codec;
+    this.#profiles.set(profileId, { value, expiresAtMs: now + this.#ttlMs });
+    return value;
+  }
+}
