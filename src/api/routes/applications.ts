@@ -1,6 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { can } from '../../platform/roles.js';
-import { APPLICATION_SORT, type Application } from '../../storage/index.js';
+import {
+  APPLICATION_SORT,
+  type Application,
+  type ApplicationRetention,
+  MAX_DROP_FIELD_LENGTH,
+  MAX_DROP_FIELDS,
+  MAX_RETENTION_DAYS,
+} from '../../storage/index.js';
 import { forbidden, noteAudit, principalOf } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema, searchSchema } from '../paging.js';
@@ -13,6 +20,37 @@ import { idSchema, nameSchema } from './schemas.js';
  * tenant (the operator's, seen only by global principals). Its devices follow it: moving an
  * application to another tenant (operator only) moves them too.
  */
+
+/** What an application decides about its data (both in create and update). */
+interface ApplicationDataBody {
+  retention?: Partial<ApplicationRetention>;
+  dropFields?: string[];
+}
+
+const retentionDaysSchema = {
+  type: ['integer', 'null'],
+  minimum: 1,
+  maximum: MAX_RETENTION_DAYS,
+  description: 'Days kept; null: forever',
+} as const;
+
+/**
+ * Retention per kind of data (raw events, measurements), in days; null or absent: kept
+ * forever. `dropFields`: field paths (`location`, `sensors.*.serial`) removed from decoded
+ * objects before anything is stored.
+ */
+const applicationDataSchemas = {
+  retention: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { eventsDays: retentionDaysSchema, measurementsDays: retentionDaysSchema },
+  },
+  dropFields: {
+    type: 'array',
+    maxItems: MAX_DROP_FIELDS,
+    items: { type: 'string', minLength: 1, maxLength: MAX_DROP_FIELD_LENGTH },
+  },
+} as const;
 
 interface ApplicationListQuery extends PageQuery {
   tenantId?: string;
@@ -45,7 +83,7 @@ export function unknownReference(message: string): ApiError {
 export function registerApplicationRoutes(api: FastifyInstance, context: ApiContext): void {
   const { storage } = context;
 
-  api.post<{ Body: { name: string; tenantId?: string } }>(
+  api.post<{ Body: { name: string; tenantId?: string } & ApplicationDataBody }>(
     '/applications',
     {
       schema: {
@@ -54,7 +92,7 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { name: nameSchema, tenantId: idSchema },
+          properties: { name: nameSchema, tenantId: idSchema, ...applicationDataSchemas },
         },
       },
     },
@@ -66,7 +104,13 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
         'applications',
       );
       noteAudit(request, { details: { name: request.body.name } });
-      const application = await storage.applications.create({ name: request.body.name, tenantId });
+      const { retention, dropFields } = request.body;
+      const application = await storage.applications.create({
+        name: request.body.name,
+        tenantId,
+        ...(retention === undefined ? {} : { retention }),
+        ...(dropFields === undefined ? {} : { dropFields }),
+      });
       return reply.status(201).send(application);
     },
   );
@@ -106,16 +150,24 @@ export function registerApplicationRoutes(api: FastifyInstance, context: ApiCont
     async (request) => applicationFor(context, request, request.params.id, 'applications:read'),
   );
 
-  api.patch<{ Params: { id: string }; Body: { name?: string; tenantId?: string | null } }>(
+  api.patch<{
+    Params: { id: string };
+    Body: { name?: string; tenantId?: string | null } & ApplicationDataBody;
+  }>(
     '/applications/:id',
     {
       schema: {
-        summary: 'Rename an application, or move it (with its devices) to another tenant',
+        summary:
+          'Rename an application, set its retention and dropped fields, or move it (with its devices) to another tenant',
         body: {
           type: 'object',
           minProperties: 1,
           additionalProperties: false,
-          properties: { name: nameSchema, tenantId: { ...idSchema, type: ['string', 'null'] } },
+          properties: {
+            name: nameSchema,
+            tenantId: { ...idSchema, type: ['string', 'null'] },
+            ...applicationDataSchemas,
+          },
         },
       },
     },
