@@ -26,10 +26,13 @@ import { registerAuthRoutes, registerLoginRoute } from './routes/auth-routes.js'
 import { registerDeviceBulkRoutes } from './routes/device-bulk.js';
 import { registerDeviceProfileRoutes } from './routes/device-profiles.js';
 import { registerDeviceRoutes } from './routes/devices.js';
+import { registerEventStreamRoutes } from './routes/event-streams.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerLinkTokenRoutes } from './routes/link-tokens.js';
+import { registerMeasurementRoutes } from './routes/measurements.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 /**
  * What the API tells the network server after it wrote something the network keeps in memory
@@ -106,6 +109,8 @@ export interface ApiContext {
   network: ApiNetwork;
   roles: ApiRoles;
   region: Region;
+  /** The application-side services (codecs, ...); absent in the network role alone. */
+  application?: ApplicationServices;
 }
 
 const STORAGE_ERROR_STATUS: Partial<Record<StorageError['code'], [number, string]>> = {
@@ -321,13 +326,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         network: options.network,
         region: options.region,
         roles: options.roles ?? {},
+        ...(options.application === undefined ? {} : { application: options.application }),
       };
       scoped(() => registerApplicationRoutes(api, context));
+      scoped(() => registerWebhookRoutes(api, context));
       registerLinkTokenRoutes(api, context);
       scoped(() => registerGatewayRoutes(api, context));
       scoped(() => registerDeviceRoutes(api, context));
       scoped(() => registerDeviceBulkRoutes(api, context));
+      scoped(() => registerMeasurementRoutes(api, context));
       scoped(() => registerDeviceProfileRoutes(api, context));
+      scoped(() => registerEventStreamRoutes(api, context, options.application));
       scoped(() => registerTenantRoutes(api, platform));
       scoped(() => registerUserRoutes(api, platform));
       scoped(() => registerApiKeyRoutes(api, platform));

@@ -1,4 +1,5 @@
 import type { MetricSource } from '../api/metrics.js';
+import type { ApplicationCodecs, DecodedListener } from './stage/index.js';
 
 /** What the running services offer the API and the metrics endpoint. */
 export interface ApplicationServices {
@@ -12,4 +13,8 @@ export interface ApplicationServices {
   /** Counters and gauges for `/metrics` (`galet_<prefix>_<name>_total`). */
   metricSources: Record<string, MetricSource>;
   gauges: Record<string, { help: string; read: () => number }>;
+  /** Payload codecs for the API (profile checks, test bench, downlinks given as objects). */
+  codecs?: ApplicationCodecs;
+  /** Awaited for each decoded uplink before the application stage moves past it. */
+  onDecoded?(listener: DecodedListener): () => void;
 }

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import {
+  brokerUrl,
+  type MqttSettings,
+  mqttClientOptions,
+} from '../application/integrations/mqtt/settings.js';
 import { createLogger } from '../logger.js';
 import type { AdminToken } from '../server/data-dir.js';
 import {
@@ -52,6 +57,26 @@ const SETTINGS = [
   },
   { key: 'networkUrl', flag: 'networkUrl', env: 'GALET_NETWORK_URL', kind: 'url' },
   { key: 'networkToken', flag: 'networkToken', env: 'GALET_NETWORK_TOKEN', kind: 'string' },
+  // --- MQTT integration (issue 7); folded into `application.mqtt` by mqttSettings() ---
+  { key: 'mqttUrl', flag: 'mqttUrl', env: 'GALET_MQTT_URL', kind: 'string' },
+  { key: 'mqttUsername', flag: 'mqttUsername', env: 'GALET_MQTT_USERNAME', kind: 'string' },
+  {
+    key: 'mqttPasswordFile',
+    flag: 'mqttPasswordFile',
+    env: 'GALET_MQTT_PASSWORD_FILE',
+    kind: 'string',
+  },
+  { key: 'mqttClientId', flag: 'mqttClientId', env: 'GALET_MQTT_CLIENT_ID', kind: 'string' },
+  {
+    key: 'mqttTopicPrefix',
+    flag: 'mqttTopicPrefix',
+    env: 'GALET_MQTT_TOPIC_PREFIX',
+    kind: 'string',
+  },
+  { key: 'mqttCa', flag: 'mqttCa', env: 'GALET_MQTT_CA', kind: 'string' },
+  { key: 'mqttCert', flag: 'mqttCert', env: 'GALET_MQTT_CERT', kind: 'string' },
+  { key: 'mqttKey', flag: 'mqttKey', env: 'GALET_MQTT_KEY', kind: 'string' },
+  // --- end MQTT integration ---
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -164,8 +189,79 @@ export function resolveStartOptions(
   if (typeof resolved['roles'] === 'string') {
     resolved['roles'] = (resolved['roles'] as string).split(',') as GaletRole[];
   }
+  const mqtt = mqttSettings(resolved, env);
+  if (mqtt !== undefined) {
+    resolved['application'] = { ...(resolved['application'] as object | undefined), mqtt };
+  }
   return resolved as StartOptions & Record<SettingKey, unknown>;
 }
+
+// --- MQTT integration (issue 7) ---
+const MQTT_KEYS = [
+  'mqttUrl',
+  'mqttUsername',
+  'mqttPasswordFile',
+  'mqttClientId',
+  'mqttTopicPrefix',
+  'mqttCa',
+  'mqttCert',
+  'mqttKey',
+] as const;
+
+/**
+ * The MQTT integration's settings from the resolved `mqtt*` keys (removed from `resolved`), or
+ * undefined without `mqttUrl`. The password comes from a file or GALET_MQTT_PASSWORD, never a
+ * flag (a flag shows in the process list).
+ */
+function mqttSettings(
+  resolved: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): MqttSettings | undefined {
+  const values: Partial<Record<(typeof MQTT_KEYS)[number], string>> = {};
+  for (const key of MQTT_KEYS) {
+    if (typeof resolved[key] === 'string') values[key] = resolved[key] as string;
+    delete resolved[key];
+  }
+  if (values.mqttUrl === undefined) {
+    const stray = Object.keys(values);
+    if (stray.length > 0) {
+      throw new CliInputError(`${stray.map((k) => `--${kebab(k)}`).join(', ')} need --mqtt-url`);
+    }
+    return undefined;
+  }
+  try {
+    brokerUrl(values.mqttUrl);
+  } catch (error) {
+    throw new CliInputError(`--mqtt-url: ${(error as Error).message}`);
+  }
+  let password = env['GALET_MQTT_PASSWORD'] === '' ? undefined : env['GALET_MQTT_PASSWORD'];
+  if (values.mqttPasswordFile !== undefined) {
+    try {
+      password = readFileSync(values.mqttPasswordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new CliInputError(
+        `cannot read the MQTT password file ${values.mqttPasswordFile}: ${(error as Error).message}`,
+      );
+    }
+  }
+  const settings: MqttSettings = {
+    url: values.mqttUrl,
+    ...(values.mqttUsername === undefined ? {} : { username: values.mqttUsername }),
+    ...(password === undefined ? {} : { password }),
+    ...(values.mqttClientId === undefined ? {} : { clientId: values.mqttClientId }),
+    ...(values.mqttTopicPrefix === undefined ? {} : { topicPrefix: values.mqttTopicPrefix }),
+    ...(values.mqttCa === undefined ? {} : { caFile: values.mqttCa }),
+    ...(values.mqttCert === undefined ? {} : { certFile: values.mqttCert }),
+    ...(values.mqttKey === undefined ? {} : { keyFile: values.mqttKey }),
+  };
+  try {
+    mqttClientOptions(settings);
+  } catch (error) {
+    throw new CliInputError((error as Error).message);
+  }
+  return settings;
+}
+// --- end MQTT integration ---
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -217,6 +313,25 @@ export function registerStartCommand(program: Command): void {
       'API requests per second per API key or user (default 20; 0: no limit)',
     )
     .option('--api-rate-limit-burst <n>', 'API requests at once per API key or user (default 120)')
+    // --- MQTT integration (issue 7) ---
+    .option(
+      '--mqtt-url <url>',
+      'MQTT integration: the broker, mqtt://host:port or mqtts://host:port',
+    )
+    .option('--mqtt-username <name>', 'MQTT integration: user name at the broker')
+    .option(
+      '--mqtt-password-file <path>',
+      'MQTT integration: file holding the password (or GALET_MQTT_PASSWORD)',
+    )
+    .option('--mqtt-client-id <id>', 'MQTT integration: client id (default galet-<random>)')
+    .option(
+      '--mqtt-topic-prefix <prefix>',
+      'MQTT integration: first topic level(s) (default application)',
+    )
+    .option('--mqtt-ca <file>', 'MQTT integration: PEM CA certificate of the broker (mqtts://)')
+    .option('--mqtt-cert <file>', 'MQTT integration: PEM client certificate (mqtts://)')
+    .option('--mqtt-key <file>', 'MQTT integration: PEM client key (mqtts://)')
+    // --- end MQTT integration ---
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',
@@ -263,6 +378,7 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     networkToken: options.networkToken,
     apiRateLimitPerSecond: options.apiRateLimitPerSecond,
     apiRateLimitBurst: options.apiRateLimitBurst,
+    ...(options.application === undefined ? {} : { application: options.application }),
     logger,
   });
   printAdminToken(provider.adminToken, options.dataDir);

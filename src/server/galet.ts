@@ -17,7 +17,7 @@ import {
 } from './application-services.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
-import { NetworkLinks, RoutingJoinServer } from './network-links.js';
+import { NetworkLinks, newDownlinkCounters, RoutingJoinServer } from './network-links.js';
 import { StorageJoinServerStore, StorageNetworkStore } from './stores.js';
 
 export interface GaletOptions {
@@ -194,6 +194,11 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
         if (links === undefined) throw new Error('provider links are not up yet');
         await links.forwardUplink(uplink);
       },
+      // Operator-blind downlinks (issue 5): re-encryption hand-backs and ack/txack reports.
+      blindDownlinks: {
+        handBack: (request) => links?.blindDownlinks.handBack(request),
+        report: async (event) => links?.blindDownlinks.report(event),
+      },
       config: {
         netId: options.netId,
         deduplicationWindowMs: options.deduplicationWindowMs,
@@ -233,12 +238,14 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
             closers,
             onEventsAppended: (listener) => running.bus.subscribe(() => listener()),
             settings: options.application ?? {},
+            downlinkQueued: (devEui) => running.downlinkQueued(devEui),
           })
         : undefined;
     const metrics = createMetricsRegistry(
       {
         ...application?.metricSources,
         network: () => running.counters.snapshot(),
+        provider_links: () => links?.downlinkCounters() ?? newDownlinkCounters(),
         semtech_udp: () => {
           const { packetsReceived, malformedDatagrams, invalidRxpk, txAcks, ...plain } =
             gateways.counters();
@@ -268,6 +275,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       logger: logger.child({ component: 'link' }),
     });
     providerLinks.onDeviceChanged((devEui) => running.deviceChanged(devEui));
+    providerLinks.onDownlinkQueued((devEui) => running.downlinkQueued(devEui));
     links = providerLinks;
     await api.listen({ host: options.host, port: options.httpPort });
     const address = api.server.address();

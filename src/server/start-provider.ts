@@ -79,14 +79,15 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
         return () => eventsStored.off('stored', listener);
       },
       settings: options.application ?? {},
+      downlinkQueued: (devEui) => link.downlinkQueued(devEui),
     });
     const config = defaultNetworkConfig(region);
-    // The network runs elsewhere: nothing to tell it about sessions or queues from here yet.
+    // The network runs elsewhere: queued downlinks go to it encrypted, over the link.
     const network: ApiNetwork = {
       config,
       sessionChanged: () => {},
       sessionRemoved: () => {},
-      downlinkQueued: () => {},
+      downlinkQueued: (devEui) => link.downlinkQueued(devEui),
       gatewayAdded: () => {},
     };
     const api = await buildApi({

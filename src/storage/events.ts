@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { StorageError } from './errors.js';
 import type { IsoTimestamp } from './schema.js';
@@ -42,6 +43,8 @@ export interface EventListOptions {
 
 /** Rows per INSERT in appendMany: 6 parameters each stays far below both engines' limits. */
 const APPEND_BATCH_ROWS = 500;
+/** Rows per UPDATE in replaceBodies: 3 parameters each. */
+const REPLACE_BATCH_ROWS = 500;
 
 /** A device's event log (uplinks, joins, acks, ...), append-only; ids increase. */
 export class EventRepository {
@@ -130,6 +133,45 @@ export class EventRepository {
       devEui: row.dev_eui,
       applicationId: row.application_id,
     }));
+  }
+
+  // Application stage (issue 7): the decoded `object` is written into the stored `up` event.
+  /**
+   * Replaces the bodies of stored events (the application stage adds the decoded `object` to
+   * `up` events): one UPDATE per 500 events, in one transaction. Ids that do not exist (purged
+   * since) are skipped.
+   */
+  async replaceBodies(updates: readonly { id: number; body: object }[]): Promise<void> {
+    if (updates.length === 0) return;
+    const rows = updates.map(({ id, body }) => {
+      assertInteger(id, 1, Number.MAX_SAFE_INTEGER, 'event id');
+      const text = typeof body === 'object' && body !== null ? JSON.stringify(body) : undefined;
+      if (text === undefined) {
+        throw new StorageError('INVALID_INPUT', 'event body must be an object');
+      }
+      return { id, body: text };
+    });
+    const update = async (db: GaletDatabase['db']): Promise<void> => {
+      for (let start = 0; start < rows.length; start += REPLACE_BATCH_ROWS) {
+        const chunk = rows.slice(start, start + REPLACE_BATCH_ROWS);
+        const cases = sql.join(
+          chunk.map((row) => sql`when ${row.id} then ${row.body}`),
+          sql` `,
+        );
+        await db
+          .updateTable('events')
+          .set({ body: sql<string>`case id ${cases} end` })
+          .where(
+            'id',
+            'in',
+            chunk.map((row) => row.id),
+          )
+          .execute();
+      }
+    };
+    await (rows.length <= REPLACE_BATCH_ROWS
+      ? update(this.#db)
+      : this.#db.transaction().execute((trx) => update(trx)));
   }
 
   /** The highest event id so far (0 when there is none). */

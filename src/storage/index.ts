@@ -17,12 +17,14 @@ import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
 import { LinkOutboxRepository } from './link-outbox.js';
 import { LinkTokenRepository } from './link-tokens.js';
+import { MeasurementRepository } from './measurements.js';
 import { MembershipRepository } from './memberships.js';
 import type { SecretBox } from './secret-box.js';
 import { TenantRepository } from './tenants.js';
 import { type UplinkCommitOptions, UplinkCommitRepository } from './uplink-commits.js';
 import { UserRepository } from './users.js';
 import type { RepositoryOptions } from './values.js';
+import { WebhookRepository } from './webhooks.js';
 
 export * from './api-keys.js';
 export * from './applications.js';
@@ -41,6 +43,7 @@ export * from './gateways.js';
 export * from './link-outbox.js';
 export * from './link-tokens.js';
 export * from './listing.js';
+export * from './measurements.js';
 export * from './memberships.js';
 export * from './quotas.js';
 export type {
@@ -57,6 +60,7 @@ export * from './tenants.js';
 export * from './uplink-commits.js';
 export * from './users.js';
 export type { ListOptions, RepositoryOptions } from './values.js';
+export * from './webhooks.js';
 
 export interface Storage {
   readonly database: GaletDatabase;
@@ -77,7 +81,9 @@ export interface Storage {
   readonly auditLog: AuditLogRepository;
   readonly linkOutbox: LinkOutboxRepository;
   readonly linkTokens: LinkTokenRepository;
+  readonly measurements: MeasurementRepository;
   readonly consumerCursors: ConsumerCursorRepository;
+  readonly webhooks: WebhookRepository;
 }
 
 export function createStorage(
@@ -108,6 +114,8 @@ export function createStorage(
     auditLog: new AuditLogRepository(database, secrets, options),
     linkOutbox: new LinkOutboxRepository(database, secrets, options),
     linkTokens: new LinkTokenRepository(database, secrets, options),
+    measurements: new MeasurementRepository(database, secrets, options),
     consumerCursors: new ConsumerCursorRepository(database, secrets, options),
+    webhooks: new WebhookRepository(database, secrets, options),
   };
 }

@@ -47,6 +47,12 @@ export interface ApplicationsTable {
   tenant_id: string | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
+  /** Measurements (0010): days raw events are kept; null: forever. */
+  events_retention_days: number | null;
+  /** Measurements (0010): days measurements are kept; null: forever. */
+  measurements_retention_days: number | null;
+  /** Measurements (0010): JSON text array of the field paths dropped before storing. */
+  drop_fields: ColumnType<string, string | undefined, string>;
 }
 
 export interface GatewaysTable {
@@ -157,6 +163,9 @@ export interface DownlinkQueueTable {
   last_error: string | null;
   created_at: IsoTimestamp;
   updated_at: IsoTimestamp;
+  /** Operator-blind (0012): `data` is encrypted for this counter and session key id. */
+  encrypted_f_cnt_down: Int64 | null;
+  encrypted_session_key_id: string | null;
 }
 
 export interface EventsTable {
@@ -294,6 +303,64 @@ export interface LinkTokensTable {
   revoked_at: IsoTimestamp | null;
 }
 
+/** Webhooks (0011): an application's HTTP endpoint for its events. */
+export interface WebhooksTable {
+  id: string;
+  application_id: string;
+  url: string;
+  /** The HMAC secret (UTF-8), sealed with associated data `webhook:<id>:secret`. */
+  secret_enc: Bytes;
+  /** JSON object of extra headers, sealed with `webhook:<id>:headers`; null: none. */
+  headers_enc: Bytes | null;
+  /** JSON array of the extra headers' names (shown; the values are not). */
+  header_names: string;
+  /** JSON array of event types delivered; empty: every type. */
+  event_types: string;
+  enabled: DbBoolean;
+  /** The last event id when it was created: the dispatcher queues the events after it. */
+  after_event_id: Int64;
+  last_error: string | null;
+  last_error_status: number | null;
+  last_error_at: IsoTimestamp | null;
+  created_at: IsoTimestamp;
+  updated_at: IsoTimestamp;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+/** Webhooks (0011): the outbox, one row per webhook and event. */
+export interface WebhookDeliveriesTable {
+  webhook_id: string;
+  event_id: Int64;
+  dev_eui: string;
+  event_type: string;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  /** When the next attempt is due; while a request is in flight, the end of its lease. */
+  next_attempt_at: IsoTimestamp;
+  /** When it was queued or last replayed: the dead-letter age counts from here. */
+  queued_at: IsoTimestamp;
+  last_error: string | null;
+  last_http_status: number | null;
+  created_at: IsoTimestamp;
+  delivered_at: IsoTimestamp | null;
+  dead_at: IsoTimestamp | null;
+}
+
+/** Measurements (0010): one value of a decoded uplink; partitioned by month on PostgreSQL. */
+export interface MeasurementsTable {
+  dev_eui: string;
+  application_id: string;
+  /** Epoch milliseconds (UTC). */
+  time_ms: Int64;
+  /** The field path in the decoded object (`sensors.0.value`). */
+  field: string;
+  /** Exactly one of number_value and text_value is set; booleans are 0/1 numbers. */
+  number_value: number | null;
+  text_value: string | null;
+  event_id: Int64;
+}
+
 export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
@@ -313,6 +380,9 @@ export interface Schema {
   link_outbox_cursors: LinkOutboxCursorsTable;
   link_outbox: LinkOutboxTable;
   link_tokens: LinkTokensTable;
+  measurements: MeasurementsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 /** The two engines Galet stores its state in. */

@@ -72,6 +72,14 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     async (t: TenantObjects) => ({
       id: (await tenancy.admin('POST', path, { name: 'x', tenantId: t.tenantId, ...body })).id,
     });
+  /** A `prepare` making a webhook on the tenant's application: `{webhookId}`. */
+  const freshWebhook = async (t: TenantObjects) => ({
+    webhookId: (
+      await tenancy.admin('POST', `/api/v1/applications/${t.applicationId}/webhooks`, {
+        url: 'https://hooks.example.org/fresh',
+      })
+    ).id,
+  });
   const freshUser = async (t: TenantObjects) => ({
     userId: (
       await tenancy.admin('POST', '/api/v1/users', {
@@ -119,6 +127,68 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       prepare: freshObject('/api/v1/applications'),
       request: (_t, made) => ['DELETE', `/api/v1/applications/${made['id']}`],
       own: s(204, 204, 403, 403, 404, 403),
+    },
+    // Webhooks (docs/webhooks.md): read with the application, write as its owner/admin.
+    {
+      name: "list an application's webhooks",
+      request: (t) => ['GET', `/api/v1/applications/${t.applicationId}/webhooks`],
+      own: all(200),
+    },
+    {
+      name: 'create a webhook',
+      request: (t) => [
+        'POST',
+        `/api/v1/applications/${t.applicationId}/webhooks`,
+        { url: 'https://hooks.example.org/x' },
+      ],
+      own: s(201, 201, 403, 403, 403, 403),
+    },
+    {
+      name: 'get a webhook',
+      prepare: freshWebhook,
+      request: (t, made) => [
+        'GET',
+        `/api/v1/applications/${t.applicationId}/webhooks/${made['webhookId']}`,
+      ],
+      own: all(200),
+    },
+    {
+      name: 'change a webhook',
+      prepare: freshWebhook,
+      request: (t, made) => [
+        'PATCH',
+        `/api/v1/applications/${t.applicationId}/webhooks/${made['webhookId']}`,
+        { enabled: false },
+      ],
+      own: s(200, 200, 403, 403, 403, 403),
+    },
+    {
+      name: 'delete a webhook',
+      prepare: freshWebhook,
+      request: (t, made) => [
+        'DELETE',
+        `/api/v1/applications/${t.applicationId}/webhooks/${made['webhookId']}`,
+      ],
+      own: s(204, 204, 403, 403, 403, 403),
+    },
+    {
+      name: "list a webhook's deliveries",
+      prepare: freshWebhook,
+      request: (t, made) => [
+        'GET',
+        `/api/v1/applications/${t.applicationId}/webhooks/${made['webhookId']}/deliveries`,
+      ],
+      own: all(200),
+    },
+    {
+      name: "replay a webhook's dead deliveries",
+      prepare: freshWebhook,
+      request: (t, made) => [
+        'POST',
+        `/api/v1/applications/${t.applicationId}/webhooks/${made['webhookId']}/replay`,
+        { status: 'dead' },
+      ],
+      own: s(200, 200, 403, 403, 403, 403),
     },
     // Gateways.
     {
@@ -218,6 +288,11 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       own: all(200),
     },
     {
+      name: 'read the measurements',
+      request: (t) => ['GET', `/api/v1/devices/${t.devEui}/measurements`],
+      own: all(200),
+    },
+    {
       name: 'ask a ForceRejoinReq',
       request: (t) => ['POST', `/api/v1/devices/${t.devEui}/force-rejoin`, {}],
       own: s(202, 202, 202, 403, 202, 403),
@@ -267,6 +342,25 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       name: 'get a device profile',
       request: (t) => ['GET', `/api/v1/device-profiles/${t.deviceProfileId}`],
       own: s(200, 200, 200, 200, 404, 200),
+    },
+    {
+      name: "decode with a device profile's codec (the test bench)",
+      request: (t) => [
+        'POST',
+        `/api/v1/device-profiles/${t.deviceProfileId}/codec/decode`,
+        { fPort: 1, hex: '00' },
+      ],
+      // The profile has no codec: 409 for whoever may read it.
+      own: s(409, 409, 409, 409, 404, 409),
+    },
+    {
+      name: "encode with a device profile's codec (the test bench)",
+      request: (t) => [
+        'POST',
+        `/api/v1/device-profiles/${t.deviceProfileId}/codec/encode`,
+        { data: {} },
+      ],
+      own: s(409, 409, 409, 409, 404, 409),
     },
     {
       name: 'get a catalogue device profile',
@@ -324,8 +418,9 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     {
       name: 'list the tenants',
       request: () => ['GET', '/api/v1/tenants'],
-      own: all(200),
-      other: all(200),
+      // An integration reads no tenant: refused, not an empty list that would mean "none".
+      own: s(200, 200, 200, 200, 403, 200),
+      other: s(200, 200, 200, 200, 403, 200),
     },
     {
       name: 'get a tenant',
@@ -350,7 +445,15 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     {
       name: 'list the users of a tenant',
       request: (t) => ['GET', `/api/v1/users?tenantId=${t.tenantId}`],
-      own: s(200, 200, 403, 403, 404, 200),
+      // Who reads users nowhere is refused whatever the filter; B is as if it did not exist.
+      own: s(200, 200, 403, 403, 403, 200),
+      other: s(404, 404, 403, 403, 403, 404),
+    },
+    {
+      name: 'list the users',
+      request: () => ['GET', '/api/v1/users'],
+      own: s(200, 200, 403, 403, 403, 200),
+      other: s(200, 200, 403, 403, 403, 200),
     },
     {
       name: 'create a user',
@@ -432,7 +535,14 @@ describe('authorization matrix: every endpoint x every role x own and other tena
     {
       name: 'list the keys of a tenant',
       request: (t) => ['GET', `/api/v1/api-keys?tenantId=${t.tenantId}`],
-      own: s(200, 200, 403, 403, 404, 200),
+      own: s(200, 200, 403, 403, 403, 200),
+      other: s(404, 404, 403, 403, 403, 404),
+    },
+    {
+      name: 'list the keys',
+      request: () => ['GET', '/api/v1/api-keys'],
+      own: s(200, 200, 403, 403, 403, 200),
+      other: s(200, 200, 403, 403, 403, 200),
     },
     {
       name: 'get a key',
@@ -592,7 +702,11 @@ describe('authorization matrix: every endpoint x every role x own and other tena
         const answer = await tenancy.api.request('GET', `/api/v1/${list}?tenantId=${b.tenantId}`, {
           token: tenancy.tokens[role],
         });
-        const refused = role === 'integration' ? [403, 404] : [404];
+        // Who may read that kind of object nowhere gets 403 whatever the filter.
+        const readsNowhere =
+          (role === 'integration' && !['applications', 'devices'].includes(list)) ||
+          (list === 'api-keys' && (role === 'operator' || role === 'viewer'));
+        const refused = readsNowhere ? [403] : [404];
         if (!refused.includes(answer.status)) {
           failures.push(`${role} ${list}?tenantId=B: ${answer.status}`);
         }
@@ -646,14 +760,11 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       token,
     });
     assert.ok(!JSON.stringify(exported.json).includes(moved.devEui), 'not in the export');
-    for (const list of ['gateways', 'device-profiles', 'audit']) {
+    // Lists of what it reads nowhere: refused (403), never an empty list.
+    for (const list of ['gateways', 'device-profiles', 'audit', 'users', 'api-keys', 'tenants']) {
       const answer = await tenancy.api.request('GET', `/api/v1/${list}`, { token });
       assert.equal(answer.status, 403, list);
-    }
-    for (const list of ['users', 'apiKeys', 'tenants']) {
-      const url = `/api/v1/${list === 'apiKeys' ? 'api-keys' : list}`;
-      const answer = await tenancy.api.request('GET', url, { token });
-      assert.deepEqual(answer.json[list], [], url);
+      assert.equal(answer.json.error, 'FORBIDDEN', list);
     }
   });
 
@@ -766,6 +877,15 @@ function routeOf(method: string, url: string): string {
     [/^\/api\/v1\/gateways\/[^/]+$/, '/api/v1/gateways/{gatewayId}'],
     [/^\/api\/v1\/users\/[^/]+\/memberships\/[^/]+$/, '/api/v1/users/{id}/memberships/{tenantId}'],
     [/^\/api\/v1\/auth\/.*$/, '$&'],
+    [
+      /^\/api\/v1\/applications\/[^/]+\/webhooks\/[^/]+(\/.*)?$/,
+      '/api/v1/applications/{id}/webhooks/{webhookId}$1',
+    ],
+    [/^\/api\/v1\/applications\/[^/]+\/webhooks$/, '/api/v1/applications/{id}/webhooks'],
+    [
+      /^\/api\/v1\/device-profiles\/[^/]+\/codec\/(decode|encode)$/,
+      '/api/v1/device-profiles/{id}/codec/$1',
+    ],
     [
       /^\/api\/v1\/(applications|device-profiles|tenants|users|api-keys)\/[^/]+$/,
       '/api/v1/$1/{id}',

@@ -16,7 +16,10 @@ describe('storage on PostgreSQL', () => {
   // Every table, children first.
   storageSuite(
     postgresTestTarget([
+      'webhook_deliveries',
+      'webhooks',
       'consumer_cursors',
+      'measurements',
       'events',
       'downlink_queue',
       'dev_nonces',

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { JsonValue } from '../../application/codecs/index.js';
+import { isActiveCodec } from '../../application/stage/index.js';
 import { hexToBytes, parseHexUint, uint32ToHex } from '../../lorawan/bytes.js';
 import type { Region } from '../../lorawan/regions/index.js';
 import { sessionMacView } from '../../network/mac/session-mac.js';
@@ -29,7 +31,7 @@ import {
   deviceFor,
   deviceListFilters,
 } from './device-access.js';
-import { schemaErrorMessage } from './device-profiles.js';
+import { codecRefusal, schemaErrorMessage } from './device-profiles.js';
 import { DEVADDR_PATTERN, EUI_PATTERN, KEY_PATTERN, nameSchema, tagsSchema } from './schemas.js';
 
 interface AbpBody {
@@ -122,11 +124,13 @@ const forceRejoinSchema = {
 
 const queueItemSchema = {
   type: 'object',
-  required: ['fPort', 'data'],
+  required: ['fPort'],
   additionalProperties: false,
   properties: {
     fPort: { type: 'integer', minimum: 1, maximum: 223 },
     data: { type: 'string', maxLength: 1024 },
+    // Codecs (issue 7): the payload as an object, encoded by the device profile's codec.
+    object: { type: 'object' },
     confirmed: { type: 'boolean' },
   },
 } as const;
@@ -163,6 +167,50 @@ function decodeBase64(data: string): Uint8Array {
   return new Uint8Array(Buffer.from(data, 'base64'));
 }
 
+// --- Codecs (issue 7): a queued downlink given as an object ---
+interface QueueItemBody {
+  fPort: number;
+  data?: string;
+  object?: { [key: string]: JsonValue };
+  confirmed?: boolean;
+}
+
+/**
+ * The bytes and FPort of a queued downlink: `data` as given, or `object` encoded by the device
+ * profile's codec (which may choose another FPort); 400 with the codec's message when it fails.
+ */
+async function queuedPayload(
+  context: ApiContext,
+  device: Device,
+  body: QueueItemBody,
+): Promise<{ data: Uint8Array; fPort: number }> {
+  if ((body.data === undefined) === (body.object === undefined)) {
+    throw badRequest('give the payload as either data (base64) or object, not both or neither');
+  }
+  if (body.data !== undefined) return { data: decodeBase64(body.data), fPort: body.fPort };
+  const profile =
+    device.deviceProfileId === null
+      ? undefined
+      : await context.storage.deviceProfiles.get(device.deviceProfileId);
+  const codec = profile?.codec;
+  if (!isActiveCodec(codec)) {
+    throw badRequest(
+      `device ${device.devEui} has no codec (in its device profile) to encode object`,
+    );
+  }
+  const codecs = context.application?.codecs;
+  if (codecs === undefined) {
+    throw badRequest('this Galet runs no application services (network role alone): give data');
+  }
+  const outcome = await codecs.encodeDownlink(codec, {
+    data: body.object ?? {},
+    fPort: body.fPort,
+  });
+  if (!outcome.ok) throw codecRefusal('the codec could not encode object', outcome);
+  return { data: outcome.bytes, fPort: outcome.fPort };
+}
+// --- end codecs ---
+
 /** A device as the API shows it: no keys, with its session state when it has one. */
 function deviceView(
   device: Device,
@@ -182,10 +230,8 @@ function deviceView(
   };
 }
 
-export function registerDeviceRoutes(
-  api: FastifyInstance,
-  { storage, network, region, roles }: ApiContext,
-): void {
+export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext): void {
+  const { storage, network, region, roles } = context;
   api.post<{ Body: NewDeviceBody }>(
     '/devices',
     { schema: { body: newDeviceSchema } },
@@ -323,11 +369,11 @@ export function registerDeviceRoutes(
 
   api.post<{
     Params: { devEui: string };
-    Body: { fPort: number; data: string; confirmed?: boolean };
+    Body: QueueItemBody;
   }>('/devices/:devEui/queue', { schema: { body: queueItemSchema } }, async (request, reply) => {
     const devEui = request.params.devEui.toLowerCase();
-    await deviceFor(storage, request, request.params.devEui, 'devices:write');
-    const data = decodeBase64(request.body.data);
+    const device = await deviceFor(storage, request, request.params.devEui, 'devices:write');
+    const { data, fPort } = await queuedPayload(context, device, request.body);
     if (data.length > MAX_DOWNLINK_PAYLOAD_BYTES) {
       throw badRequest(
         `payload of ${data.length} bytes can never fit a downlink (at most ${MAX_DOWNLINK_PAYLOAD_BYTES} bytes at the fastest data rate)`,
@@ -335,7 +381,7 @@ export function registerDeviceRoutes(
     }
     const item = await storage.downlinkQueue.enqueue({
       devEui,
-      fPort: request.body.fPort,
+      fPort,
       data,
       confirmed: request.body.confirmed ?? false,
     });

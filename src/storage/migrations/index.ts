@@ -8,6 +8,9 @@ import { linkOutboxMigration } from './0005_link_outbox.js';
 import { linkTokensMigration } from './0007_link_tokens.js';
 import { tenancyMigration } from './0008_tenancy.js';
 import { consumerCursorsMigration } from './0009_consumer_cursors.js';
+import { measurementsMigration } from './0010_measurements.js';
+import { webhooksMigration } from './0011_webhooks.js';
+import { blindDownlinksMigration } from './0012_blind_downlinks.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -26,6 +29,9 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     // database already ran (Kysely refuses unordered migrations).
     '0008_tenancy': tenancyMigration(dialect),
     '0009_consumer_cursors': consumerCursorsMigration(dialect),
+    '0010_measurements': measurementsMigration(dialect),
+    '0011_webhooks': webhooksMigration(dialect),
+    '0012_blind_downlinks': blindDownlinksMigration(dialect),
   };
 }
 
