@@ -160,6 +160,11 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   closers.add(() => storage.uplinkCommits.close());
   const closeAll = () => closers.closeAll();
   try {
+    // After a crash, the uplink counters written behind come back from the stored events.
+    const recovered = await storage.uplinkCommits.recoverCounters();
+    if (recovered.sessions > 0) {
+      logger.warn(recovered, 'uplink counters recovered from the events stored before a crash');
+    }
     let network: NetworkServer | undefined;
     let links: NetworkLinks | undefined;
     const udpOptions = {

@@ -4,6 +4,7 @@ import { MAC_VERSIONS } from './devices.js';
 import { constraintViolation, StorageError } from './errors.js';
 import type { DeviceSessionsTable, IsoTimestamp, MacVersion } from './schema.js';
 import type { SecretBox } from './secret-box.js';
+import type { PendingCounter } from './sqlite-uplink-statements.js';
 import {
   assertInteger,
   assertKey,
@@ -116,10 +117,23 @@ export class DeviceSessionRepository {
   readonly #secrets: SecretBox;
   readonly #now: () => IsoTimestamp;
 
-  constructor(database: GaletDatabase, secrets: SecretBox, options?: RepositoryOptions) {
+  readonly #pendingCounter: (devEui: string) => PendingCounter | undefined;
+
+  /**
+   * `pendingCounter`: an accepted uplink counter not written yet (the uplink path writes it
+   * behind on SQLite, see UplinkCommitRepository); what this repository reads shows it.
+   */
+  constructor(
+    database: GaletDatabase,
+    secrets: SecretBox,
+    options?: RepositoryOptions & {
+      pendingCounter?: (devEui: string) => PendingCounter | undefined;
+    },
+  ) {
     this.#db = database.db;
     this.#secrets = secrets;
     this.#now = clock(options);
+    this.#pendingCounter = options?.pendingCounter ?? (() => undefined);
   }
 
   /**
@@ -292,6 +306,16 @@ export class DeviceSessionRepository {
     return result.numDeletedRows > 0n;
   }
 
+  /** The stored counter, or a newer one of the same session still waiting to be written. */
+  #currentFCntUp(row: Selectable<DeviceSessionsTable>): number | null {
+    const pending = this.#pendingCounter(row.dev_eui);
+    return pending !== undefined &&
+      pending.sessionCreatedAt === row.created_at &&
+      (row.f_cnt_up === null || row.f_cnt_up < pending.fCntUp)
+      ? pending.fCntUp
+      : row.f_cnt_up;
+  }
+
   #toSession(row: Selectable<DeviceSessionsTable>): DeviceSession {
     const keys = parseKeys(
       this.#secrets.open(row.keys_enc, sessionKeysAssociatedData(row.dev_eui)),
@@ -302,7 +326,7 @@ export class DeviceSessionRepository {
       devAddr: row.dev_addr,
       macVersion: row.mac_version,
       keys,
-      fCntUp: row.f_cnt_up,
+      fCntUp: this.#currentFCntUp(row),
       nFCntDown: row.n_f_cnt_down,
       aFCntDown: row.a_f_cnt_down,
       rx1DelaySeconds: row.rx1_delay_s,

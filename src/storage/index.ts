@@ -101,7 +101,10 @@ export function createStorage(
       pendingLastSeen: (devEui) => uplinkCommits.pendingLastSeen(devEui),
     }),
     deviceProfiles: new DeviceProfileRepository(database, secrets, options),
-    deviceSessions: new DeviceSessionRepository(database, secrets, options),
+    deviceSessions: new DeviceSessionRepository(database, secrets, {
+      ...options,
+      pendingCounter: (devEui) => uplinkCommits.pendingCounter(devEui),
+    }),
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),
     events: new EventRepository(database, secrets, options),

@@ -9,6 +9,19 @@ export interface PreparedCommit {
   row: ReturnType<typeof eventRow>;
 }
 
+/** An uplink counter accepted but not written to its session row yet (write-behind). */
+export interface PendingCounter {
+  fCntUp: number;
+  /** The session it belongs to (`device_sessions.created_at`): a new session ignores it. */
+  sessionCreatedAt: string;
+}
+
+/** Where write-behind counters wait: the repository's maps (newest first). */
+export type PendingCounterLookup = (devEui: string) => PendingCounter | undefined;
+
+/** The consumer cursor under which the write-behind keeps the last event its counters cover. */
+export const COUNTERS_CURSOR = 'uplink-counters-written';
+
 /**
  * The statements of the SQLite uplink path, prepared once on one connection (all
  * parameterised): used on the main thread's connection, or on the uplink writer thread's own.
@@ -18,8 +31,38 @@ export class SqliteUplinkStatements {
   readonly #casFromValue: SqliteDatabase.Statement;
   readonly #insertEvent: SqliteDatabase.Statement;
   readonly #touchDevice: SqliteDatabase.Statement;
+  readonly #sessionCounter: SqliteDatabase.Statement<[string], SessionCounterRow>;
+  readonly #writeCounter: SqliteDatabase.Statement;
+  readonly #startCursor: SqliteDatabase.Statement;
+  readonly #saveCursor: SqliteDatabase.Statement;
   /** Per item in order: whether its compare-and-set won (and so its event was stored). */
   readonly commitBatch: (items: readonly PreparedCommit[], now: string) => boolean[];
+  /**
+   * The same with the counters written behind: each item's compare-and-set is checked against
+   * its session row and the counters waiting in memory (`pending`); only the events are written.
+   * Returns, per item, the counter to keep waiting (undefined: lost), and the last event id.
+   */
+  readonly commitBatchBehind: (
+    items: readonly PreparedCommit[],
+    pending: PendingCounterLookup,
+    now: string,
+  ) => { won: (PendingCounter | undefined)[]; lastEventId: number };
+  /**
+   * Writes waiting counters (sorted by DevEUI, for page locality), each only into the session it
+   * belongs to and never backwards; with `coveredEventId`, records that the events up to it are
+   * covered (the crash recovery starts after it).
+   */
+  readonly writeCounters: (
+    counters: readonly (readonly [string, PendingCounter])[],
+    coveredEventId: number | undefined,
+    now: string,
+  ) => void;
+  /**
+   * After a crash: the counters of the up events stored after the last write-behind flush, put
+   * into their sessions (an up counts for the session its device's last join in those events
+   * started, or for the current session when there was no join; never backwards).
+   */
+  readonly recoverCounters: (now: string) => { events: number; sessions: number };
   /** Moves each device's last_seen_at forward (never back), in one transaction. */
   readonly touchDevices: (seen: Iterable<readonly [string, string]>) => void;
 
@@ -36,6 +79,22 @@ export class SqliteUplinkStatements {
     this.#touchDevice = sqlite.prepare(
       'update devices set last_seen_at = ? where dev_eui = ? and (last_seen_at is null or last_seen_at < ?)',
     );
+    this.#sessionCounter = sqlite.prepare(
+      'select f_cnt_up, created_at from device_sessions where dev_eui = ?',
+    );
+    this.#writeCounter = sqlite.prepare(
+      'update device_sessions set f_cnt_up = ? where dev_eui = ? and created_at = ? and (f_cnt_up is null or f_cnt_up < ?)',
+    );
+    // The first write-behind batch of a database marks where its counters start to wait.
+    this.#startCursor = sqlite.prepare(
+      `insert into consumer_cursors (name, last_event_id, updated_at)
+       values (?, (select coalesce(max(id), 0) from events), ?) on conflict (name) do nothing`,
+    );
+    this.#saveCursor = sqlite.prepare(
+      `insert into consumer_cursors (name, last_event_id, updated_at) values (?, ?, ?)
+       on conflict (name) do update set last_event_id = excluded.last_event_id,
+       updated_at = excluded.updated_at where consumer_cursors.last_event_id < excluded.last_event_id`,
+    );
     this.commitBatch = sqlite.transaction((items: readonly PreparedCommit[], now: string) =>
       items.map((item) => {
         const result =
@@ -48,8 +107,105 @@ export class SqliteUplinkStatements {
         return true;
       }),
     );
+    this.commitBatchBehind = sqlite.transaction(
+      (items: readonly PreparedCommit[], pending: PendingCounterLookup, now: string) => {
+        // A no-op once the cursor exists (one indexed probe per batch).
+        this.#startCursor.run(COUNTERS_CURSOR, now);
+        // Items of this batch count for the ones after them (one device twice in a batch).
+        const batch = new Map<string, PendingCounter>();
+        let lastEventId = 0;
+        const won = items.map((item) => {
+          const session = this.#sessionCounter.get(item.devEui);
+          if (session === undefined) return undefined;
+          const waiting = batch.get(item.devEui) ?? pending(item.devEui);
+          const current =
+            waiting !== undefined && waiting.sessionCreatedAt === session.created_at
+              ? waiting.fCntUp
+              : session.f_cnt_up;
+          if (current !== item.expectedFCntUp) return undefined;
+          const { row } = item;
+          const inserted = this.#insertEvent.run(
+            row.dev_eui,
+            row.application_id,
+            row.type,
+            row.time,
+            row.body,
+          );
+          lastEventId = Number(inserted.lastInsertRowid);
+          const counter = { fCntUp: item.nextFCntUp, sessionCreatedAt: session.created_at };
+          batch.set(item.devEui, counter);
+          return counter;
+        });
+        return { won, lastEventId };
+      },
+    );
+    this.writeCounters = sqlite.transaction(
+      (
+        counters: readonly (readonly [string, PendingCounter])[],
+        coveredEventId: number | undefined,
+        now: string,
+      ) => {
+        for (const [devEui, { fCntUp, sessionCreatedAt }] of counters) {
+          this.#writeCounter.run(fCntUp, devEui, sessionCreatedAt, fCntUp);
+        }
+        if (coveredEventId !== undefined)
+          this.#saveCursor.run(COUNTERS_CURSOR, coveredEventId, now);
+      },
+    );
+    const recoveryEvents = sqlite.prepare<[number], RecoveryEventRow>(
+      `select id, dev_eui, type, time, json_extract(body, '$.fCnt') as f_cnt from events
+       where id > ? and type in ('up', 'join') order by id`,
+    );
+    const cursor = sqlite.prepare<[string], { last_event_id: number }>(
+      'select last_event_id from consumer_cursors where name = ?',
+    );
+    const recoverCounter = sqlite.prepare(
+      'update device_sessions set f_cnt_up = ? where dev_eui = ? and created_at <= ? and (f_cnt_up is null or f_cnt_up < ?)',
+    );
+    this.recoverCounters = sqlite.transaction((now: string) => {
+      const start = cursor.get(COUNTERS_CURSOR)?.last_event_id;
+      if (start === undefined) return { events: 0, sessions: 0 };
+      // Per device, the newest up of the session that its last join (if any) started.
+      const newest = new Map<string, { fCnt: number; time: string }>();
+      let events = 0;
+      let lastId = start;
+      for (const row of recoveryEvents.iterate(start)) {
+        events += 1;
+        lastId = row.id;
+        if (row.type === 'join') newest.delete(row.dev_eui);
+        else if (typeof row.f_cnt === 'number') {
+          const known = newest.get(row.dev_eui);
+          if (known === undefined || known.fCnt < row.f_cnt) {
+            newest.set(row.dev_eui, { fCnt: row.f_cnt, time: row.time });
+          }
+        }
+      }
+      let sessions = 0;
+      for (const [devEui, { fCnt, time }] of [...newest].sort(byKey)) {
+        sessions += recoverCounter.run(fCnt, devEui, time, fCnt).changes;
+      }
+      this.#saveCursor.run(COUNTERS_CURSOR, lastId, now);
+      return { events, sessions };
+    });
     this.touchDevices = sqlite.transaction((seen: Iterable<readonly [string, string]>) => {
       for (const [devEui, time] of seen) this.#touchDevice.run(time, devEui, time);
     });
   }
+}
+
+interface SessionCounterRow {
+  f_cnt_up: number | null;
+  created_at: string;
+}
+
+interface RecoveryEventRow {
+  id: number;
+  dev_eui: string;
+  type: string;
+  time: string;
+  f_cnt: unknown;
+}
+
+function byKey(a: readonly [string, unknown], b: readonly [string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }

@@ -1,7 +1,11 @@
 import type { GaletDatabase } from './database.js';
 import { eventRow, type NewEvent } from './events.js';
 import type { SecretBox } from './secret-box.js';
-import { type PreparedCommit, SqliteUplinkStatements } from './sqlite-uplink-statements.js';
+import {
+  type PendingCounter,
+  type PreparedCommit,
+  SqliteUplinkStatements,
+} from './sqlite-uplink-statements.js';
 import { SqliteUplinkWriter } from './uplink-writer.js';
 import { assertInteger, clock, type RepositoryOptions, toEui, UINT32_MAX } from './values.js';
 
@@ -23,10 +27,24 @@ export interface UplinkCommitOptions {
    * own connection. Call `close()` before closing the database.
    */
   uplinkWriterThread?: boolean;
+  /**
+   * SQLite on the main connection: write the sessions' uplink counters behind (default true),
+   * as last_seen_at is; see UplinkCommitRepository.
+   */
+  counterWriteBehind?: boolean;
 }
 
-/** How long a device's last_seen_at may wait in memory before it is written (default). */
+/** How long a device's last_seen_at (and counter) may wait in memory before it is written. */
 export const DEFAULT_LAST_SEEN_FLUSH_MS = 5000;
+
+/** Rows per transaction of a write-behind flush: the event loop runs between two of them. */
+const FLUSH_CHUNK_ROWS = 2000;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function sortedByKey<V>(entries: Iterable<readonly [string, V]>): (readonly [string, V])[] {
+  return [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
 
 /**
  * The uplink path's write, as a group commit: for a batch of uplinks, in one transaction, each
@@ -35,23 +53,41 @@ export const DEFAULT_LAST_SEEN_FLUSH_MS = 5000;
  * runs prepared statements on the driver directly (this is the hottest write of the server); on
  * PostgreSQL it goes through Kysely.
  *
- * The devices' last_seen_at is written behind: kept in memory (`pendingLastSeen`) and written
- * every few seconds, one row per device however often it sent. With 100,000 devices every
- * uplink touches a different page of the devices table, and that page write cost as much as the
- * event itself; last_seen_at is a display value (the stored `up` events are the record), so a
- * crash loses at most those seconds of it. `flushLastSeen()` writes it now (at shutdown).
+ * Write-behind, for what every uplink would otherwise write into a row of its own among
+ * 100,000 (each such write dirties a page of its own, and cost as much as the event):
+ * - the devices' last_seen_at is kept in memory (`pendingLastSeen`) and written every few
+ *   seconds, one row per device however often it sent. It is a display value (the stored `up`
+ *   events are the record): a crash loses at most those seconds of it.
+ * - on SQLite's main connection, the sessions' uplink counters too: the compare-and-set is
+ *   checked against the session row and the counters waiting in memory, in the transaction that
+ *   stores the event, and the counters are written every few seconds, sorted (neighbouring rows
+ *   share pages), each only into the session it was accepted in (`created_at`) and never
+ *   backwards. The events are the record: each flush notes the last event it covers, and after a
+ *   crash `recoverCounters()` (run at start, before the sessions are loaded) puts the counters
+ *   of the `up` events stored since into their sessions, so a replayed frame stays refused.
+ *   PostgreSQL keeps the compare-and-set in the database: several network servers may share it.
+ * `flushLastSeen()` writes both now (at shutdown). The reads of DeviceRepository and
+ * DeviceSessionRepository show the waiting values (`pendingLastSeen`, `pendingCounter`).
  *
- * With `uplinkWriterThread`, these SQLite writes run on a writer thread (see SqliteUplinkWriter).
+ * With `uplinkWriterThread`, these SQLite writes run on a writer thread (see SqliteUplinkWriter),
+ * counters included (no write-behind of counters there).
  */
 export class UplinkCommitRepository {
   readonly #database: GaletDatabase;
   readonly #now: () => string;
   #sqliteStatements: SqliteUplinkStatements | undefined;
   readonly #writer: SqliteUplinkWriter | undefined;
-  /** last_seen_at not written yet, per DevEUI. */
+  readonly #counterWriteBehind: boolean;
+  /** last_seen_at not written yet, per DevEUI (and those of the flush under way). */
   #lastSeen = new Map<string, string>();
-  #lastSeenTimer: NodeJS.Timeout | undefined;
-  #lastSeenFlushMs: number;
+  #lastSeenFlushing: ReadonlyMap<string, string> | undefined;
+  /** Uplink counters not written yet, per DevEUI (and those of the flush under way). */
+  #counters = new Map<string, PendingCounter>();
+  #countersFlushing: ReadonlyMap<string, PendingCounter> | undefined;
+  /** The last event stored with its counter written behind. */
+  #lastCounterEventId = 0;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushMs: number;
   #flushing: Promise<void> | undefined;
 
   constructor(
@@ -61,7 +97,7 @@ export class UplinkCommitRepository {
   ) {
     this.#database = database;
     this.#now = clock(options);
-    this.#lastSeenFlushMs = options?.lastSeenFlushMs ?? DEFAULT_LAST_SEEN_FLUSH_MS;
+    this.#flushMs = options?.lastSeenFlushMs ?? DEFAULT_LAST_SEEN_FLUSH_MS;
     const sqlite = database.sqlite;
     if (options?.uplinkWriterThread === true && sqlite !== undefined && !sqlite.memory) {
       this.#writer = new SqliteUplinkWriter({
@@ -69,11 +105,18 @@ export class UplinkCommitRepository {
         busyTimeoutMs: Number(sqlite.pragma('busy_timeout', { simple: true })),
       });
     }
+    this.#counterWriteBehind =
+      sqlite !== undefined && this.#writer === undefined && options?.counterWriteBehind !== false;
   }
 
   /** The writer thread, when this repository has one (for tests). */
   get writerForTest(): SqliteUplinkWriter | undefined {
     return this.#writer;
+  }
+
+  /** Whether the uplink counters are written behind (SQLite's main connection). */
+  get countersWrittenBehind(): boolean {
+    return this.#counterWriteBehind;
   }
 
   /** Writes what waits in memory and stops the writer thread, if any (before closing the database). */
@@ -84,43 +127,98 @@ export class UplinkCommitRepository {
 
   /** A device's last_seen_at that is still waiting to be written, if any. */
   pendingLastSeen(devEui: string): string | undefined {
-    return this.#lastSeen.get(devEui);
+    return this.#lastSeen.get(devEui) ?? this.#lastSeenFlushing?.get(devEui);
   }
 
-  /** Writes every waiting last_seen_at now (never moving one backwards). */
+  /** A session's uplink counter that is still waiting to be written, if any. */
+  pendingCounter(devEui: string): PendingCounter | undefined {
+    return this.#counters.get(devEui) ?? this.#countersFlushing?.get(devEui);
+  }
+
+  /**
+   * Puts the counters of the up events stored after the last write-behind flush into their
+   * sessions: after a crash, before the sessions are read. A no-op on PostgreSQL and when
+   * nothing waits. Returns how many events were read and sessions moved.
+   */
+  async recoverCounters(): Promise<{ events: number; sessions: number }> {
+    const sqlite = this.#database.sqlite;
+    if (sqlite === undefined) return { events: 0, sessions: 0 };
+    while (sqlite.inTransaction) await yieldToEventLoop();
+    this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
+    return this.#sqliteStatements.recoverCounters(this.#now());
+  }
+
+  /** Writes every waiting last_seen_at and counter now (never moving one backwards). */
   async flushLastSeen(): Promise<void> {
-    clearTimeout(this.#lastSeenTimer);
-    this.#lastSeenTimer = undefined;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     while (this.#flushing !== undefined) await this.#flushing;
-    if (this.#lastSeen.size === 0) return;
+    if (this.#lastSeen.size === 0 && this.#counters.size === 0) return;
     const seen = this.#lastSeen;
+    const counters = this.#counters;
+    const coveredEventId = this.#lastCounterEventId;
     this.#lastSeen = new Map();
-    this.#flushing = this.#writeLastSeen(seen).finally(() => {
+    this.#counters = new Map();
+    this.#lastSeenFlushing = seen;
+    this.#countersFlushing = counters;
+    this.#flushing = this.#writeBehind(seen, counters, coveredEventId).finally(() => {
       this.#flushing = undefined;
+      this.#lastSeenFlushing = undefined;
+      this.#countersFlushing = undefined;
     });
     try {
       await this.#flushing;
     } catch (error) {
-      // Kept for the next flush (newer times win).
+      // Kept for the next flush (newer values win).
       for (const [devEui, time] of seen) this.#noteSeen(devEui, time);
+      for (const [devEui, counter] of counters) {
+        if (!this.#counters.has(devEui)) this.#counters.set(devEui, counter);
+      }
+      this.#scheduleFlush();
       throw error;
     }
   }
 
-  async #writeLastSeen(seen: ReadonlyMap<string, string>): Promise<void> {
+  async #writeBehind(
+    seen: ReadonlyMap<string, string>,
+    counters: ReadonlyMap<string, PendingCounter>,
+    coveredEventId: number,
+  ): Promise<void> {
+    if (counters.size > 0) {
+      const sqlite = this.#database.sqlite as NonNullable<GaletDatabase['sqlite']>;
+      const sorted = sortedByKey(counters);
+      for (let start = 0; start < sorted.length; start += FLUSH_CHUNK_ROWS) {
+        while (sqlite.inTransaction) await yieldToEventLoop();
+        this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
+        const last = start + FLUSH_CHUNK_ROWS >= sorted.length;
+        this.#sqliteStatements.writeCounters(
+          sorted.slice(start, start + FLUSH_CHUNK_ROWS),
+          last ? coveredEventId : undefined,
+          this.#now(),
+        );
+        if (!last) await yieldToEventLoop();
+      }
+    }
+    if (seen.size > 0) await this.#writeLastSeen(sortedByKey(seen));
+  }
+
+  async #writeLastSeen(seen: readonly (readonly [string, string])[]): Promise<void> {
     if (this.#writer !== undefined) {
-      await this.#writer.touch([...seen]);
+      await this.#writer.touch(seen.map(([devEui, time]) => [devEui, time]));
       return;
     }
     const sqlite = this.#database.sqlite;
-    if (sqlite !== undefined && !sqlite.inTransaction) {
-      this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
-      this.#sqliteStatements.touchDevices(seen);
+    if (sqlite !== undefined) {
+      for (let start = 0; start < seen.length; start += FLUSH_CHUNK_ROWS) {
+        while (sqlite.inTransaction) await yieldToEventLoop();
+        this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
+        this.#sqliteStatements.touchDevices(seen.slice(start, start + FLUSH_CHUNK_ROWS));
+        if (start + FLUSH_CHUNK_ROWS < seen.length) await yieldToEventLoop();
+      }
       return;
     }
-    const entries = [...seen];
     await this.#database.db.transaction().execute(async (trx) => {
-      for (const [devEui, time] of entries) {
+      for (const [devEui, time] of seen) {
         await trx
           .updateTable('devices')
           .set({ last_seen_at: time })
@@ -134,15 +232,18 @@ export class UplinkCommitRepository {
   #noteSeen(devEui: string, time: string): void {
     const known = this.#lastSeen.get(devEui);
     if (known === undefined || known < time) this.#lastSeen.set(devEui, time);
-    if (this.#lastSeenTimer === undefined) {
-      this.#lastSeenTimer = setTimeout(() => {
-        this.#lastSeenTimer = undefined;
-        this.flushLastSeen().catch(() => {
-          // The entries stay in memory for the next attempt; storage errors show elsewhere.
-        });
-      }, this.#lastSeenFlushMs);
-      this.#lastSeenTimer.unref();
-    }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.flushLastSeen().catch(() => {
+        // The entries stay in memory for the next attempt; storage errors show elsewhere.
+      });
+    }, this.#flushMs);
+    this.#flushTimer.unref();
   }
 
   /** Returns, per item in order, whether its compare-and-set won (and so its event was stored). */
@@ -169,14 +270,40 @@ export class UplinkCommitRepository {
       won = await this.#writer.commit(prepared, now);
     } else if (sqlite !== undefined && !sqlite.inTransaction) {
       this.#sqliteStatements ??= new SqliteUplinkStatements(sqlite);
-      won = this.#sqliteStatements.commitBatch(prepared, now);
+      won = this.#counterWriteBehind
+        ? this.#commitBehind(this.#sqliteStatements, prepared, now)
+        : this.#sqliteStatements.commitBatch(prepared, now);
     } else {
+      if (this.#counterWriteBehind) {
+        while (sqlite?.inTransaction) await yieldToEventLoop();
+        return this.commit(items);
+      }
       won = await this.#commitWithKysely(prepared, now);
     }
     for (const [i, item] of prepared.entries()) {
       if (won[i]) this.#noteSeen(item.devEui, item.row.time);
     }
     return won;
+  }
+
+  #commitBehind(
+    statements: SqliteUplinkStatements,
+    prepared: readonly PreparedCommit[],
+    now: string,
+  ): boolean[] {
+    const result = statements.commitBatchBehind(
+      prepared,
+      (devEui) => this.pendingCounter(devEui),
+      now,
+    );
+    if (result.lastEventId > this.#lastCounterEventId) {
+      this.#lastCounterEventId = result.lastEventId;
+    }
+    return result.won.map((counter, i) => {
+      if (counter === undefined) return false;
+      this.#counters.set((prepared[i] as PreparedCommit).devEui, counter);
+      return true;
+    });
   }
 
   async #commitWithKysely(prepared: PreparedCommit[], now: string): Promise<boolean[]> {

@@ -168,6 +168,8 @@ export class ScenarioNetwork {
   static async attach(
     external: { baseUrl: string; udpPort: number; adminToken: string; dataDir: string },
     specs: readonly GatewaySpec[],
+    /** The application and gateways registered already (a restarted process): none created. */
+    existing?: { applicationId: string },
   ): Promise<ScenarioNetwork> {
     const request: TestGalet['request'] = (method, path, body) =>
       apiRequest(external.baseUrl, external.adminToken, method, path, body);
@@ -179,6 +181,19 @@ export class ScenarioNetwork {
       request,
       stop: async () => {},
     } as unknown as TestGalet;
+    const gateways = (udpPort: number) => startGateways(specs, udpPort);
+    if (existing !== undefined) {
+      const net = new ScenarioNetwork(
+        galet,
+        existing.applicationId,
+        specs,
+        await gateways(external.udpPort),
+        undefined,
+        {},
+      );
+      net.#external = true;
+      return net;
+    }
     const application = await request('POST', '/api/v1/applications', { name: 'Eau du Forez' });
     if (application.status !== 201) throw new Error(JSON.stringify(application.json));
     for (const spec of specs) {
@@ -188,8 +203,14 @@ export class ScenarioNetwork {
       });
       if (created.status !== 201) throw new Error(JSON.stringify(created.json));
     }
-    const gateways = await startGateways(specs, external.udpPort);
-    const net = new ScenarioNetwork(galet, application.json.id, specs, gateways, undefined, {});
+    const net = new ScenarioNetwork(
+      galet,
+      application.json.id,
+      specs,
+      await gateways(external.udpPort),
+      undefined,
+      {},
+    );
     net.#external = true;
     return net;
   }
