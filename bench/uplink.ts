@@ -4,10 +4,11 @@
 // from the last copy's arrival and beyond the dedup window to the stored event, memory and CPU.
 //
 // Settings (environment): GALET_BENCH_DEVICES (100000), GALET_BENCH_GATEWAYS (10),
-// GALET_BENCH_RATES ("2500,5000,10000,15000" uplinks/s), GALET_BENCH_SECONDS (10 per rate).
+// GALET_BENCH_RATES ("2500,5000,10000,15000" uplinks/s), GALET_BENCH_SECONDS (10 per rate),
+// GALET_BENCH_TEMPLATE (a directory that keeps the provisioned devices for the next runs).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { openSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -179,9 +180,24 @@ export async function runUplinkBench(): Promise<void> {
     if (build.status !== 0) throw new Error('build failed');
   }
 
-  const template = await mkdtemp(join(tmpdir(), 'galet-bench-template-'));
-  console.log(`provisioning ${devices} ABP devices and ${gateways} gateways in ${template}`);
-  await provision(template, devices, gateways);
+  // GALET_BENCH_TEMPLATE keeps the provisioned data directory for the next runs (same devices
+  // and gateways settings): provisioning 100,000 devices takes minutes.
+  const kept = setting('TEMPLATE', '');
+  const template = kept === '' ? await mkdtemp(join(tmpdir(), 'galet-bench-template-')) : kept;
+  if (kept !== '' && existsSync(join(kept, 'provisioned.json'))) {
+    const recorded = JSON.parse(readFileSync(join(kept, 'provisioned.json'), 'utf8'));
+    if (recorded.devices !== devices || recorded.gateways !== gateways) {
+      throw new Error(
+        `${kept} holds ${recorded.devices} devices and ${recorded.gateways} gateways`,
+      );
+    }
+    console.log(`reusing the provisioned data directory ${template}`);
+  } else {
+    console.log(`provisioning ${devices} ABP devices and ${gateways} gateways in ${template}`);
+    await mkdir(template, { recursive: true });
+    await provision(template, devices, gateways);
+    writeFileSync(join(template, 'provisioned.json'), JSON.stringify({ devices, gateways }));
+  }
 
   const rows: Array<Record<string, string | number>> = [];
   for (const [step, rate] of rates.entries()) {
@@ -251,7 +267,7 @@ export async function runUplinkBench(): Promise<void> {
     }
     console.table([rows.at(-1)]);
   }
-  await rm(template, { recursive: true, force: true });
+  if (kept === '') await rm(template, { recursive: true, force: true });
   console.log(
     '\nsummary (dedup window 200 ms; goal: 10,000 uplinks/s with no loss and p99 < 50 ms beyond the window)',
   );
