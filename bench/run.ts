@@ -1,11 +1,13 @@
 // Entry point of `npm run bench -- <suite> [...]`: runs the named benchmark suites in turn.
 import { runCodecsBench } from './codecs.js';
+import { runCommitBench } from './commit.js';
 import { runLorawanBench } from './lorawan.js';
 import { runMeasurementsBench } from './measurements.js';
 import { runUplinkBench } from './uplink.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
   codecs: runCodecsBench,
+  commit: runCommitBench,
   lorawan: runLorawanBench,
   measurements: runMeasurementsBench,
   uplink: runUplinkBench,

@@ -118,6 +118,7 @@ export class DeviceSessionRepository {
   readonly #now: () => IsoTimestamp;
 
   readonly #pendingCounter: (devEui: string) => PendingCounter | undefined;
+  readonly #sessionWritten: (devEui: string) => void;
 
   /**
    * `pendingCounter`: an accepted uplink counter not written yet (the uplink path writes it
@@ -128,12 +129,15 @@ export class DeviceSessionRepository {
     secrets: SecretBox,
     options?: RepositoryOptions & {
       pendingCounter?: (devEui: string) => PendingCounter | undefined;
+      /** Told before and after a session row is replaced or deleted (see upsert, delete). */
+      sessionWritten?: (devEui: string) => void;
     },
   ) {
     this.#db = database.db;
     this.#secrets = secrets;
     this.#now = clock(options);
     this.#pendingCounter = options?.pendingCounter ?? (() => undefined);
+    this.#sessionWritten = options?.sessionWritten ?? (() => {});
   }
 
   /**
@@ -166,6 +170,7 @@ export class DeviceSessionRepository {
       updated_at: now,
     };
     let row: { created_at: IsoTimestamp } | undefined;
+    this.#sessionWritten(devEui);
     try {
       row = await this.#db
         .insertInto('device_sessions')
@@ -185,6 +190,8 @@ export class DeviceSessionRepository {
         });
       }
       throw error;
+    } finally {
+      this.#sessionWritten(devEui);
     }
     return {
       devEui,
@@ -299,11 +306,17 @@ export class DeviceSessionRepository {
 
   /** False when there was no session. */
   async delete(devEui: string): Promise<boolean> {
-    const result = await this.#db
-      .deleteFrom('device_sessions')
-      .where('dev_eui', '=', toEui(devEui, 'DevEUI'))
-      .executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    const eui = toEui(devEui, 'DevEUI');
+    this.#sessionWritten(eui);
+    try {
+      const result = await this.#db
+        .deleteFrom('device_sessions')
+        .where('dev_eui', '=', eui)
+        .executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    } finally {
+      this.#sessionWritten(eui);
+    }
   }
 
   /** The stored counter, or a newer one of the same session still waiting to be written. */

@@ -104,6 +104,7 @@ export function createStorage(
     deviceSessions: new DeviceSessionRepository(database, secrets, {
       ...options,
       pendingCounter: (devEui) => uplinkCommits.pendingCounter(devEui),
+      sessionWritten: (devEui) => uplinkCommits.sessionWritten(devEui),
     }),
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),

@@ -16,8 +16,17 @@ export interface PendingCounter {
   sessionCreatedAt: string;
 }
 
-/** Where write-behind counters wait: the repository's maps (newest first). */
-export type PendingCounterLookup = (devEui: string) => PendingCounter | undefined;
+/** A session's counter as last known in memory (null: no uplink yet in that session). */
+export interface KnownCounter {
+  fCntUp: number | null;
+  sessionCreatedAt: string;
+}
+
+/**
+ * Where the write-behind finds a session's counter without reading the row: the counters
+ * waiting to be written, then those written or read before; undefined: read the row.
+ */
+export type KnownCounterLookup = (devEui: string) => KnownCounter | undefined;
 
 /** The consumer cursor under which the write-behind keeps the last event its counters cover. */
 export const COUNTERS_CURSOR = 'uplink-counters-written';
@@ -39,12 +48,14 @@ export class SqliteUplinkStatements {
   readonly commitBatch: (items: readonly PreparedCommit[], now: string) => boolean[];
   /**
    * The same with the counters written behind: each item's compare-and-set is checked against
-   * its session row and the counters waiting in memory (`pending`); only the events are written.
+   * the session's counter as known in memory (`known`: the mirror, always of the current
+   * session), or else its row and a counter of that session waiting to be written (`pending`);
+   * only the events are written.
    * Returns, per item, the counter to keep waiting (undefined: lost), and the last event id.
    */
   readonly commitBatchBehind: (
     items: readonly PreparedCommit[],
-    pending: PendingCounterLookup,
+    lookup: { known: KnownCounterLookup; pending: KnownCounterLookup },
     now: string,
   ) => { won: (PendingCounter | undefined)[]; lastEventId: number };
   /**
@@ -108,21 +119,29 @@ export class SqliteUplinkStatements {
       }),
     );
     this.commitBatchBehind = sqlite.transaction(
-      (items: readonly PreparedCommit[], pending: PendingCounterLookup, now: string) => {
+      (
+        items: readonly PreparedCommit[],
+        lookup: { known: KnownCounterLookup; pending: KnownCounterLookup },
+        now: string,
+      ) => {
         // A no-op once the cursor exists (one indexed probe per batch).
         this.#startCursor.run(COUNTERS_CURSOR, now);
         // Items of this batch count for the ones after them (one device twice in a batch).
         const batch = new Map<string, PendingCounter>();
         let lastEventId = 0;
         const won = items.map((item) => {
-          const session = this.#sessionCounter.get(item.devEui);
-          if (session === undefined) return undefined;
-          const waiting = batch.get(item.devEui) ?? pending(item.devEui);
-          const current =
-            waiting !== undefined && waiting.sessionCreatedAt === session.created_at
-              ? waiting.fCntUp
-              : session.f_cnt_up;
-          if (current !== item.expectedFCntUp) return undefined;
+          let current = batch.get(item.devEui) ?? lookup.known(item.devEui);
+          if (current === undefined) {
+            const row = this.#sessionCounter.get(item.devEui);
+            if (row === undefined) return undefined;
+            // A counter still waiting to be written counts only for the session it came from.
+            const waiting = lookup.pending(item.devEui);
+            current =
+              waiting !== undefined && waiting.sessionCreatedAt === row.created_at
+                ? waiting
+                : { fCntUp: row.f_cnt_up, sessionCreatedAt: row.created_at };
+          }
+          if (current.fCntUp !== item.expectedFCntUp) return undefined;
           const { row } = item;
           const inserted = this.#insertEvent.run(
             row.dev_eui,
@@ -132,7 +151,7 @@ export class SqliteUplinkStatements {
             row.body,
           );
           lastEventId = Number(inserted.lastInsertRowid);
-          const counter = { fCntUp: item.nextFCntUp, sessionCreatedAt: session.created_at };
+          const counter = { fCntUp: item.nextFCntUp, sessionCreatedAt: current.sessionCreatedAt };
           batch.set(item.devEui, counter);
           return counter;
         });

@@ -2,6 +2,7 @@ import type { GaletDatabase } from './database.js';
 import { eventRow, type NewEvent } from './events.js';
 import type { SecretBox } from './secret-box.js';
 import {
+  type KnownCounter,
   type PendingCounter,
   type PreparedCommit,
   SqliteUplinkStatements,
@@ -84,6 +85,12 @@ export class UplinkCommitRepository {
   /** Uplink counters not written yet, per DevEUI (and those of the flush under way). */
   #counters = new Map<string, PendingCounter>();
   #countersFlushing: ReadonlyMap<string, PendingCounter> | undefined;
+  /**
+   * Each session's counter as last read or accepted (a mirror of the rows, so that the
+   * compare-and-set reads no row): forgotten when a session is written elsewhere
+   * (`sessionWritten`) and after a lost compare-and-set.
+   */
+  readonly #known = new Map<string, KnownCounter>();
   /** The last event stored with its counter written behind. */
   #lastCounterEventId = 0;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -133,6 +140,14 @@ export class UplinkCommitRepository {
   /** A session's uplink counter that is still waiting to be written, if any. */
   pendingCounter(devEui: string): PendingCounter | undefined {
     return this.#counters.get(devEui) ?? this.#countersFlushing?.get(devEui);
+  }
+
+  /**
+   * A session row was written or deleted outside the uplink path (a join, the API): its
+   * counter is read again from the row. Call it before and after the write.
+   */
+  sessionWritten(devEui: string): void {
+    this.#known.delete(devEui);
   }
 
   /**
@@ -293,15 +308,24 @@ export class UplinkCommitRepository {
   ): boolean[] {
     const result = statements.commitBatchBehind(
       prepared,
-      (devEui) => this.pendingCounter(devEui),
+      {
+        known: (devEui) => this.#known.get(devEui),
+        pending: (devEui) => this.pendingCounter(devEui),
+      },
       now,
     );
     if (result.lastEventId > this.#lastCounterEventId) {
       this.#lastCounterEventId = result.lastEventId;
     }
     return result.won.map((counter, i) => {
-      if (counter === undefined) return false;
-      this.#counters.set((prepared[i] as PreparedCommit).devEui, counter);
+      const { devEui } = prepared[i] as PreparedCommit;
+      if (counter === undefined) {
+        // Lost: maybe the mirror is behind a write it was not told of; read the row next time.
+        this.#known.delete(devEui);
+        return false;
+      }
+      this.#counters.set(devEui, counter);
+      this.#known.set(devEui, counter);
       return true;
     });
   }
