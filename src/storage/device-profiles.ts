@@ -382,6 +382,19 @@ export class DeviceProfileRepository {
   }
 
   /**
+   * Ids of the profiles that may have a payload codec (their settings name one): the application
+   * stage skips every device lookup while this is empty. A superset: callers read the codec.
+   */
+  async idsWithCodec(): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('device_profiles')
+      .select('id')
+      .where('settings', 'like', '%"codec"%')
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
+  /**
    * Errors: `INVALID_INPUT` (and whatever `options.validate` throws), `MISSING_REFERENCE` for an
    * unknown tenant.
    */

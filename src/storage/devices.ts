@@ -480,6 +480,24 @@ export class DeviceRepository {
     return 'a device refers to something that does not exist';
   }
 
+  /**
+   * The profile of each device (null: none; devices that do not exist are left out), one query
+   * per 500 devices.
+   */
+  async profileIdsOf(devEuis: Iterable<string>): Promise<Map<string, string | null>> {
+    const euis = [...new Set([...devEuis].map((devEui) => toEui(devEui, 'DevEUI')))];
+    const found = new Map<string, string | null>();
+    for (let start = 0; start < euis.length; start += 500) {
+      const rows = await this.#db
+        .selectFrom('devices')
+        .select(['dev_eui', 'device_profile_id'])
+        .where('dev_eui', 'in', euis.slice(start, start + 500))
+        .execute();
+      for (const row of rows) found.set(row.dev_eui, row.device_profile_id);
+    }
+    return found;
+  }
+
   async get(devEui: string): Promise<Device | undefined> {
     const row = await this.#db
       .selectFrom('devices')

@@ -128,11 +128,7 @@ export class EventRepository {
       query = query.where('dev_eui', '=', toEui(options.devEui, 'DevEUI'));
     }
     const rows = await query.orderBy('id', 'asc').limit(limit).execute();
-    return rows.map((row) => ({
-      ...toStoredEvent(row),
-      devEui: row.dev_eui,
-      applicationId: row.application_id,
-    }));
+    return rows.map((row) => new LazyFeedEvent(row));
   }
 
   // Application stage (issue 7): the decoded `object` is written into the stored `up` event.
@@ -194,6 +190,56 @@ export class EventRepository {
       .limit(1)
       .executeTakeFirst();
     return row && toStoredEvent(row);
+  }
+}
+
+/**
+ * A feed event whose body is parsed on first use: consumers of the whole log (the application
+ * stage, the webhooks' dispatcher) look at most events' type and device only.
+ */
+class LazyFeedEvent implements FeedEvent {
+  readonly id: number;
+  readonly type: string;
+  readonly time: IsoTimestamp;
+  readonly devEui: string;
+  readonly applicationId: string;
+  #text: string | undefined;
+  #body: unknown;
+
+  constructor(row: {
+    id: number;
+    type: string;
+    time: IsoTimestamp;
+    body: string;
+    dev_eui: string;
+    application_id: string;
+  }) {
+    this.id = row.id;
+    this.type = row.type;
+    this.time = row.time;
+    this.devEui = row.dev_eui;
+    this.applicationId = row.application_id;
+    this.#text = row.body;
+  }
+
+  get body(): unknown {
+    if (this.#text !== undefined) {
+      this.#body = JSON.parse(this.#text) as unknown;
+      this.#text = undefined;
+    }
+    return this.#body;
+  }
+
+  /** As a plain object (a spread or JSON.stringify sees the body as well). */
+  toJSON(): FeedEvent {
+    return {
+      id: this.id,
+      type: this.type,
+      time: this.time,
+      devEui: this.devEui,
+      applicationId: this.applicationId,
+      body: this.body,
+    };
   }
 }
 

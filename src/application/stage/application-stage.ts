@@ -220,7 +220,11 @@ export class ApplicationStage {
   }
 
   async #decodeBatch(events: readonly FeedEvent[]): Promise<void> {
-    const uplinks = events.filter(hasPayload);
+    const ups = events.filter((event) => event.type === 'up');
+    if (ups.length === 0) return;
+    // Devices without a codec are skipped before their event's body is even parsed.
+    const devices = await this.#options.codecsOf(ups.map((event) => event.devEui));
+    const uplinks = ups.filter((event) => devices.has(event.devEui) && hasPayload(event));
     if (uplinks.length === 0) return;
     const decoded: DecodedUplink[] = [];
     const pending: FeedEvent[] = [];
@@ -233,7 +237,6 @@ export class ApplicationStage {
         pending.push(event);
       }
     }
-    const devices = await this.#options.codecsOf(pending.map((event) => event.devEui));
     const jobsByCodec = new Map<CodecSettings, Job[]>();
     for (const event of pending) {
       const device = devices.get(event.devEui);

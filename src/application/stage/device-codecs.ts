@@ -1,9 +1,14 @@
-import type { CodecSettings, Device, DeviceProfile } from '../../storage/index.js';
+import type { CodecSettings, DeviceProfile } from '../../storage/index.js';
 
 /** Where the lookup reads devices and profiles (`storage.devices`, `storage.deviceProfiles`). */
 export interface DeviceCodecSource {
-  devices: { get(devEui: string): Promise<Pick<Device, 'deviceProfileId'> | undefined> };
-  deviceProfiles: { get(id: string): Promise<Pick<DeviceProfile, 'codec'> | undefined> };
+  devices: {
+    profileIdsOf(devEuis: Iterable<string>): Promise<Map<string, string | null>>;
+  };
+  deviceProfiles: {
+    get(id: string): Promise<Pick<DeviceProfile, 'codec'> | undefined>;
+    idsWithCodec(): Promise<string[]>;
+  };
 }
 
 export interface DeviceCodec {
@@ -39,6 +44,7 @@ export class DeviceCodecLookup {
   readonly #now: () => number;
   readonly #devices = new Map<string, Cached<string | null>>();
   readonly #profiles = new Map<string, Cached<CodecSettings | undefined>>();
+  #codecProfiles: Cached<ReadonlySet<string>> | undefined;
 
   constructor(source: DeviceCodecSource, options: DeviceCodecLookupOptions = {}) {
     this.#source = source;
@@ -47,40 +53,62 @@ export class DeviceCodecLookup {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Each device's codec; a device that no longer exists has none. */
+  /**
+   * The codec of each device that has one (the others are left out). While no profile names a
+   * codec, nothing is read per device; otherwise the devices missing from the cache are read in
+   * one query.
+   */
   async codecsOf(devEuis: Iterable<string>): Promise<Map<string, DeviceCodec>> {
     const result = new Map<string, DeviceCodec>();
+    if ((await this.#profilesWithCodec()).size === 0) return result;
+    const now = this.#now();
+    const unknown: string[] = [];
     for (const devEui of new Set(devEuis)) {
-      const profileId = await this.#profileIdOf(devEui);
-      const codec = profileId === null ? undefined : await this.#codecOf(profileId);
-      result.set(devEui, { profileId, codec });
+      const cached = this.#devices.get(devEui);
+      if (cached === undefined || cached.expiresAtMs <= now) unknown.push(devEui);
+    }
+    if (unknown.length > 0) {
+      const read = await this.#source.devices.profileIdsOf(unknown);
+      for (const devEui of unknown) this.#remember(devEui, read.get(devEui) ?? null, now);
+    }
+    for (const devEui of new Set(devEuis)) {
+      const profileId = this.#devices.get(devEui)?.value ?? null;
+      if (profileId === null || !(await this.#profilesWithCodec()).has(profileId)) continue;
+      const codec = await this.#codecOf(profileId);
+      if (codec !== undefined) result.set(devEui, { profileId, codec });
     }
     return result;
   }
 
-  /** A profile was changed or deleted here: read it again on its next use. */
-  profileChanged(id: string): void {
-    this.#profiles.delete(id);
-  }
-
-  /** A device was changed (its profile) or deleted here. */
-  deviceChanged(devEui: string): void {
-    this.#devices.delete(devEui);
-  }
-
-  async #profileIdOf(devEui: string): Promise<string | null> {
+  /** Ids of the profiles that may have a codec, read again after `ttlMs` or a change here. */
+  async #profilesWithCodec(): Promise<ReadonlySet<string>> {
     const now = this.#now();
-    const cached = this.#devices.get(devEui);
-    if (cached !== undefined && cached.expiresAtMs > now) return cached.value;
-    const device = await this.#source.devices.get(devEui);
-    const profileId = device?.deviceProfileId ?? null;
+    if (this.#codecProfiles !== undefined && this.#codecProfiles.expiresAtMs > now) {
+      return this.#codecProfiles.value;
+    }
+    const ids = new Set(await this.#source.deviceProfiles.idsWithCodec());
+    this.#codecProfiles = { value: ids, expiresAtMs: now + this.#ttlMs };
+    return ids;
+  }
+
+  #remember(devEui: string, profileId: string | null, now: number): void {
     this.#devices.delete(devEui);
     this.#devices.set(devEui, { value: profileId, expiresAtMs: now + this.#ttlMs });
     if (this.#devices.size > this.#maxDevices) {
       const oldest = this.#devices.keys().next();
       if (oldest.done !== true) this.#devices.delete(oldest.value);
     }
-    return profileId;
+  }
+
+  /** A profile was changed or deleted here: read it again on its next use. */
+  profileChanged(id: string): void {
+    this.#profiles.delete(id);
+    this.#codecProfiles = undefined;
+  }
+
+  /** A device was changed (its profile) or deleted here. */
+  deviceChanged(devEui: string): void {
+    this.#devices.delete(devEui);
   }
 
   async #codecOf(profileId: string): Promise<CodecSettings | undefined> {

@@ -15,15 +15,20 @@ function source(initial: {
   profileOf: Record<string, string | null>;
   codecOf: Record<string, CodecSettings | undefined>;
 }) {
-  const reads = { devices: 0, profiles: 0 };
+  const reads = { devices: 0, deviceQueries: 0, profiles: 0, codecProfiles: 0 };
   return {
     reads,
     state: initial,
     devices: {
-      get: async (devEui: string) => {
-        reads.devices += 1;
-        const id = initial.profileOf[devEui];
-        return id === undefined ? undefined : { deviceProfileId: id };
+      profileIdsOf: async (devEuis: Iterable<string>) => {
+        reads.deviceQueries += 1;
+        const found = new Map<string, string | null>();
+        for (const devEui of devEuis) {
+          reads.devices += 1;
+          const id = initial.profileOf[devEui];
+          if (id !== undefined) found.set(devEui, id);
+        }
+        return found;
       },
     },
     deviceProfiles: {
@@ -31,11 +36,25 @@ function source(initial: {
         reads.profiles += 1;
         return id in initial.codecOf ? { codec: initial.codecOf[id] } : undefined;
       },
+      idsWithCodec: async () => {
+        reads.codecProfiles += 1;
+        return Object.entries(initial.codecOf)
+          .filter(([, codec]) => codec !== undefined)
+          .map(([id]) => id);
+      },
     },
   };
 }
 
 describe('device codec lookup', () => {
+  it('reads no device while no profile has a codec', async () => {
+    const store = source({ profileOf: { a: 'p1', b: null }, codecOf: { p1: undefined } });
+    const lookup = new DeviceCodecLookup(store, { ttlMs: 1000, now: () => 0 });
+    assert.equal((await lookup.codecsOf(['a', 'b'])).size, 0);
+    assert.equal((await lookup.codecsOf(['a', 'c'])).size, 0);
+    assert.deepEqual(store.reads, { devices: 0, deviceQueries: 0, profiles: 0, codecProfiles: 1 });
+  });
+
   it('reuses lookups for the TTL, then reads again', async () => {
     let nowMs = 0;
     const store = source({
@@ -45,18 +64,22 @@ describe('device codec lookup', () => {
     const lookup = new DeviceCodecLookup(store, { ttlMs: 1000, now: () => nowMs });
     const first = await lookup.codecsOf(['a', 'b', 'c', 'a', 'gone']);
     assert.deepEqual(first.get('a'), { profileId: 'p1', codec: { type: 'cayenne-lpp' } });
-    assert.deepEqual(first.get('c'), { profileId: null, codec: undefined });
-    assert.deepEqual(first.get('gone'), { profileId: null, codec: undefined });
-    assert.deepEqual(store.reads, { devices: 4, profiles: 1 });
+    assert.equal(first.has('c'), false, 'no profile: no codec, left out');
+    assert.equal(first.has('gone'), false);
+    assert.deepEqual(store.reads, { devices: 4, deviceQueries: 1, profiles: 1, codecProfiles: 1 });
 
     nowMs = 999;
     store.state.profileOf['a'] = null;
     await lookup.codecsOf(['a', 'b']);
-    assert.deepEqual(store.reads, { devices: 4, profiles: 1 }, 'within the TTL: cached');
+    assert.deepEqual(
+      store.reads,
+      { devices: 4, deviceQueries: 1, profiles: 1, codecProfiles: 1 },
+      'within the TTL: cached',
+    );
 
     nowMs = 1000;
     const later = await lookup.codecsOf(['a']);
-    assert.equal(later.get('a')?.codec, undefined, 'the device moved to no profile');
+    assert.equal(later.get('a'), undefined, 'the device moved to no profile');
     assert.equal(store.reads.devices, 5);
   });
 
