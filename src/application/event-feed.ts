@@ -1,10 +1,13 @@
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import type { FeedEvent } from '../storage/index.js';
+import type { FeedEvent, FeedEventHead } from '../storage/index.js';
 
-/** Where a feed reads events: the storage's event log (`storage.events`). */
-export interface FeedEventSource {
-  listAfter(afterId: number, options?: { limit?: number }): Promise<FeedEvent[]>;
+/**
+ * Where a feed reads events: the storage's event log (`storage.events`, whole events), or its
+ * heads only (`{listAfter: (id, o) => storage.events.listHeadsAfter(id, o)}`).
+ */
+export interface FeedEventSource<E extends FeedEventHead = FeedEvent> {
+  listAfter(afterId: number, options?: { limit?: number }): Promise<E[]>;
 }
 
 /** Where a feed keeps its position: durable (`storageCursor`) or in memory (`memoryCursor`). */
@@ -13,16 +16,16 @@ export interface FeedCursor {
   save(lastEventId: number): Promise<void>;
 }
 
-export interface EventFeedOptions {
+export interface EventFeedOptions<E extends FeedEventHead = FeedEvent> {
   /** Names the feed in logs. */
   name: string;
-  events: FeedEventSource;
+  events: FeedEventSource<E>;
   cursor: FeedCursor;
   /**
    * Handles a batch, oldest first. The position moves past the batch once this resolves; when it
    * throws, the same batch comes again after a back-off (at-least-once).
    */
-  handle: (events: readonly FeedEvent[]) => Promise<void>;
+  handle: (events: readonly E[]) => Promise<void>;
   /** Events per batch (default 100). */
   batchSize?: number;
   /** Idle poll period when nobody calls `wake()` (default 250 ms). */
@@ -75,9 +78,9 @@ export function memoryCursor(start = 0): FeedCursor {
  * position and a later event is waited for (`gapWaitMs`), so a slow transaction's event is not
  * overtaken.
  */
-export class EventFeed {
-  readonly #options: Required<Omit<EventFeedOptions, 'readyUpTo'>> &
-    Pick<EventFeedOptions, 'readyUpTo'>;
+export class EventFeed<E extends FeedEventHead = FeedEvent> {
+  readonly #options: Required<Omit<EventFeedOptions<E>, 'readyUpTo'>> &
+    Pick<EventFeedOptions<E>, 'readyUpTo'>;
   #position = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -87,7 +90,7 @@ export class EventFeed {
   #retryMs = 0;
   readonly #stats = { batches: 0, events: 0, failures: 0, gapsSkipped: 0 };
 
-  constructor(options: EventFeedOptions) {
+  constructor(options: EventFeedOptions<E>) {
     this.#options = {
       batchSize: 100,
       pollIntervalMs: 250,
@@ -162,7 +165,7 @@ export class EventFeed {
     const read = await this.#options.events.listAfter(this.#position, {
       limit: this.#options.batchSize,
     });
-    const batch: FeedEvent[] = [];
+    const batch: E[] = [];
     let expected = this.#position + 1;
     for (const event of read) {
       if (event.id > readyUpTo) break;
@@ -172,7 +175,7 @@ export class EventFeed {
     }
     if (batch.length === 0) return 0;
     await this.#options.handle(batch);
-    const last = batch[batch.length - 1] as FeedEvent;
+    const last = batch[batch.length - 1] as E;
     await this.#options.cursor.save(last.id);
     this.#position = last.id;
     this.#stats.batches += 1;

@@ -1533,6 +1533,22 @@ export function storageSuite(target: StorageTestTarget): void {
         a.applicationId === b.applicationId ? ids : [ids[1]],
       );
       await assert.rejects(storage.events.listAfter(-1), /afterId/);
+      const heads = await storage.events.listHeadsAfter(start, { limit: 2 });
+      assert.deepEqual(
+        heads.map((head) => [head.id, head.devEui, head.type, 'body' in head]),
+        [
+          [ids[0], a.devEui, 'up', false],
+          [ids[1], b.devEui, 'up', false],
+        ],
+      );
+      const bodies = await storage.events.bodiesOf([ids[2] as number, ids[0] as number, 999_999]);
+      assert.deepEqual(
+        [...bodies].sort((x, y) => x[0] - y[0]),
+        [
+          [ids[0], { i: 0 }],
+          [ids[2], { i: 2 }],
+        ],
+      );
     });
 
     it('keeps consumer cursors, which never move back', async (t) => {

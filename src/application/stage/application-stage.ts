@@ -5,6 +5,7 @@ import type {
   CodecSettings,
   EventRepository,
   FeedEvent,
+  FeedEventHead,
   IsoTimestamp,
   NewEvent,
 } from '../../storage/index.js';
@@ -30,7 +31,10 @@ export interface DecodedUplink {
 export type DecodedListener = (uplink: DecodedUplink) => Promise<void>;
 
 export interface ApplicationStageOptions {
-  events: Pick<EventRepository, 'listAfter' | 'appendMany' | 'replaceBodies' | 'lastId'>;
+  events: Pick<
+    EventRepository,
+    'listAfter' | 'listHeadsAfter' | 'bodiesOf' | 'appendMany' | 'replaceBodies' | 'lastId'
+  >;
   cursor: FeedCursor;
   /** Device -> profile -> codec (a `DeviceCodecLookup`). */
   codecsOf(devEuis: Iterable<string>): Promise<Map<string, DeviceCodec>>;
@@ -91,7 +95,7 @@ export class ApplicationStage {
   readonly #options: ApplicationStageOptions;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #feed: EventFeed;
+  readonly #feed: EventFeed<FeedEventHead>;
   readonly #decodedListeners: DecodedListener[] = [];
   readonly #advanceListeners = new Set<() => void>();
   readonly #throttle = new LogThrottle(60_000);
@@ -114,9 +118,10 @@ export class ApplicationStage {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     const cursor = options.cursor;
-    this.#feed = new EventFeed({
+    // Heads only: the bodies of the uplinks of devices with a codec are read by the batch.
+    this.#feed = new EventFeed<FeedEventHead>({
       name: APPLICATION_STAGE_CURSOR,
-      events: options.events,
+      events: { listAfter: (afterId, read) => options.events.listHeadsAfter(afterId, read) },
       cursor: {
         load: async () => {
           this.#readyUpTo = await cursor.load();
@@ -206,7 +211,7 @@ export class ApplicationStage {
     }
   }
 
-  async #handle(events: readonly FeedEvent[]): Promise<void> {
+  async #handle(events: readonly FeedEventHead[]): Promise<void> {
     try {
       await this.#decodeBatch(events);
       this.#mayBeReplay = false;
@@ -219,12 +224,18 @@ export class ApplicationStage {
     }
   }
 
-  async #decodeBatch(events: readonly FeedEvent[]): Promise<void> {
+  async #decodeBatch(events: readonly FeedEventHead[]): Promise<void> {
     const ups = events.filter((event) => event.type === 'up');
     if (ups.length === 0) return;
-    // Devices without a codec are skipped before their event's body is even parsed.
+    // Devices without a codec are skipped before their event's body is even read.
     const devices = await this.#options.codecsOf(ups.map((event) => event.devEui));
-    const uplinks = ups.filter((event) => devices.has(event.devEui) && hasPayload(event));
+    const withCodec = ups.filter((event) => devices.has(event.devEui));
+    if (withCodec.length === 0) return;
+    const bodies = await this.#options.events.bodiesOf(withCodec.map((event) => event.id));
+    const uplinks = withCodec
+      .filter((event) => bodies.has(event.id))
+      .map((event): FeedEvent => ({ ...event, body: bodies.get(event.id) }))
+      .filter(hasPayload);
     if (uplinks.length === 0) return;
     const decoded: DecodedUplink[] = [];
     const pending: FeedEvent[] = [];

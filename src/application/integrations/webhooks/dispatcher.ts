@@ -1,4 +1,8 @@
-import type { FeedEvent, NewWebhookDelivery, WebhookRepository } from '../../../storage/index.js';
+import type {
+  FeedEventHead,
+  NewWebhookDelivery,
+  WebhookRepository,
+} from '../../../storage/index.js';
 
 /** The name of the dispatcher's durable cursor in `storage.consumerCursors`. */
 export const WEBHOOK_CURSOR = 'webhooks';
@@ -11,7 +15,7 @@ export const WEBHOOK_CURSOR = 'webhooks';
  */
 export function webhookEnqueuer(
   webhooks: Pick<WebhookRepository, 'enabledFor' | 'enqueue'>,
-): (events: readonly FeedEvent[]) => Promise<number> {
+): (events: readonly FeedEventHead[]) => Promise<number> {
   return async (events) => {
     const targets = await webhooks.enabledFor(events.map((event) => event.applicationId));
     if (targets.length === 0) return 0;

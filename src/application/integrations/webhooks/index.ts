@@ -1,6 +1,6 @@
 import type { MetricSource } from '../../../api/metrics.js';
 import type { Logger } from '../../../logger.js';
-import type { Storage } from '../../../storage/index.js';
+import type { FeedEventHead, Storage } from '../../../storage/index.js';
 import { EventFeed, storageCursor } from '../../event-feed.js';
 import { WEBHOOK_CURSOR, webhookEnqueuer } from './dispatcher.js';
 import { WebhookSender } from './sender.js';
@@ -22,7 +22,7 @@ export interface StartWebhooksOptions {
 }
 
 export interface RunningWebhooks {
-  feed: EventFeed;
+  feed: EventFeed<FeedEventHead>;
   sender: WebhookSender;
   metricSource: MetricSource;
   gauges: Record<string, { help: string; read: () => number }>;
@@ -38,9 +38,12 @@ export async function startWebhooks(options: StartWebhooksOptions): Promise<Runn
   const logger = options.logger.child({ integration: 'webhooks' });
   const sender = new WebhookSender({ outbox: options.storage.webhooks, settings, logger });
   const enqueue = webhookEnqueuer(options.storage.webhooks);
-  const feed = new EventFeed({
+  // The dispatcher needs each event's application, device and type, never its body.
+  const feed = new EventFeed<FeedEventHead>({
     name: WEBHOOK_CURSOR,
-    events: options.storage.events,
+    events: {
+      listAfter: (afterId, read) => options.storage.events.listHeadsAfter(afterId, read),
+    },
     cursor: storageCursor(options.storage.consumerCursors, WEBHOOK_CURSOR),
     readyUpTo: options.readyUpTo,
     logger,
