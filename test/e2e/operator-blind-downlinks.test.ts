@@ -7,20 +7,18 @@
  * operator's files and log never hold a downlink's plaintext or a key.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { SimulatedDevice } from '../../src/sim/device.js';
-import { APP_KEY, JOIN_EUI, NWK_KEY, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { APP_KEY, JOIN_EUI, NWK_KEY, type ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 import {
   assertHoldsNone,
   filesUnder,
   type GaletProcess,
-  OPERATOR_TOKEN,
   PROVIDER_TOKEN,
   request,
   startGaletProcess,
+  startOperator,
   stop,
 } from './operator-blind-helpers.js';
 
@@ -37,25 +35,10 @@ describe('operator-blind downlinks across two processes', () => {
   it('sends the provider’s downlinks encrypted, re-encrypts them when the counter moved on, and serves a 1.1 device', {
     timeout: 90_000,
   }, async () => {
-    const opDir = await mkdtemp(join(tmpdir(), 'galet-op-'));
-    const provDir = await mkdtemp(join(tmpdir(), 'galet-prov-'));
-    const common = ['--host', '127.0.0.1', '--http-port', '0', '--dedup-window-ms', '100'];
-    const operator = await startGaletProcess(
-      ['--roles', 'network', '--data-dir', opDir, '--udp-port', '0', ...common],
-      OPERATOR_TOKEN,
-    );
+    const { opDir, provDir, common, operator, net: attached } = await startOperator(GW);
     let provider: GaletProcess | undefined;
-    let net: ScenarioNetwork | undefined;
+    const net: ScenarioNetwork | undefined = attached;
     try {
-      net = await ScenarioNetwork.attach(
-        {
-          baseUrl: `http://127.0.0.1:${operator.httpPort}`,
-          udpPort: operator.udpPort!,
-          adminToken: OPERATOR_TOKEN,
-          dataDir: opDir,
-        },
-        [{ gatewayId: GW }],
-      );
       const network = net;
       const applicationId = net.applicationId;
       const link = await net.galet.request(
@@ -243,7 +226,7 @@ describe('operator-blind downlinks across two processes', () => {
       }
       assertHoldsNone('the operator log', Buffer.from(operator.output.join('')), secrets);
     } finally {
-      await net?.close();
+      await net.close();
       if (provider !== undefined) await stop(provider);
       await stop(operator);
       await rm(opDir, { recursive: true, force: true });

@@ -3,53 +3,61 @@
  * process, talk to its API, and scan files and logs for secrets.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiRequest } from '../helpers/api.js';
-import { waitFor } from '../scenarios/helpers.js';
+import {
+  type GaletProcess,
+  startGaletProcess,
+  stopGaletProcess,
+} from '../helpers/galet-process.js';
+import { ScenarioNetwork } from '../scenarios/helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 export const OPERATOR_TOKEN = 'operator-admin-token-0123456789';
 export const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 
-export interface GaletProcess {
-  child: ChildProcess;
-  output: string[];
-  httpPort: number;
-  udpPort?: number;
-}
+export { type GaletProcess, startGaletProcess };
 
-/** Starts `galet start …` from source and waits for its "running" line. */
-export async function startGaletProcess(args: string[], adminToken: string): Promise<GaletProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, GALET_ADMIN_TOKEN: adminToken, GALET_LOG_LEVEL: 'debug' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => output.push(text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => output.push(text));
-  const running = await waitFor(
-    `galet ${args.join(' ')} starts`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${output.join('')}`);
-      const text = output.join('');
-      const http = /HTTP API http:\/\/127\.0\.0\.1:(\d+)\/api\/v1/.exec(text);
-      if (http === null) return undefined;
-      const udp = /gateways on UDP port (\d+)/.exec(text);
-      return { httpPort: Number(http[1]), ...(udp === null ? {} : { udpPort: Number(udp[1]) }) };
-    },
-    20_000,
-  );
-  return { child, output, ...running };
-}
-
+/** A clean stop (SIGTERM), waiting for the exit. */
 export async function stop(galet: GaletProcess): Promise<void> {
-  if (galet.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => galet.child.once('exit', resolve));
-  galet.child.kill('SIGTERM');
-  await exited;
+  await stopGaletProcess(galet, 'SIGTERM');
+}
+
+/**
+ * The operator's side of the two-process tests: `galet start --roles network` in a process of
+ * its own, with simulated gateway `gatewayId` attached to it; the provider's data directory is
+ * made too. Returns the `galet start` options both processes share.
+ */
+export async function startOperator(gatewayId: string): Promise<{
+  opDir: string;
+  provDir: string;
+  common: string[];
+  operator: GaletProcess;
+  net: ScenarioNetwork;
+}> {
+  const opDir = await mkdtemp(join(tmpdir(), 'galet-op-'));
+  const provDir = await mkdtemp(join(tmpdir(), 'galet-prov-'));
+  const common = ['--host', '127.0.0.1', '--http-port', '0', '--dedup-window-ms', '100'];
+  const operator = await startGaletProcess(
+    ['--roles', 'network', '--data-dir', opDir, '--udp-port', '0', ...common],
+    OPERATOR_TOKEN,
+  );
+  try {
+    const net = await ScenarioNetwork.attach(
+      {
+        baseUrl: `http://127.0.0.1:${operator.httpPort}`,
+        udpPort: operator.udpPort as number,
+        adminToken: OPERATOR_TOKEN,
+        dataDir: opDir,
+      },
+      [{ gatewayId }],
+    );
+    return { opDir, provDir, common, operator, net };
+  } catch (error) {
+    await stop(operator);
+    throw error;
+  }
 }
 
 export function request(port: number, token: string, method: string, path: string, body?: unknown) {

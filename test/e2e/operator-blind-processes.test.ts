@@ -7,19 +7,17 @@
  * AppKey, the AppSKey or a plaintext payload.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { APP_KEY, JOIN_EUI, type ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 import {
   assertHoldsNone,
   filesUnder,
   type GaletProcess,
-  OPERATOR_TOKEN,
   PROVIDER_TOKEN,
   request,
   startGaletProcess,
+  startOperator,
   stop,
 } from './operator-blind-helpers.js';
 
@@ -29,25 +27,10 @@ describe('operator-blind split across two processes', () => {
   it('serves a provider linked from another process: joins, uplinks, outage, nothing readable on the operator side', {
     timeout: 120_000,
   }, async () => {
-    const opDir = await mkdtemp(join(tmpdir(), 'galet-op-'));
-    const provDir = await mkdtemp(join(tmpdir(), 'galet-prov-'));
-    const common = ['--host', '127.0.0.1', '--http-port', '0', '--dedup-window-ms', '100'];
-    const operator = await startGaletProcess(
-      ['--roles', 'network', '--data-dir', opDir, '--udp-port', '0', ...common],
-      OPERATOR_TOKEN,
-    );
+    const { opDir, provDir, common, operator, net: attached } = await startOperator(GW);
     let provider: GaletProcess | undefined;
-    let net: ScenarioNetwork | undefined;
+    const net: ScenarioNetwork | undefined = attached;
     try {
-      net = await ScenarioNetwork.attach(
-        {
-          baseUrl: `http://127.0.0.1:${operator.httpPort}`,
-          udpPort: operator.udpPort!,
-          adminToken: OPERATOR_TOKEN,
-          dataDir: opDir,
-        },
-        [{ gatewayId: GW }],
-      );
       const applicationId = net.applicationId;
       const link = await net.galet.request(
         'POST',
@@ -139,7 +122,7 @@ describe('operator-blind split across two processes', () => {
         assertHoldsNone(path, content, secrets);
       assertHoldsNone('the operator log', Buffer.from(operator.output.join('')), secrets);
     } finally {
-      await net?.close();
+      await net.close();
       if (provider !== undefined) await stop(provider);
       await stop(operator);
       await rm(opDir, { recursive: true, force: true });
