@@ -62,7 +62,10 @@ describe('random bytes into vendor codecs', () => {
 });
 
 describe('values a codec returns', () => {
-  const echo = engine.load(
+  // About fidelity, not time: a generous cap, so that a busy machine does not fail a large value.
+  const patientEngine = new CodecEngine({ timeoutMs: 5000 });
+  after(() => patientEngine.dispose());
+  const echo = patientEngine.load(
     'function decodeUplink(input) { return { data: JSON.parse(input.variables.json) }; }',
   );
 
