@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { authorize, type PlatformContext } from '../auth.js';
 import { badRequest } from '../errors.js';
 import { idCursor, idFromCursor } from '../paging.js';
-import { tenantIdsFilter } from '../scope.js';
+import { listScope, tenantIdsFilter } from '../scope.js';
 import { idSchema } from './schemas.js';
 
 /**
@@ -51,6 +51,8 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
         }
         query.beforeId = idFromCursor(cursor);
       }
+      // 403 for a principal that reads the audit log nowhere, whatever the filter (as every list).
+      listScope(request, 'audit:read', { applications: false });
       const tenantIds = tenantIdsFilter(request, 'audit:read', tenantId);
       if (tenantIds?.length === 0) {
         // Nothing to show: say so rather than answer an empty list.
