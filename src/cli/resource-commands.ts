@@ -16,7 +16,7 @@ import { registerDeviceBulkCommands } from './device-bulk-commands.js';
 import { CliInputError } from './fail.js';
 import { readInteger } from './frame-inputs.js';
 import { runList, withListing } from './list-command.js';
-import { field, printJson as print } from './output.js';
+import { type Column, field, printJson as print } from './output.js';
 
 const APPLICATION_COLUMNS = [
   field('id'),
@@ -127,30 +127,13 @@ function registerApplicationCommands(program: Command): void {
         }),
       ),
     );
-  withListing(
-    withConnection(application.command('list').description('list applications')),
-    'createdAt, updatedAt, name or id; -field for descending',
-  )
-    .option('--tenant <id>', 'only this tenant')
-    .option('--search <text>', 'part of the name')
-    .action((o: Record<string, unknown>) =>
-      runList(
-        client(o),
-        {
-          path: '/applications',
-          query: { tenantId: text(o, 'tenant'), search: text(o, 'search') },
-          itemsKey: 'applications',
-          columns: APPLICATION_COLUMNS,
-          what: 'applications',
-        },
-        o,
-      ),
-    );
-  withConnection(
-    application.command('show').description('show an application').argument('<id>'),
-  ).action(async (id: string, o: Record<string, unknown>) =>
-    print(await client(o).request('GET', `/applications/${segment(id)}`)),
-  );
+  addListAndShow(application, {
+    path: '/applications',
+    itemsKey: 'applications',
+    columns: APPLICATION_COLUMNS,
+    plural: 'applications',
+    show: 'show an application',
+  });
   withConnection(
     application
       .command('update')
@@ -308,30 +291,13 @@ function registerDeviceProfileCommands(program: Command): void {
         }),
       ),
     );
-  withListing(
-    withConnection(profile.command('list').description('list device profiles')),
-    'createdAt, updatedAt, name or id; -field for descending',
-  )
-    .option('--tenant <id>', 'only this tenant')
-    .option('--search <text>', 'part of the name')
-    .action((o: Record<string, unknown>) =>
-      runList(
-        client(o),
-        {
-          path: '/device-profiles',
-          query: { tenantId: text(o, 'tenant'), search: text(o, 'search') },
-          itemsKey: 'deviceProfiles',
-          columns: DEVICE_PROFILE_COLUMNS,
-          what: 'device profiles',
-        },
-        o,
-      ),
-    );
-  withConnection(
-    profile.command('show').description('show a device profile').argument('<id>'),
-  ).action(async (id: string, o: Record<string, unknown>) =>
-    print(await client(o).request('GET', `/device-profiles/${segment(id)}`)),
-  );
+  addListAndShow(profile, {
+    path: '/device-profiles',
+    itemsKey: 'deviceProfiles',
+    columns: DEVICE_PROFILE_COLUMNS,
+    plural: 'device profiles',
+    show: 'show a device profile',
+  });
   withDeviceProfileOptions(
     withConnection(
       profile
@@ -523,4 +489,40 @@ function registerDeviceCommands(program: Command): void {
       };
       print(await client(o).request('POST', `/devices/${encodeURIComponent(devEui)}/queue`, body));
     });
+}
+
+/** `list` (tenant and name filters, paging) and `show <id>` of a tenant-owned catalogue. */
+function addListAndShow<T>(
+  parent: Command,
+  spec: {
+    path: string;
+    itemsKey: string;
+    columns: readonly Column<T>[];
+    plural: string;
+    show: string;
+  },
+): void {
+  withListing(
+    withConnection(parent.command('list').description(`list ${spec.plural}`)),
+    'createdAt, updatedAt, name or id; -field for descending',
+  )
+    .option('--tenant <id>', 'only this tenant')
+    .option('--search <text>', 'part of the name')
+    .action((o: Record<string, unknown>) =>
+      runList(
+        client(o),
+        {
+          path: spec.path,
+          query: { tenantId: text(o, 'tenant'), search: text(o, 'search') },
+          itemsKey: spec.itemsKey,
+          columns: spec.columns,
+          what: spec.plural,
+        },
+        o,
+      ),
+    );
+  withConnection(parent.command('show').description(spec.show).argument('<id>')).action(
+    async (id: string, o: Record<string, unknown>) =>
+      print(await client(o).request('GET', `${spec.path}/${segment(id)}`)),
+  );
 }
