@@ -3,6 +3,7 @@ import { runCodecsBench } from './codecs.js';
 import { runCommitBench } from './commit.js';
 import { runLorawanBench } from './lorawan.js';
 import { runMeasurementsBench } from './measurements.js';
+import { runPipelineBench } from './pipeline.js';
 import { runUplinkBench } from './uplink.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
@@ -10,6 +11,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   commit: runCommitBench,
   lorawan: runLorawanBench,
   measurements: runMeasurementsBench,
+  pipeline: runPipelineBench,
   uplink: runUplinkBench,
 };
 

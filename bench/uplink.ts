@@ -20,11 +20,11 @@ import {
 } from '../src/storage/index.js';
 import { benchDevice, benchGatewayId } from './uplink-devices.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const TOKEN = 'bench-admin-token-0123456789';
-const DEDUP_WINDOW_MS = 200;
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const TOKEN = 'bench-admin-token-0123456789';
+export const DEDUP_WINDOW_MS = 200;
 
-function setting(name: string, fallback: string): string {
+export function setting(name: string, fallback: string): string {
   return process.env[`GALET_BENCH_${name}`] ?? fallback;
 }
 
@@ -71,7 +71,7 @@ async function provision(dir: string, devices: number, gateways: number): Promis
   console.log(`  provisioning took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-async function metrics(httpPort: number): Promise<Map<string, number>> {
+export async function metrics(httpPort: number): Promise<Map<string, number>> {
   const response = await fetch(`http://127.0.0.1:${httpPort}/api/v1/metrics`, {
     headers: { authorization: `Bearer ${TOKEN}` },
   });
@@ -89,14 +89,15 @@ function serverLog(): 'ignore' | number {
   return file === '' ? 'ignore' : openSync(file, 'a');
 }
 
-function freePort(base: number, offset: number): number {
+export function freePort(base: number, offset: number): number {
   return base + (process.pid % 500) * 4 + offset;
 }
 
-async function startGalet(
+export async function startGalet(
   dataDir: string,
   udpPort: number,
   httpPort: number,
+  extraArgs: readonly string[] = [],
 ): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
@@ -119,6 +120,7 @@ async function startGalet(
       String(httpPort),
       '--dedup-window-ms',
       String(DEDUP_WINDOW_MS),
+      ...extraArgs,
     ],
     {
       env: { ...process.env, GALET_ADMIN_TOKEN: TOKEN, GALET_LOG_LEVEL: 'warn' },
@@ -140,7 +142,7 @@ async function startGalet(
   throw new Error('galet did not start within 60 s');
 }
 
-async function runGenerator(
+export async function runGenerator(
   args: object,
 ): Promise<{ uplinks: number; achievedRate: number; prepareMs: number }> {
   const child = spawn(
@@ -167,21 +169,14 @@ async function runGenerator(
   throw new Error('load generator ended without a result');
 }
 
-export async function runUplinkBench(): Promise<void> {
-  const devices = Number(setting('DEVICES', '100000'));
-  const gateways = Number(setting('GATEWAYS', '10'));
-  const rates = setting('RATES', '2500,5000,10000,15000').split(',').map(Number);
-  const seconds = Number(setting('SECONDS', '10'));
-  console.log(
-    `uplink: ${devices} devices, ${gateways} gateways, 3 copies per uplink, ${seconds} s per rate, SQLite`,
-  );
-  if (setting('SKIP_BUILD', '0') !== '1') {
-    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-    if (build.status !== 0) throw new Error('build failed');
-  }
-
-  // GALET_BENCH_TEMPLATE keeps the provisioned data directory for the next runs (same devices
-  // and gateways settings): provisioning 100,000 devices takes minutes.
+/**
+ * The provisioned data directory the runs copy: GALET_BENCH_TEMPLATE keeps it for the next runs
+ * (same devices and gateways settings), since provisioning 100,000 devices takes minutes.
+ */
+export async function provisionedTemplate(
+  devices: number,
+  gateways: number,
+): Promise<{ template: string; kept: string }> {
   const kept = setting('TEMPLATE', '');
   const template = kept === '' ? await mkdtemp(join(tmpdir(), 'galet-bench-template-')) : kept;
   if (kept !== '' && existsSync(join(kept, 'provisioned.json'))) {
@@ -198,6 +193,28 @@ export async function runUplinkBench(): Promise<void> {
     await provision(template, devices, gateways);
     writeFileSync(join(template, 'provisioned.json'), JSON.stringify({ devices, gateways }));
   }
+
+  return { template, kept };
+}
+
+/** The runs start `dist/cli/main.js`: built first unless GALET_BENCH_SKIP_BUILD=1. */
+export function buildGalet(): void {
+  if (setting('SKIP_BUILD', '0') === '1') return;
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('build failed');
+}
+
+export async function runUplinkBench(): Promise<void> {
+  const devices = Number(setting('DEVICES', '100000'));
+  const gateways = Number(setting('GATEWAYS', '10'));
+  const rates = setting('RATES', '2500,5000,10000,15000').split(',').map(Number);
+  const seconds = Number(setting('SECONDS', '10'));
+  console.log(
+    `uplink: ${devices} devices, ${gateways} gateways, 3 copies per uplink, ${seconds} s per rate, SQLite`,
+  );
+  buildGalet();
+
+  const { template, kept } = await provisionedTemplate(devices, gateways);
 
   const rows: Array<Record<string, string | number>> = [];
   for (const [step, rate] of rates.entries()) {
