@@ -6,6 +6,7 @@ import { RetentionJob, type RetentionJobOptions } from '../application/retention
 import type { ApplicationServices } from '../application/services.js';
 import {
   type ApplicationStageSettings,
+  type DecodedUplink,
   startApplicationStage,
 } from '../application/stage/index.js';
 import type { Logger } from '../logger.js';
@@ -100,9 +101,10 @@ export async function startApplicationServices(
   await retention.start();
   context.closers.add(() => retention.close());
   metricSources['retention'] = () => ({ ...retention.counters });
-  // Each decoded uplink's values, before the stage moves past it (idempotent per event).
+  // Each batch's decoded values, before the stage moves past it (idempotent per event), in one
+  // transaction; when the store refuses a value, one uplink at a time to set aside only those.
   let measurementsRefused = 0;
-  stage.onDecoded(async (uplink) => {
+  const recordOne = async (uplink: DecodedUplink) => {
     try {
       await context.storage.measurements.recordDecoded(uplink);
     } catch (error) {
@@ -114,6 +116,14 @@ export async function startApplicationServices(
         { err: error, eventId: uplink.eventId, devEui: uplink.devEui },
         'measurements of a decoded uplink refused',
       );
+    }
+  };
+  stage.onDecodedBatch(async (uplinks) => {
+    try {
+      await context.storage.measurements.recordDecodedMany(uplinks);
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === 'INVALID_INPUT')) throw error;
+      for (const uplink of uplinks) await recordOne(uplink);
     }
   });
   metricSources['measurements'] = () => ({

@@ -29,6 +29,8 @@ export interface DecodedUplink {
 }
 
 export type DecodedListener = (uplink: DecodedUplink) => Promise<void>;
+/** The decoded uplinks of one batch, in event order (one call, e.g. one storage transaction). */
+export type DecodedBatchListener = (uplinks: readonly DecodedUplink[]) => Promise<void>;
 
 export interface ApplicationStageOptions {
   events: Pick<
@@ -97,6 +99,7 @@ export class ApplicationStage {
   readonly #now: () => number;
   readonly #feed: EventFeed<FeedEventHead>;
   readonly #decodedListeners: DecodedListener[] = [];
+  readonly #decodedBatchListeners: DecodedBatchListener[] = [];
   readonly #advanceListeners = new Set<() => void>();
   readonly #throttle = new LogThrottle(60_000);
   readonly #counters: ApplicationStageCounters = {
@@ -160,6 +163,15 @@ export class ApplicationStage {
    * called again when its batch is handled again). A listener that throws fails the batch,
    * which is retried.
    */
+  /** As `onDecoded`, once per batch with all its decoded uplinks (called first). */
+  onDecodedBatch(listener: DecodedBatchListener): () => void {
+    this.#decodedBatchListeners.push(listener);
+    return () => {
+      const index = this.#decodedBatchListeners.indexOf(listener);
+      if (index !== -1) this.#decodedBatchListeners.splice(index, 1);
+    };
+  }
+
   onDecoded(listener: DecodedListener): () => void {
     this.#decodedListeners.push(listener);
     return () => {
@@ -294,6 +306,9 @@ export class ApplicationStage {
     await this.#options.events.replaceBodies(updates);
     await this.#appendLogEvents(failures);
     decoded.sort((a, b) => a.eventId - b.eventId);
+    if (decoded.length > 0) {
+      for (const listener of this.#decodedBatchListeners) await listener(decoded);
+    }
     for (const uplink of decoded) {
       for (const listener of this.#decodedListeners) await listener(uplink);
     }

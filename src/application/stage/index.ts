@@ -3,6 +3,7 @@ export {
   ApplicationStage,
   type ApplicationStageCounters,
   type ApplicationStageOptions,
+  type DecodedBatchListener,
   type DecodedListener,
   type DecodedUplink,
 } from './application-stage.js';
