@@ -1,3 +1,4 @@
+import type { Statement as SqliteStatement } from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { StorageError } from './errors.js';
@@ -59,8 +60,24 @@ const REPLACE_BATCH_ROWS = 500;
 export class EventRepository {
   readonly #db: GaletDatabase['db'];
 
+  readonly #sqlite: GaletDatabase['sqlite'];
+  #sqliteStatements: SqliteEventStatements | undefined;
+
   constructor(database: GaletDatabase, _secrets: SecretBox, _options?: RepositoryOptions) {
     this.#db = database.db;
+    this.#sqlite = database.sqlite;
+  }
+
+  /**
+   * The application stage's per-batch reads and writes on SQLite, as fixed prepared statements
+   * (their Kysely forms change text with the batch size: compiled and prepared every time);
+   * undefined on PostgreSQL and while Kysely holds the connection in a transaction.
+   */
+  #fastSqlite(): SqliteEventStatements | undefined {
+    const sqlite = this.#sqlite;
+    if (sqlite === undefined || sqlite.inTransaction) return undefined;
+    this.#sqliteStatements ??= new SqliteEventStatements(sqlite);
+    return this.#sqliteStatements;
   }
 
   /** One INSERT ... RETURNING id. */
@@ -156,6 +173,11 @@ export class EventRepository {
       }
       return { id, body: text };
     });
+    const fast = this.#fastSqlite();
+    if (fast !== undefined) {
+      fast.replaceBodies(rows);
+      return;
+    }
     const update = async (db: GaletDatabase['db']): Promise<void> => {
       for (let start = 0; start < rows.length; start += REPLACE_BATCH_ROWS) {
         const chunk = rows.slice(start, start + REPLACE_BATCH_ROWS);
@@ -206,6 +228,15 @@ export class EventRepository {
   /** The bodies of these events (an event that does not exist is left out). */
   async bodiesOf(ids: readonly number[]): Promise<Map<number, unknown>> {
     const bodies = new Map<number, unknown>();
+    const fast = this.#fastSqlite();
+    if (fast !== undefined) {
+      for (const id of ids) {
+        assertInteger(id, 1, Number.MAX_SAFE_INTEGER, 'event id');
+        const text = fast.body(id);
+        if (text !== undefined) bodies.set(id, JSON.parse(text) as unknown);
+      }
+      return bodies;
+    }
     for (let start = 0; start < ids.length; start += APPEND_BATCH_ROWS) {
       const chunk = ids.slice(start, start + APPEND_BATCH_ROWS);
       for (const id of chunk) assertInteger(id, 1, Number.MAX_SAFE_INTEGER, 'event id');
@@ -341,4 +372,22 @@ export function eventRow(event: NewEvent) {
     time: toIsoTimestamp(event.time, 'event time'),
     body,
   };
+}
+
+/** The fixed statements behind EventRepository's SQLite fast paths. */
+class SqliteEventStatements {
+  readonly replaceBodies: (rows: readonly { id: number; body: string }[]) => void;
+  readonly #selectBody: SqliteStatement<[number], { body: string }>;
+
+  constructor(sqlite: NonNullable<GaletDatabase['sqlite']>) {
+    const update = sqlite.prepare('update events set body = ? where id = ?');
+    this.replaceBodies = sqlite.transaction((rows: readonly { id: number; body: string }[]) => {
+      for (const row of rows) update.run(row.body, row.id);
+    });
+    this.#selectBody = sqlite.prepare('select body from events where id = ?');
+  }
+
+  body(id: number): string | undefined {
+    return this.#selectBody.get(id)?.body;
+  }
 }

@@ -127,11 +127,15 @@ export class MeasurementRepository {
     eventsTruncated: 0,
   };
 
+  readonly #sqlite: GaletDatabase['sqlite'];
+  #sqliteInsert: ((rows: readonly Insertable<MeasurementsTable>[]) => number) | undefined;
+
   constructor(
     database: GaletDatabase,
     _secrets: SecretBox,
     options?: RepositoryOptions & { flattenLimits?: FlattenLimits },
   ) {
+    this.#sqlite = database.sqlite;
     this.#db = database.db;
     this.#dialect = database.dialect;
     this.#limits = options?.flattenLimits;
@@ -209,7 +213,10 @@ export class MeasurementRepository {
       }
       return inserted;
     };
-    if (rows.length > 0) {
+    const fast = this.#fastSqliteInsert();
+    if (rows.length > 0 && fast !== undefined) {
+      result.inserted = fast(rows);
+    } else if (rows.length > 0) {
       result.inserted =
         rows.length <= INSERT_BATCH_ROWS
           ? await insert(this.#db)
@@ -222,6 +229,39 @@ export class MeasurementRepository {
     this.counters.valuesSkipped += result.skipped;
     this.counters.eventsTruncated += result.truncatedEvents;
     return result;
+  }
+
+  /**
+   * On SQLite (unless Kysely holds the connection in a transaction): one fixed prepared INSERT
+   * per row in one transaction; the multi-row Kysely INSERT changes text with the batch size and
+   * was compiled and prepared again for every batch. Returns the rows inserted.
+   */
+  #fastSqliteInsert(): ((rows: readonly Insertable<MeasurementsTable>[]) => number) | undefined {
+    const sqlite = this.#sqlite;
+    if (sqlite === undefined || sqlite.inTransaction) return undefined;
+    if (this.#sqliteInsert === undefined) {
+      const insert = sqlite.prepare(
+        `insert into measurements (dev_eui, application_id, time_ms, field, number_value,
+           text_value, event_id) values (?, ?, ?, ?, ?, ?, ?)
+         on conflict (dev_eui, field, time_ms, event_id) do nothing`,
+      );
+      this.#sqliteInsert = sqlite.transaction((rows: readonly Insertable<MeasurementsTable>[]) => {
+        let inserted = 0;
+        for (const row of rows) {
+          inserted += insert.run(
+            row.dev_eui,
+            row.application_id,
+            row.time_ms,
+            row.field,
+            row.number_value ?? null,
+            row.text_value ?? null,
+            row.event_id,
+          ).changes;
+        }
+        return inserted;
+      });
+    }
+    return this.#sqliteInsert;
   }
 
   /** Raw values, oldest first (then by field). */
