@@ -42,6 +42,7 @@ const SETTINGS = [
     env: 'GALET_SQLITE_WRITER_THREAD',
     kind: 'boolean',
   },
+  { key: 'writeBehindMs', flag: 'writeBehindMs', env: 'GALET_WRITE_BEHIND_MS', kind: 'ms' },
   { key: 'roles', flag: 'roles', env: 'GALET_ROLES', kind: 'roles' },
   {
     key: 'apiRateLimitPerSecond',
@@ -295,6 +296,10 @@ export function registerStartCommand(program: Command): void {
     .option(
       '--sqlite-writer-thread <true|false>',
       'run the SQLite uplink writes on a thread of their own (default false)',
+    )
+    .option(
+      '--write-behind-ms <ms>',
+      "how long devices' last-seen times and (SQLite) uplink counters may wait before they are written, in bulk (default 5000)",
     )
     .option(
       '--roles <list>',

@@ -28,6 +28,13 @@ describe('galet start settings', () => {
       assert.equal(resolved.netId, 0x13, 'file beats the default');
       assert.equal(resolved.dataDir, '/srv/galet');
       assert.equal(resolved.deduplicationWindowMs, 150);
+      assert.equal(resolved.writeBehindMs, undefined, 'absent: the storage default');
+      assert.equal(
+        resolveStartOptions({ writeBehindMs: '60000' }, { GALET_WRITE_BEHIND_MS: '2000' })
+          .writeBehindMs,
+        60_000,
+      );
+      assert.equal(resolveStartOptions({}, { GALET_WRITE_BEHIND_MS: '2000' }).writeBehindMs, 2000);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

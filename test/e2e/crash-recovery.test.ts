@@ -36,6 +36,9 @@ describe('crash recovery of a real process', () => {
       '0',
       '--dedup-window-ms',
       '50',
+      // Nothing is written behind before the kill, however slow the machine.
+      '--write-behind-ms',
+      '600000',
     ];
     let galet: GaletProcess | undefined = await startGaletProcess(args, TOKEN);
     const attach = (running: GaletProcess, existing?: { applicationId: string }) =>
