@@ -5,13 +5,17 @@
  * metadata and encrypted payloads only. The two-process version is in test/e2e/.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { connectAsync, type MqttClient } from 'mqtt';
 import { isLinkError } from '../../src/link/index.js';
+import type { ApplicationServiceSettings } from '../../src/server/application-services.js';
 import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
 import { apiRequest } from '../helpers/api.js';
+import { skipOrFail } from '../helpers/services.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from './helpers.js';
 
 const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
@@ -26,8 +30,10 @@ function startLinkedProvider(
   net: ScenarioNetwork,
   dataDir: string,
   token: string,
+  application?: ApplicationServiceSettings,
 ): Promise<RunningProvider> {
   return startProvider({
+    ...(application === undefined ? {} : { application }),
     dataDir,
     host: '127.0.0.1',
     httpPort: 0,
@@ -322,6 +328,65 @@ describe('operator-blind split (network role alone, provider linked)', () => {
         return left.json.items.length === 0 ? true : undefined;
       });
     } finally {
+      await provider?.close();
+      await net.close();
+      await rm(providerDir, { recursive: true, force: true });
+    }
+  });
+  it('takes a downlink command published on the provider’s MQTT broker through the link', async (t) => {
+    const brokerUrl = process.env.GALET_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+    let publisher: MqttClient;
+    try {
+      publisher = await connectAsync(brokerUrl, { connectTimeout: 2000, reconnectPeriod: 0 });
+    } catch {
+      skipOrFail(t, `Mosquitto is not reachable at ${brokerUrl}`);
+      return;
+    }
+    const prefix = `galet-test-${randomBytes(6).toString('hex')}/application`;
+    const net = await ScenarioNetwork.start([{ gatewayId: GW }], undefined, { roles: ['network'] });
+    const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
+    let provider: RunningProvider | undefined;
+    try {
+      const link = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${net.applicationId}/link-tokens`,
+        {},
+      );
+      provider = await startLinkedProvider(net, providerDir, link.json.token, {
+        mqtt: { url: brokerUrl, topicPrefix: prefix, reconnectPeriodMs: 200 },
+      });
+      await provider.link.ready();
+      const devEui = '00000000000b0c02';
+      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: 'street light on MQTT',
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        deviceClass: 'C',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const device = await net.addOtaaDevice(devEui, '1.0.4', {
+        register: false,
+        deviceClass: 'C',
+      });
+      net.listenClassC(device, net.gateway(GW));
+      await net.join(device);
+      await net.uplink(device, { fPort: 1, payload: Buffer.from('lux=3'), confirmed: true });
+      await net.waitForDownlink(device, 1);
+
+      const command = Buffer.from('dim=75%');
+      await publisher.publishAsync(
+        `${prefix}/${net.applicationId}/device/${devEui}/command/down`,
+        JSON.stringify({ devEui, confirmed: false, fPort: 9, data: command.toString('base64') }),
+        { qos: 1 },
+      );
+      const downlink = await net.waitForDownlink(device, 2);
+      assert.deepEqual(Buffer.from(downlink.payload), command, 'encrypted by the provider');
+      assert.equal(downlink.window, 'rxc');
+    } finally {
+      await publisher.endAsync();
       await provider?.close();
       await net.close();
       await rm(providerDir, { recursive: true, force: true });
