@@ -105,7 +105,7 @@ describe('values a codec returns', () => {
         const outcomes = echo.decodeMany(inputs);
         outcomes.forEach((outcome, i) => {
           const json = inputs[i]!.variables.json;
-          if (json.includes('"__proto__"')) assert.equal(outcome.ok, false);
+          if (hasProtoKey(JSON.parse(json))) assert.equal(outcome.ok, false);
           else assert.deepEqual(outcome.ok && outcome.data, JSON.parse(json));
         });
       }),
