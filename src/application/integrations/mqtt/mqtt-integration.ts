@@ -186,8 +186,7 @@ export class MqttIntegration {
     },
     mqtt_lag_events: {
       help: 'MQTT integration: ids of final events not yet acknowledged by the broker',
-      read: () =>
-        Math.max(0, Math.min(this.#lastKnownId, this.#options.readyUpTo()) - this.#feed.position),
+      read: () => Math.max(0, this.#finalUpTo() - this.#feed.position),
     },
   };
 
@@ -249,8 +248,18 @@ export class MqttIntegration {
     );
   }
 
+  /**
+   * The id up to which events are final: the application stage's position (never beyond the
+   * log's last id), or the log's last id, read in the background, when no stage bounds it.
+   */
+  #finalUpTo(): number {
+    const ready = this.#options.readyUpTo();
+    return ready === Number.MAX_SAFE_INTEGER ? this.#lastKnownId : ready;
+  }
+
+  /** Reads the log's last id in the background, only when no stage bounds the feed. */
   #refreshLastKnownId(): void {
-    if (this.#refreshing) return;
+    if (this.#options.readyUpTo() !== Number.MAX_SAFE_INTEGER || this.#refreshing) return;
     this.#refreshing = true;
     this.#options.storage.events
       .lastId()
