@@ -44,6 +44,33 @@ function startLinkedProvider(
   });
 }
 
+/**
+ * A Class C device registered on the provider (AppKey there only), joined through the network,
+ * listening in RXC; its one confirmed uplink tells the network which gateway hears it.
+ */
+async function linkedClassCDevice(
+  net: ScenarioNetwork,
+  provider: RunningProvider,
+  devEui: string,
+  name: string,
+) {
+  const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+    devEui,
+    joinEui: JOIN_EUI,
+    name,
+    applicationId: net.applicationId,
+    macVersion: '1.0.4',
+    deviceClass: 'C',
+    appKey: Buffer.from(APP_KEY).toString('hex'),
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const device = await net.addOtaaDevice(devEui, '1.0.4', { register: false, deviceClass: 'C' });
+  net.listenClassC(device, net.gateway(GW));
+  await net.join(device);
+  await net.uplink(device, { fPort: 1, payload: Buffer.from('lux=12'), confirmed: true });
+  return { device, acked: await net.waitForDownlink(device, 1) };
+}
+
 /** Every file under `dir`, recursively, as bytes. */
 async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
@@ -289,25 +316,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       provider = await startLinkedProvider(net, providerDir, link.json.token);
       await provider.link.ready();
       const devEui = '00000000000b0c01';
-      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
-        devEui,
-        joinEui: JOIN_EUI,
-        name: 'street light',
-        applicationId: net.applicationId,
-        macVersion: '1.0.4',
-        deviceClass: 'C',
-        appKey: Buffer.from(APP_KEY).toString('hex'),
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.json));
-      const device = await net.addOtaaDevice(devEui, '1.0.4', {
-        register: false,
-        deviceClass: 'C',
-      });
-      net.listenClassC(device, net.gateway(GW));
-      await net.join(device);
-      // One uplink tells the network which gateway hears the device.
-      await net.uplink(device, { fPort: 1, payload: Buffer.from('lux=12'), confirmed: true });
-      const acked = await net.waitForDownlink(device, 1);
+      const { device, acked } = await linkedClassCDevice(net, provider, devEui, 'street light');
       assert.equal(acked.ack, true);
       const fCntUp = device.fCntUp;
 
@@ -357,24 +366,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       });
       await provider.link.ready();
       const devEui = '00000000000b0c02';
-      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
-        devEui,
-        joinEui: JOIN_EUI,
-        name: 'street light on MQTT',
-        applicationId: net.applicationId,
-        macVersion: '1.0.4',
-        deviceClass: 'C',
-        appKey: Buffer.from(APP_KEY).toString('hex'),
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.json));
-      const device = await net.addOtaaDevice(devEui, '1.0.4', {
-        register: false,
-        deviceClass: 'C',
-      });
-      net.listenClassC(device, net.gateway(GW));
-      await net.join(device);
-      await net.uplink(device, { fPort: 1, payload: Buffer.from('lux=3'), confirmed: true });
-      await net.waitForDownlink(device, 1);
+      const { device } = await linkedClassCDevice(net, provider, devEui, 'street light on MQTT');
 
       const command = Buffer.from('dim=75%');
       await publisher.publishAsync(
