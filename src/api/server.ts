@@ -29,6 +29,7 @@ import { registerDeviceRoutes } from './routes/devices.js';
 import { registerEventStreamRoutes } from './routes/event-streams.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerLinkTokenRoutes } from './routes/link-tokens.js';
+import { registerMeasurementShareRoutes } from './routes/measurement-shares.js';
 import { registerMeasurementRoutes } from './routes/measurements.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUserRoutes } from './routes/users.js';
@@ -335,6 +336,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       scoped(() => registerDeviceRoutes(api, context));
       scoped(() => registerDeviceBulkRoutes(api, context));
       scoped(() => registerMeasurementRoutes(api, context));
+      scoped(() => registerMeasurementShareRoutes(api, context));
       scoped(() => registerDeviceProfileRoutes(api, context));
       scoped(() => registerEventStreamRoutes(api, context, options.application));
       scoped(() => registerTenantRoutes(api, platform));

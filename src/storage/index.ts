@@ -17,6 +17,7 @@ import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
 import { LinkOutboxRepository } from './link-outbox.js';
 import { LinkTokenRepository } from './link-tokens.js';
+import { MeasurementShareRepository } from './measurement-shares.js';
 import { MeasurementRepository } from './measurements.js';
 import { MembershipRepository } from './memberships.js';
 import type { SecretBox } from './secret-box.js';
@@ -43,6 +44,7 @@ export * from './gateways.js';
 export * from './link-outbox.js';
 export * from './link-tokens.js';
 export * from './listing.js';
+export * from './measurement-shares.js';
 export * from './measurements.js';
 export * from './memberships.js';
 export * from './quotas.js';
@@ -84,6 +86,7 @@ export interface Storage {
   readonly measurements: MeasurementRepository;
   readonly consumerCursors: ConsumerCursorRepository;
   readonly webhooks: WebhookRepository;
+  readonly measurementShares: MeasurementShareRepository;
 }
 
 export function createStorage(
@@ -121,5 +124,6 @@ export function createStorage(
     measurements: new MeasurementRepository(database, secrets, options),
     consumerCursors: new ConsumerCursorRepository(database, secrets, options),
     webhooks: new WebhookRepository(database, secrets, options),
+    measurementShares: new MeasurementShareRepository(database, secrets, options),
   };
 }

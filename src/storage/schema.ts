@@ -361,6 +361,22 @@ export interface MeasurementsTable {
   event_id: Int64;
 }
 
+/** Measurement shares (0013): field paths of one device shared with another tenant, read-only. */
+export interface MeasurementSharesTable {
+  id: string;
+  /** The provider's application, which the device must still be in for the share to serve. */
+  application_id: string;
+  dev_eui: string;
+  /** The receiving tenant. */
+  tenant_id: string;
+  /** JSON text array of exact field paths. */
+  fields: string;
+  note: string | null;
+  created_at: IsoTimestamp;
+  /** Who created it, as the audit log names actors (`user:<id>`, `api-key:<id>`, `admin-token`). */
+  created_by: string | null;
+}
+
 export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
@@ -383,6 +399,7 @@ export interface Schema {
   measurements: MeasurementsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  measurement_shares: MeasurementSharesTable;
 }
 
 /** The two engines Galet stores its state in. */

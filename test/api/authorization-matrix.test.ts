@@ -52,9 +52,12 @@ const all = (status: number): Statuses => s(status, status, status, status, stat
 
 describe('authorization matrix: every endpoint x every role x own and other tenant', () => {
   let tenancy: Tenancy;
+  /** A third tenant that A's shares go to (a share with B would put B's id in A's audit log). */
+  let third: string;
 
   before(async () => {
     tenancy = await startTenancy({ metrics: new Registry() });
+    third = (await tenancy.admin('POST', '/api/v1/tenants', { name: 'Montbrison' })).id;
   });
 
   after(async () => {
@@ -80,6 +83,17 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       })
     ).id,
   });
+  /** A `prepare` sharing a fresh device of `provider`'s application with a tenant: `{shareId}`. */
+  const freshShare = async (provider: TenantObjects, receiverId: string) => {
+    const { devEui } = await freshDevice(provider);
+    const share = await tenancy.api.storage.measurementShares.create({
+      applicationId: provider.applicationId,
+      devEui,
+      tenantId: receiverId,
+      fields: ['volume'],
+    });
+    return { shareId: share.id };
+  };
   const freshUser = async (t: TenantObjects) => ({
     userId: (
       await tenancy.admin('POST', '/api/v1/users', {
@@ -189,6 +203,73 @@ describe('authorization matrix: every endpoint x every role x own and other tena
         { status: 'dead' },
       ],
       own: s(200, 200, 403, 403, 403, 403),
+    },
+    // Measurement shares (docs/measurements.md): the provider reads them with its application
+    // and its owners and admins write them; the receiving tenant's members read what they get.
+    {
+      name: "list an application's measurement shares",
+      request: (t) => ['GET', `/api/v1/applications/${t.applicationId}/measurement-shares`],
+      own: all(200),
+    },
+    {
+      name: 'share measurements of a device with another tenant',
+      prepare: async (t, side) => ({
+        ...(await freshDevice(t)),
+        receiver: side === 'A' ? third : tenancy.A.tenantId,
+      }),
+      request: (t, made) => [
+        'POST',
+        `/api/v1/applications/${t.applicationId}/measurement-shares`,
+        { devEui: made['devEui'], tenantId: made['receiver'], fields: ['volume'] },
+      ],
+      own: s(201, 201, 403, 403, 403, 403),
+    },
+    {
+      name: 'get a measurement share',
+      prepare: (t, side) => freshShare(t, side === 'A' ? third : tenancy.A.tenantId),
+      request: (t, made) => [
+        'GET',
+        `/api/v1/applications/${t.applicationId}/measurement-shares/${made['shareId']}`,
+      ],
+      own: all(200),
+    },
+    {
+      name: 'delete a measurement share',
+      prepare: (t, side) => freshShare(t, side === 'A' ? third : tenancy.A.tenantId),
+      request: (t, made) => [
+        'DELETE',
+        `/api/v1/applications/${t.applicationId}/measurement-shares/${made['shareId']}`,
+      ],
+      own: s(204, 204, 403, 403, 403, 403),
+    },
+    {
+      name: 'list the shared measurements a tenant receives',
+      request: (t) => ['GET', `/api/v1/shared-measurements?tenantId=${t.tenantId}`],
+      // An integration has no tenant role: it receives nothing anywhere, whatever the filter.
+      own: s(200, 200, 200, 200, 403, 200),
+      other: s(404, 404, 404, 404, 403, 404),
+    },
+    {
+      name: 'list the shared measurements received',
+      request: () => ['GET', '/api/v1/shared-measurements'],
+      own: s(200, 200, 200, 200, 403, 200),
+      other: s(200, 200, 200, 200, 403, 200),
+    },
+    {
+      name: 'get a received measurement share',
+      // Shared with the tenant by the other one: A's roles read what A receives, never what B does.
+      prepare: (t, side) => freshShare(side === 'A' ? tenancy.B : tenancy.A, t.tenantId),
+      request: (_t, made) => ['GET', `/api/v1/shared-measurements/${made['shareId']}`],
+      own: s(200, 200, 200, 200, 404, 200),
+    },
+    {
+      name: 'read shared measurements',
+      prepare: (t, side) => freshShare(side === 'A' ? tenancy.B : tenancy.A, t.tenantId),
+      request: (_t, made) => [
+        'GET',
+        `/api/v1/shared-measurements/${made['shareId']}/measurements?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z`,
+      ],
+      own: s(200, 200, 200, 200, 404, 200),
     },
     // Gateways.
     {
@@ -681,6 +762,9 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       `/api/v1/api-keys?applicationId=${b.applicationId}`,
       '/api/v1/audit?limit=1000',
       `/api/v1/devices/${tenancy.A.devEui}/events`,
+      // What B shares with A is A's to read; nothing else of B shows through it.
+      '/api/v1/shared-measurements?limit=1000',
+      '/api/v1/shared-measurements?sort=-devEui',
     ];
     const failures: string[] = [];
     for (const role of MATRIX_ROLES) {
@@ -884,6 +968,18 @@ function routeOf(method: string, url: string): string {
       '/api/v1/applications/{id}/webhooks/{webhookId}$1',
     ],
     [/^\/api\/v1\/applications\/[^/]+\/webhooks$/, '/api/v1/applications/{id}/webhooks'],
+    [
+      /^\/api\/v1\/applications\/[^/]+\/measurement-shares\/[^/]+$/,
+      '/api/v1/applications/{id}/measurement-shares/{shareId}',
+    ],
+    [
+      /^\/api\/v1\/applications\/[^/]+\/measurement-shares$/,
+      '/api/v1/applications/{id}/measurement-shares',
+    ],
+    [
+      /^\/api\/v1\/shared-measurements\/[^/]+(\/measurements)?$/,
+      '/api/v1/shared-measurements/{shareId}$1',
+    ],
     [
       /^\/api\/v1\/device-profiles\/[^/]+\/codec\/(decode|encode)$/,
       '/api/v1/device-profiles/{id}/codec/$1',

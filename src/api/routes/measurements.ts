@@ -1,39 +1,19 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  MAX_MEASUREMENT_ROWS,
-  MEASUREMENT_AGGREGATES,
-  type Measurement,
-  type MeasurementAggregate,
-  type MeasurementBucket,
-} from '../../storage/index.js';
-import { csvLine } from '../csv.js';
-import { badRequest } from '../errors.js';
+import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../server.js';
 import { deviceFor } from './device-access.js';
+import {
+  answerMeasurements,
+  type MeasurementQuerystring,
+  measurementQuerystringSchema,
+} from './measurement-query.js';
 
 /**
  * A device's measurements: `GET /devices/{devEui}/measurements`. Raw values without
  * `interval`; one bucket per interval and field with it. JSON, or CSV with `format=csv` or
- * `Accept: text/csv`. Who may read a device's events may read its measurements; a device the
- * principal cannot see answers 404 (device-access.ts).
+ * `Accept: text/csv` (the query and the answer: measurement-query.ts, which shares serve with
+ * too). Who may read a device's events may read its measurements; a device the principal cannot
+ * see answers 404 (device-access.ts).
  */
-
-interface MeasurementQuerystring {
-  field?: string;
-  from?: string;
-  to?: string;
-  interval?: string;
-  aggregate?: MeasurementAggregate;
-  limit?: number;
-  format?: 'json' | 'csv';
-}
-
-const DEFAULT_RANGE_MS = 86_400_000;
-const DEFAULT_RAW_LIMIT = 1000;
-const INTERVAL = /^([1-9][0-9]{0,5})(s|m|h|d)$/;
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const MAX_INTERVAL_MS = 366 * 86_400_000;
-
 export function registerMeasurementRoutes(api: FastifyInstance, { storage }: ApiContext): void {
   api.get<{ Params: { devEui: string }; Querystring: MeasurementQuerystring }>(
     '/devices/:devEui/measurements',
@@ -41,140 +21,12 @@ export function registerMeasurementRoutes(api: FastifyInstance, { storage }: Api
       schema: {
         summary: "A device's measurements: raw values, or aggregated per interval; JSON or CSV",
         tags: ['devices'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            field: {
-              type: 'string',
-              minLength: 1,
-              maxLength: 200,
-              description: 'A field path (`temperature`, `sensors.0.value`); default every field',
-            },
-            from: {
-              type: 'string',
-              maxLength: 40,
-              description: 'ISO-8601 time, inclusive; default 24 hours before `to`',
-            },
-            to: {
-              type: 'string',
-              maxLength: 40,
-              description: 'ISO-8601 time, exclusive; default now',
-            },
-            interval: {
-              type: 'string',
-              pattern: INTERVAL.source,
-              description: 'Bucket width (`15m`, `1h`, `1d`; s, m, h, d): aggregate per bucket',
-            },
-            aggregate: {
-              type: 'string',
-              enum: [...MEASUREMENT_AGGREGATES],
-              description: 'With `interval` (default avg)',
-            },
-            limit: {
-              type: 'integer',
-              minimum: 1,
-              maximum: MAX_MEASUREMENT_ROWS,
-              description: `Rows or buckets (default ${DEFAULT_RAW_LIMIT})`,
-            },
-            format: { type: 'string', enum: ['json', 'csv'] },
-          },
-        },
+        querystring: measurementQuerystringSchema,
       },
     },
     async (request, reply) => {
       const device = await deviceFor(storage, request, request.params.devEui, 'events:read');
-      const query = request.query;
-      const to = query.to ?? new Date().toISOString();
-      const toMs = Date.parse(to);
-      if (Number.isNaN(toMs)) {
-        throw badRequest(`to must be an ISO-8601 time with a zone, got ${JSON.stringify(to)}`);
-      }
-      // The storage layer checks both times strictly (ISO-8601 with a zone).
-      const from = query.from ?? new Date(toMs - DEFAULT_RANGE_MS).toISOString();
-      const limit = query.limit ?? DEFAULT_RAW_LIMIT;
-      const range = {
-        devEui: device.devEui,
-        from,
-        to,
-        limit,
-        ...(query.field === undefined ? {} : { field: query.field }),
-      };
-      const csv = wantsCsv(request);
-      if (query.interval === undefined) {
-        if (query.aggregate !== undefined) {
-          throw badRequest('aggregate needs an interval (e.g. interval=1h)');
-        }
-        const points = await storage.measurements.list(range);
-        const truncated = points.length === limit;
-        if (csv) return sendCsv(reply, device.devEui, rawCsv(points));
-        return { devEui: device.devEui, from, to, points, truncated };
-      }
-      const intervalMs = intervalToMs(query.interval);
-      const aggregate = query.aggregate ?? 'avg';
-      const span = Date.parse(to) - Date.parse(from);
-      if (Number.isFinite(span) && span / intervalMs > MAX_MEASUREMENT_ROWS) {
-        throw badRequest(
-          `${query.interval} buckets over this range would be more than ${MAX_MEASUREMENT_ROWS}: ` +
-            'choose a wider interval or a shorter range',
-        );
-      }
-      const buckets = await storage.measurements.aggregate({ ...range, intervalMs, aggregate });
-      const truncated = buckets.length === limit;
-      if (csv) return sendCsv(reply, device.devEui, bucketCsv(buckets, aggregate));
-      return {
-        devEui: device.devEui,
-        from,
-        to,
-        interval: query.interval,
-        aggregate,
-        buckets,
-        truncated,
-      };
+      return answerMeasurements(storage, request, reply, device.devEui);
     },
   );
-}
-
-/** `15m` -> 900000; a 400 beyond a year. */
-export function intervalToMs(interval: string): number {
-  const match = INTERVAL.exec(interval);
-  if (match === null) throw badRequest(`interval ${interval} is not like 15m, 1h or 1d`);
-  const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  if (ms > MAX_INTERVAL_MS) throw badRequest('interval must be at most 366 days');
-  return ms;
-}
-
-function wantsCsv(request: FastifyRequest<{ Querystring: MeasurementQuerystring }>): boolean {
-  if (request.query.format !== undefined) return request.query.format === 'csv';
-  const accept = request.headers.accept ?? '';
-  return /(^|,)\s*text\/csv\b/i.test(accept);
-}
-
-function sendCsv(reply: FastifyReply, devEui: string, text: string): FastifyReply {
-  return reply
-    .header('content-disposition', `attachment; filename="${devEui}-measurements.csv"`)
-    .type('text/csv; charset=utf-8')
-    .send(text);
-}
-
-function rawCsv(points: readonly Measurement[]): string {
-  let text = csvLine(['time', 'field', 'value']);
-  for (const point of points) text += csvLine([point.time, point.field, csvValue(point.value)]);
-  return text;
-}
-
-function bucketCsv(buckets: readonly MeasurementBucket[], aggregate: string): string {
-  let text = csvLine(['time', 'field', aggregate, 'count']);
-  for (const bucket of buckets) {
-    text += csvLine([bucket.time, bucket.field, csvValue(bucket.value), bucket.count]);
-  }
-  return text;
-}
-
-/**
- * A device's text could read as a formula in a spreadsheet (`=HYPERLINK(...)`): such texts get
- * a leading apostrophe (OWASP's advice for CSV injection). Numbers are written as they are.
- */
-function csvValue(value: number | string | null): number | string | null {
-  return typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }

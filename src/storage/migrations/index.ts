@@ -11,6 +11,7 @@ import { consumerCursorsMigration } from './0009_consumer_cursors.js';
 import { measurementsMigration } from './0010_measurements.js';
 import { webhooksMigration } from './0011_webhooks.js';
 import { blindDownlinksMigration } from './0012_blind_downlinks.js';
+import { measurementSharesMigration } from './0013_measurement_shares.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -32,6 +33,7 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     '0010_measurements': measurementsMigration(dialect),
     '0011_webhooks': webhooksMigration(dialect),
     '0012_blind_downlinks': blindDownlinksMigration(dialect),
+    '0013_measurement_shares': measurementSharesMigration(dialect),
   };
 }
 
