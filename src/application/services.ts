@@ -1,4 +1,5 @@
 import type { MetricSource } from '../api/metrics.js';
+import type { EventStreamGate } from '../api/routes/event-streams.js';
 import type { ApplicationCodecs, DecodedListener } from './stage/index.js';
 
 /** What the running services offer the API and the metrics endpoint. */
@@ -17,4 +18,6 @@ export interface ApplicationServices {
   codecs?: ApplicationCodecs;
   /** Awaited for each decoded uplink before the application stage moves past it. */
   onDecoded?(listener: DecodedListener): () => void;
+  /** Bounds and counts the event streams (absent: default limits, no metrics). */
+  eventStreams?: EventStreamGate;
 }

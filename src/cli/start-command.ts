@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { EventStreamLimits } from '../api/routes/event-streams.js';
 import {
   brokerUrl,
   type MqttSettings,
@@ -78,6 +79,16 @@ const SETTINGS = [
   { key: 'mqttCert', flag: 'mqttCert', env: 'GALET_MQTT_CERT', kind: 'string' },
   { key: 'mqttKey', flag: 'mqttKey', env: 'GALET_MQTT_KEY', kind: 'string' },
   // --- end MQTT integration ---
+  // --- Server-sent event streams (issue 7); folded into `application.eventStreams` ---
+  { key: 'sseMaxStreams', flag: 'sseMaxStreams', env: 'GALET_SSE_MAX_STREAMS', kind: 'count' },
+  {
+    key: 'sseMaxStreamsPerCredential',
+    flag: 'sseMaxStreamsPerCredential',
+    env: 'GALET_SSE_MAX_STREAMS_PER_CREDENTIAL',
+    kind: 'count',
+  },
+  { key: 'sseKeepAliveMs', flag: 'sseKeepAliveMs', env: 'GALET_SSE_KEEP_ALIVE_MS', kind: 'ms' },
+  // --- end server-sent event streams ---
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -194,6 +205,10 @@ export function resolveStartOptions(
   if (mqtt !== undefined) {
     resolved['application'] = { ...(resolved['application'] as object | undefined), mqtt };
   }
+  const eventStreams = eventStreamSettings(resolved);
+  if (eventStreams !== undefined) {
+    resolved['application'] = { ...(resolved['application'] as object | undefined), eventStreams };
+  }
   return resolved as StartOptions & Record<SettingKey, unknown>;
 }
 
@@ -263,6 +278,29 @@ function mqttSettings(
   return settings;
 }
 // --- end MQTT integration ---
+
+// --- Server-sent event streams (issue 7) ---
+/** The `sse*` keys (removed from `resolved`) as the streams' limits, or undefined without any. */
+function eventStreamSettings(
+  resolved: Record<string, unknown>,
+): Partial<EventStreamLimits> | undefined {
+  const limits: Partial<EventStreamLimits> = {};
+  for (const [key, limit] of [
+    ['sseMaxStreams', 'maxStreams'],
+    ['sseMaxStreamsPerCredential', 'maxStreamsPerPrincipal'],
+    ['sseKeepAliveMs', 'keepAliveMs'],
+  ] as const) {
+    const value = resolved[key];
+    delete resolved[key];
+    if (typeof value !== 'number') continue;
+    if (value < 1) {
+      throw new CliInputError(`${key} (--${kebab(key)}) must be at least 1, got ${value}`);
+    }
+    limits[limit] = value;
+  }
+  return Object.keys(limits).length === 0 ? undefined : limits;
+}
+// --- end server-sent event streams ---
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -337,6 +375,17 @@ export function registerStartCommand(program: Command): void {
     .option('--mqtt-cert <file>', 'MQTT integration: PEM client certificate (mqtts://)')
     .option('--mqtt-key <file>', 'MQTT integration: PEM client key (mqtts://)')
     // --- end MQTT integration ---
+    // --- Server-sent event streams (issue 7) ---
+    .option('--sse-max-streams <n>', 'event streams open at once, in all (default 100)')
+    .option(
+      '--sse-max-streams-per-credential <n>',
+      'event streams open at once per API key, user or admin token (default 10)',
+    )
+    .option(
+      '--sse-keep-alive-ms <ms>',
+      'period of the keep-alive comment on idle event streams (default 15000)',
+    )
+    // --- end server-sent event streams ---
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',

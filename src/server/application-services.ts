@@ -1,4 +1,5 @@
 import type { MetricSource } from '../api/metrics.js';
+import { EventStreamGate, type EventStreamLimits } from '../api/routes/event-streams.js';
 import { MqttIntegration } from '../application/integrations/mqtt/mqtt-integration.js';
 import type { MqttSettings } from '../application/integrations/mqtt/settings.js';
 import { startWebhooks, type WebhookSettings } from '../application/integrations/webhooks/index.js';
@@ -29,6 +30,8 @@ export interface ApplicationServiceSettings {
   mqtt?: MqttSettings | undefined;
   /** HTTP webhooks (issue 7): timeouts, concurrency, back-off, dead-letter age. */
   webhooks?: WebhookSettings | undefined;
+  /** Server-sent event streams of the API (issue 7): how many may be open, heartbeat period. */
+  eventStreams?: Partial<EventStreamLimits> | undefined;
 }
 
 export interface ApplicationServicesContext {
@@ -173,5 +176,25 @@ export async function startApplicationServices(
   Object.assign(gauges, webhooks.gauges);
   // --- end webhooks ---
 
-  return { readyUpTo: () => readyUpTo(), onEventsReady, metricSources, gauges, ...stageServices };
+  // --- Event streams (issue 7) ---
+  // The API's streams are bounded and counted here, so that their metrics are registered with
+  // the others before the API is built (api/routes/event-streams.ts).
+  const eventStreams = new EventStreamGate({
+    ...(context.settings.eventStreams === undefined
+      ? {}
+      : { limits: context.settings.eventStreams }),
+    logger: context.logger.child({ component: 'event-streams' }),
+  });
+  metricSources['event_streams'] = eventStreams.metricSource;
+  Object.assign(gauges, eventStreams.gauges);
+  // --- end event streams ---
+
+  return {
+    readyUpTo: () => readyUpTo(),
+    onEventsReady,
+    metricSources,
+    gauges,
+    ...stageServices,
+    eventStreams,
+  };
 }

@@ -1,11 +1,16 @@
 /**
  * Server-sent event streams on a real all-in-one Galet over HTTP: replay after Last-Event-ID
- * then live events, tenant isolation, the per-credential cap, and a shutdown with streams open.
+ * then live events, tenant isolation, the per-credential and total caps (429, metric, log
+ * line), the metrics, the keep-alive heartbeat, the `galet start` settings, and a shutdown with
+ * streams open.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
+import { DEFAULT_EVENT_STREAM_LIMITS } from '../../src/api/routes/event-streams.js';
+import { resolveStartOptions } from '../../src/cli/start-command.js';
+import type { Logger } from '../../src/logger.js';
+import { removeDir, startTestGalet, TEST_ADMIN_TOKEN, type TestGalet } from '../helpers/galet.js';
 
 const APP_KEY = '2b7e151628aed2a6abf7158809cf4f3c';
 const eui = () => randomBytes(8).toString('hex');
@@ -19,6 +24,9 @@ interface SseEvent {
 /** An open stream read with fetch: frames parsed as they come. */
 interface OpenStream {
   status: number;
+  /** The JSON body of a refused stream. */
+  // biome-ignore lint/suspicious/noExplicitAny: the error body is read field by field
+  refusal?: any;
   events: SseEvent[];
   comments: string[];
   /** Resolves when the server ended the stream. */
@@ -69,11 +77,11 @@ async function openStream(
         // Aborted by the test.
       }
     })();
-  } else {
-    await response.body?.cancel();
   }
+  const refusal = response.status === 200 ? undefined : await response.json().catch(() => null);
   return {
     status: response.status,
+    ...(refusal === undefined ? {} : { refusal }),
     events,
     comments,
     ended,
@@ -294,6 +302,11 @@ describe('server-sent event streams', () => {
         `/api/v1/applications/${B.applicationId}/events/stream`,
       );
       assert.equal(refused.status, 429);
+      assert.equal(refused.refusal.error, 'TOO_MANY_STREAMS');
+      assert.deepEqual(refused.refusal.details, {
+        limit: 'per_credential',
+        max: DEFAULT_EVENT_STREAM_LIMITS.maxStreamsPerPrincipal,
+      });
       const otherCredential = await openStream(
         galet.baseUrl,
         A.token,
@@ -313,6 +326,194 @@ describe('server-sent event streams', () => {
     } finally {
       for (const stream of streams) stream.close();
     }
+  });
+});
+
+interface LogEntry {
+  level: string;
+  fields: Record<string, unknown>;
+  message: string;
+}
+
+function capturingLogger(entries: LogEntry[], bindings: Record<string, unknown> = {}): Logger {
+  const at =
+    (level: string) =>
+    (obj: object, message = '') =>
+      entries.push({ level, fields: { ...bindings, ...obj }, message });
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => capturingLogger(entries, { ...bindings, ...more }),
+  };
+}
+
+/** The value of one Prometheus sample (`name{labels}`), 0 when absent. */
+async function metric(baseUrl: string, name: string): Promise<number> {
+  const response = await fetch(`${baseUrl}/api/v1/metrics`, {
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+  });
+  assert.equal(response.status, 200);
+  for (const line of (await response.text()).split('\n')) {
+    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
+  }
+  return 0;
+}
+
+describe('server-sent event streams: limits, metrics and heartbeat', () => {
+  let galet: TestGalet;
+  const logs: LogEntry[] = [];
+  let applicationId = '';
+  let keyToken = '';
+  let keyId = '';
+  const devEui = eui();
+
+  before(async () => {
+    galet = await startTestGalet({
+      apiRateLimitPerSecond: 0,
+      application: { eventStreams: { maxStreams: 3, maxStreamsPerPrincipal: 2, keepAliveMs: 100 } },
+      logger: capturingLogger(logs),
+    });
+    const tenant = await galet.request('POST', '/api/v1/tenants', { name: 'Veauche' });
+    const application = await galet.request('POST', '/api/v1/applications', {
+      name: 'Veauche lights',
+      tenantId: tenant.json.id,
+    });
+    applicationId = application.json.id;
+    const key = await galet.request('POST', '/api/v1/api-keys', {
+      name: 'Veauche script',
+      tenantId: tenant.json.id,
+      role: 'viewer',
+    });
+    assert.equal(key.status, 201, JSON.stringify(key.json));
+    keyToken = key.json.token;
+    keyId = key.json.id;
+  });
+
+  after(async () => {
+    await galet.stop();
+    await removeDir(galet.dataDir);
+  });
+
+  const path = () => `/api/v1/applications/${applicationId}/events/stream`;
+
+  it('refuses streams beyond the per-credential and the total bound with 429, counted and logged', async () => {
+    const streams: OpenStream[] = [];
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        const stream = await openStream(galet.baseUrl, keyToken, path());
+        assert.equal(stream.status, 200);
+        streams.push(stream);
+      }
+      const perCredential = await openStream(galet.baseUrl, keyToken, path());
+      assert.equal(perCredential.status, 429);
+      assert.equal(perCredential.refusal.error, 'TOO_MANY_STREAMS');
+      assert.match(perCredential.refusal.message, /at most 2 event streams .* per credential/);
+      assert.deepEqual(perCredential.refusal.details, { limit: 'per_credential', max: 2 });
+
+      const third = await openStream(galet.baseUrl, TEST_ADMIN_TOKEN, path());
+      assert.equal(third.status, 200, 'another credential, within the total');
+      streams.push(third);
+      const total = await openStream(galet.baseUrl, TEST_ADMIN_TOKEN, path());
+      assert.equal(total.status, 429);
+      assert.equal(total.refusal.error, 'TOO_MANY_STREAMS');
+      assert.match(total.refusal.message, /3 event streams open, its limit/);
+      assert.deepEqual(total.refusal.details, { limit: 'total', max: 3 });
+
+      assert.equal(await metric(galet.baseUrl, 'galet_event_streams_open'), 3);
+      assert.equal(
+        await metric(galet.baseUrl, 'galet_event_streams_refused_total{kind="per_credential"}'),
+        1,
+      );
+      assert.equal(
+        await metric(galet.baseUrl, 'galet_event_streams_refused_total{kind="total"}'),
+        1,
+      );
+      const refusals = logs.filter((entry) => entry.message.startsWith('event stream refused'));
+      assert.deepEqual(
+        refusals.map((entry) => [entry.level, entry.fields['limit'], entry.fields['credential']]),
+        [
+          ['warn', 'per_credential', `key:${keyId}`],
+          ['warn', 'total', 'admin-token'],
+        ],
+      );
+      assert.equal(JSON.stringify(logs).includes(keyToken), false, 'no token in the logs');
+
+      // A place freed is a place taken again.
+      streams.shift()?.close();
+      await waitUntil(async () => (await metric(galet.baseUrl, 'galet_event_streams_open')) === 2);
+      const again = await openStream(galet.baseUrl, keyToken, path());
+      assert.equal(again.status, 200);
+      streams.push(again);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+    await waitUntil(async () => (await metric(galet.baseUrl, 'galet_event_streams_open')) === 0);
+    assert.equal(await metric(galet.baseUrl, 'galet_event_streams_opened_total'), 4);
+  });
+
+  it('counts the events it sends, and sends a keep-alive comment on an idle stream', async () => {
+    const sentBefore = await metric(galet.baseUrl, 'galet_event_streams_events_sent_total');
+    const stream = await openStream(galet.baseUrl, keyToken, path());
+    try {
+      assert.equal(stream.status, 200);
+      for (const fCnt of [1, 2]) {
+        await galet.storage.events.append({
+          devEui,
+          applicationId,
+          type: 'up',
+          time: new Date().toISOString(),
+          body: { deviceInfo: { devEui, applicationId }, fCnt },
+        });
+      }
+      await stream.waitFor(2);
+      assert.equal(
+        await metric(galet.baseUrl, 'galet_event_streams_events_sent_total'),
+        sentBefore + 2,
+      );
+      // keepAliveMs is 100 here: a few heartbeats within half a second of silence.
+      const heartbeats = stream.comments.filter((line) => line === ': keep-alive').length;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.ok(
+        stream.comments.filter((line) => line === ': keep-alive').length >= heartbeats + 3,
+        `${stream.comments.length} comments`,
+      );
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('galet start: event stream settings', () => {
+  it('folds the --sse-* flags and GALET_SSE_* variables into application.eventStreams', () => {
+    const options = resolveStartOptions(
+      { sseMaxStreams: '50', sseKeepAliveMs: '30000' },
+      { GALET_SSE_MAX_STREAMS_PER_CREDENTIAL: '4' },
+    );
+    assert.deepEqual(options.application?.eventStreams, {
+      maxStreams: 50,
+      maxStreamsPerPrincipal: 4,
+      keepAliveMs: 30_000,
+    });
+    assert.equal('sseMaxStreams' in options, false);
+    assert.equal(resolveStartOptions({}, {}).application, undefined);
+  });
+
+  it('refuses a bound of 0 or a value that is not a number', () => {
+    assert.throws(() => resolveStartOptions({ sseMaxStreams: '0' }, {}), /at least 1/);
+    assert.throws(
+      () => resolveStartOptions({}, { GALET_SSE_MAX_STREAMS_PER_CREDENTIAL: 'ten' }),
+      /GALET_SSE_MAX_STREAMS_PER_CREDENTIAL/,
+    );
   });
 });
 

@@ -12,6 +12,11 @@ import type { JsonValue } from '../../codecs/index.js';
 import { EventFeed, storageCursor } from '../../event-feed.js';
 import { type ApplicationCodecs, isActiveCodec } from '../../stage/index.js';
 import {
+  classifyConnectionError,
+  MQTT_CONNECTION_ERROR_KINDS,
+  type MqttConnectionErrorKind,
+} from './connection-error.js';
+import {
   type DownlinkCommand,
   type DownlinkCommandRefusal,
   isDevEui,
@@ -104,6 +109,9 @@ export class MqttIntegration {
     batchesFailed: 0,
     connects: 0,
     connectionsLost: 0,
+    connectionErrors: Object.fromEntries(
+      MQTT_CONNECTION_ERROR_KINDS.map((kind) => [kind, 0]),
+    ) as Record<MqttConnectionErrorKind, number>,
     commandsQueued: 0,
     commandsRefused: Object.fromEntries(
       [...REFUSALS, 'invalid_topic'].map((reason) => [reason, 0]),
@@ -176,6 +184,7 @@ export class MqttIntegration {
 
   readonly metricSource: MetricSource = () => ({
     ...this.#counters,
+    connectionErrors: { ...this.#counters.connectionErrors },
     commandsRefused: { ...this.#counters.commandsRefused },
   });
 
@@ -236,15 +245,26 @@ export class MqttIntegration {
     }
   }
 
+  /** Counts every failed attempt; logs it, the same failure once a minute (retried each second). */
   #logConnectionError(error: Error): void {
+    const { kind, hint } = classifyConnectionError(error);
+    this.#counters.connectionErrors[kind] += 1;
     const now = Date.now();
     const last = this.#lastErrorLog;
     if (last?.message === error.message && now - last.atMs < ERROR_LOG_INTERVAL_MS) return;
     this.#lastErrorLog = { message: error.message, atMs: now };
-    // The message only: mqtt.js errors carry no credentials, but an error object might.
+    // The message and code only: mqtt.js errors carry no credentials, but an error object might.
+    const code = (error as { code?: unknown }).code;
     this.#logger.warn(
-      { broker: this.#broker, err: { message: error.message } },
-      'MQTT integration cannot reach the broker',
+      {
+        broker: this.#broker,
+        reason: kind,
+        err: {
+          message: error.message,
+          ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+        },
+      },
+      `MQTT integration cannot connect to the broker: ${hint}`,
     );
   }
 

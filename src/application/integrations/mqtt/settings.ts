@@ -10,7 +10,11 @@ export interface MqttSettings {
   password?: string;
   /** Default `galet-<random>`. */
   clientId?: string;
-  /** PEM files for TLS: the CA that signed the broker's certificate, a client certificate and key. */
+  /**
+   * PEM files for TLS (`mqtts://`): the CA that signed the broker's certificate (default: the
+   * system's CAs), and a client certificate with its key for brokers that ask for one (both or
+   * neither). The broker's certificate is always verified: there is no setting to turn that off.
+   */
   caFile?: string;
   certFile?: string;
   keyFile?: string;
@@ -37,7 +41,14 @@ export function mqttClientOptions(settings: MqttSettings): IClientOptions {
       `MQTT topic prefix "${topicPrefix}" must be topic levels without "+", "#" or empty levels`,
     );
   }
-  const tls: IClientOptions = {};
+  if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
+    throw new MqttSettingsError(
+      'an MQTT client certificate needs its key and a key its certificate: give both or neither',
+    );
+  }
+  // mqtt.js verifies the broker's certificate unless told otherwise; said here so that no
+  // default elsewhere can turn it off.
+  const tls: IClientOptions = url.protocol === 'mqtts:' ? { rejectUnauthorized: true } : {};
   for (const [field, file] of [
     ['ca', settings.caFile],
     ['cert', settings.certFile],
@@ -61,6 +72,9 @@ export function mqttClientOptions(settings: MqttSettings): IClientOptions {
     clean: true,
     clientId: settings.clientId ?? `galet-${Math.random().toString(16).slice(2, 10)}`,
     reconnectPeriod: settings.reconnectPeriodMs ?? 1000,
+    // mqtt.js gives up for good after a CONNACK refusal (a wrong password, a broker not ready
+    // yet): retry, as for a broker that is down, so that a fix at the broker is picked up.
+    reconnectOnConnackError: true,
     connectTimeout: 10_000,
     ...(settings.username === undefined ? {} : { username: settings.username }),
     ...(settings.password === undefined ? {} : { password: settings.password }),
