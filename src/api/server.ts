@@ -17,6 +17,7 @@ import {
   principalOf,
   recordAudit,
 } from './auth.js';
+import { consoleRoutes } from './console-routes.js';
 import { ApiError } from './errors.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { registerApiKeyRoutes } from './routes/api-keys.js';
@@ -147,6 +148,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.decorateRequest('sessionIdHash', null);
   app.decorateRequest('auditNote', null);
   app.decorateRequest('auditRecorded', false);
+  await app.register(consoleRoutes, { logger }); // the web console, outside the API's document
   // Every route registered from here on, for the OpenAPI document.
   const routes = collectRoutes(app, (url) => PUBLIC_ROUTE.test(url));
   const rateLimit = options.rateLimit === false ? undefined : (options.rateLimit ?? {});

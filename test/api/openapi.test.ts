@@ -127,7 +127,12 @@ describe('OpenAPI document', () => {
   });
 
   it('lists every route Fastify registered, and only those', () => {
-    const registered = registeredRoutes(api.app.printRoutes({ commonPrefix: false }));
+    // The web console's pages (/, /console/...) are no part of the API.
+    const registered = new Set(
+      [...registeredRoutes(api.app.printRoutes({ commonPrefix: false }))].filter((route) =>
+        route.includes(' /api/v1/'),
+      ),
+    );
     assert.ok(registered.size > 40, `parsed ${registered.size} routes from the route tree`);
     const documented = new Set<string>();
     for (const [path, item] of Object.entries<Json>(document.paths)) {
