@@ -11,9 +11,7 @@
 // Settings (environment): those of `uplink` (GALET_BENCH_DEVICES, _GATEWAYS, _SECONDS,
 // _TEMPLATE), GALET_BENCH_RATES ("1000,2500,5000"), GALET_BENCH_MQTT_URL.
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import {
   createStorage,
@@ -22,14 +20,17 @@ import {
   SecretBox,
 } from '../src/storage/index.js';
 import {
+  benchLoad,
   buildGalet,
   DEDUP_WINDOW_MS,
-  freePort,
   metrics,
+  offeredColumns,
+  processColumns,
   provisionedTemplate,
-  runGenerator,
+  sendUplinks,
   setting,
-  startGalet,
+  startRun,
+  waitWhileMoving,
 } from './uplink.js';
 
 /** The bench devices send 12 bytes on FPort 2, the first four an uplink counter. */
@@ -115,10 +116,8 @@ function quantile(values: readonly number[], q: number): number {
 }
 
 export async function runPipelineBench(): Promise<void> {
-  const devices = Number(setting('DEVICES', '100000'));
-  const gateways = Number(setting('GATEWAYS', '10'));
-  const rates = setting('RATES', '1000,2500,5000').split(',').map(Number);
-  const seconds = Number(setting('SECONDS', '10'));
+  const load = benchLoad('1000,2500,5000');
+  const { devices, gateways, seconds } = load;
   const mqttUrl = setting('MQTT_URL', 'mqtt://127.0.0.1:1883');
   console.log(
     `pipeline: ${devices} devices with a JavaScript codec, ${gateways} gateways, 3 copies per uplink, ${seconds} s per rate, SQLite, MQTT at ${mqttUrl}`,
@@ -127,60 +126,44 @@ export async function runPipelineBench(): Promise<void> {
   const { template, kept } = await provisionedTemplate(devices, gateways);
   const rows: Array<Record<string, string | number>> = [];
   try {
-    for (const [step, rate] of rates.entries()) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'galet-bench-pipeline-'));
-      await cp(template, dataDir, { recursive: true });
-      await addCodec(dataDir);
+    for (const [step, rate] of load.rates.entries()) {
       const prefix = `galet-bench-${randomBytes(4).toString('hex')}`;
       const subscriber = await subscribe(mqttUrl, prefix);
-      const udpPort = freePort(24_000, step * 2);
-      const httpPort = freePort(24_000, step * 2 + 1);
-      const galet = await startGalet(dataDir, udpPort, httpPort, [
-        '--mqtt-url',
-        mqttUrl,
-        '--mqtt-topic-prefix',
-        prefix,
-      ]);
       try {
-        const sent = await runGenerator({
-          port: udpPort,
-          gateways,
-          copies: 3,
-          deviceCount: devices,
-          ratePerSecond: rate,
-          durationSeconds: seconds,
-          fCntStart: 0,
+        const run = await startRun({
+          template,
+          step,
+          basePort: 24_000,
+          dirPrefix: 'galet-bench-pipeline-',
+          prepare: addCodec,
+          extraArgs: ['--mqtt-url', mqttUrl, '--mqtt-topic-prefix', prefix],
         });
-        // Until every uplink arrived over MQTT, or nothing moved for 5 s.
-        const { delivered } = subscriber;
-        let arrived = -1;
-        let still = Date.now();
-        while (Date.now() - still < 5000 && delivered.withObject < sent.uplinks) {
-          const now = delivered.withObject + delivered.withoutObject;
-          if (now !== arrived) still = Date.now();
-          arrived = now;
-          await new Promise((resolve) => setTimeout(resolve, 250));
+        try {
+          const sent = await sendUplinks(run.udpPort, load, rate);
+          // Until every uplink arrived over MQTT, or nothing moved for 5 s.
+          const { delivered } = subscriber;
+          await waitWhileMoving(
+            () => delivered.withObject + delivered.withoutObject,
+            () => delivered.withObject >= sent.uplinks,
+            5000,
+          );
+          const m = await metrics(run.httpPort);
+          rows.push({
+            ...offeredColumns(rate, sent),
+            stored: m.get('galet_network_uplinks_accepted_total') ?? 0,
+            decoded: m.get('galet_application_stage_decodes_total') ?? 0,
+            'on MQTT with object': delivered.withObject,
+            'on MQTT without object': delivered.withoutObject,
+            'p50 UDP→MQTT beyond window ms': Math.round(quantile(delivered.beyondWindowMs, 0.5)),
+            'p99 UDP→MQTT beyond window ms': Math.round(quantile(delivered.beyondWindowMs, 0.99)),
+            ...processColumns(m),
+          });
+          console.table([rows.at(-1)]);
+        } finally {
+          await run.stop();
         }
-        const m = await metrics(httpPort);
-        rows.push({
-          'offered/s': rate,
-          'sent/s': Math.round(sent.achievedRate),
-          sent: sent.uplinks,
-          stored: m.get('galet_network_uplinks_accepted_total') ?? 0,
-          decoded: m.get('galet_application_stage_decodes_total') ?? 0,
-          'on MQTT with object': delivered.withObject,
-          'on MQTT without object': delivered.withoutObject,
-          'p50 UDP→MQTT beyond window ms': Math.round(quantile(delivered.beyondWindowMs, 0.5)),
-          'p99 UDP→MQTT beyond window ms': Math.round(quantile(delivered.beyondWindowMs, 0.99)),
-          'RSS MiB': Math.round((m.get('galet_process_resident_memory_bytes') ?? 0) / 2 ** 20),
-          'galet CPU s': Math.round((m.get('galet_process_cpu_seconds_total') ?? 0) * 10) / 10,
-        });
-        console.table([rows.at(-1)]);
       } finally {
-        galet.kill('SIGTERM');
-        await new Promise((resolve) => galet.once('exit', resolve));
         await subscriber.close();
-        await rm(dataDir, { recursive: true, force: true });
       }
     }
   } finally {

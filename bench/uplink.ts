@@ -204,11 +204,117 @@ export function buildGalet(): void {
   if (build.status !== 0) throw new Error('build failed');
 }
 
+/** The load of every run: devices and gateways provisioned, rates offered, seconds per rate. */
+export interface BenchLoad {
+  devices: number;
+  gateways: number;
+  rates: number[];
+  seconds: number;
+}
+
+/** GALET_BENCH_DEVICES, _GATEWAYS, _RATES (`defaultRates` without it) and _SECONDS. */
+export function benchLoad(defaultRates: string): BenchLoad {
+  return {
+    devices: Number(setting('DEVICES', '100000')),
+    gateways: Number(setting('GATEWAYS', '10')),
+    rates: setting('RATES', defaultRates).split(',').map(Number),
+    seconds: Number(setting('SECONDS', '10')),
+  };
+}
+
+export type SentUplinks = Awaited<ReturnType<typeof runGenerator>>;
+
+/** One rate's load from the generator process: every uplink heard by 3 gateways. */
+export function sendUplinks(udpPort: number, load: BenchLoad, rate: number): Promise<SentUplinks> {
+  return runGenerator({
+    port: udpPort,
+    gateways: load.gateways,
+    copies: 3,
+    deviceCount: load.devices,
+    ratePerSecond: rate,
+    durationSeconds: load.seconds,
+    fCntStart: 0,
+  });
+}
+
+export interface BenchRun {
+  udpPort: number;
+  httpPort: number;
+  /** Stops the server and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * One rate's server: `galet start` on a copy of the provisioned template (`prepare` may change
+ * the copy first), on ports from `basePort` and the run's `step`, with `extraArgs` added.
+ */
+export async function startRun(run: {
+  template: string;
+  step: number;
+  basePort: number;
+  dirPrefix: string;
+  prepare?: (dataDir: string) => Promise<void>;
+  extraArgs?: readonly string[];
+}): Promise<BenchRun> {
+  const dataDir = await mkdtemp(join(tmpdir(), run.dirPrefix));
+  const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
+  try {
+    await cp(run.template, dataDir, { recursive: true });
+    await run.prepare?.(dataDir);
+    const udpPort = freePort(run.basePort, run.step * 2);
+    const httpPort = freePort(run.basePort, run.step * 2 + 1);
+    const galet = await startGalet(dataDir, udpPort, httpPort, run.extraArgs);
+    return {
+      udpPort,
+      httpPort,
+      async stop() {
+        galet.kill('SIGTERM');
+        await new Promise((resolve) => galet.once('exit', resolve));
+        await removeDataDir();
+      },
+    };
+  } catch (error) {
+    await removeDataDir();
+    throw error;
+  }
+}
+
+/**
+ * Reads `progress` every 250 ms until `done` or until it stayed the same for `quietMs`; returns
+ * its last value.
+ */
+export async function waitWhileMoving(
+  progress: () => number | Promise<number>,
+  done: (value: number) => boolean,
+  quietMs: number,
+): Promise<number> {
+  let last = Number.NaN;
+  let movedAt = Date.now();
+  for (;;) {
+    const value = await progress();
+    if (value !== last) movedAt = Date.now();
+    last = value;
+    if (done(value) || Date.now() - movedAt >= quietMs) return value;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The first columns of a result row: what was offered and what the generator sent. */
+export function offeredColumns(rate: number, sent: SentUplinks): Record<string, number> {
+  return { 'offered/s': rate, 'sent/s': Math.round(sent.achievedRate), sent: sent.uplinks };
+}
+
+/** The server process's memory and CPU time, from its metrics, as result-row columns. */
+export function processColumns(m: Map<string, number>): Record<string, number> {
+  return {
+    'RSS MiB': Math.round((m.get('galet_process_resident_memory_bytes') ?? 0) / 2 ** 20),
+    'galet CPU s': round(m.get('galet_process_cpu_seconds_total')),
+  };
+}
+
 export async function runUplinkBench(): Promise<void> {
-  const devices = Number(setting('DEVICES', '100000'));
-  const gateways = Number(setting('GATEWAYS', '10'));
-  const rates = setting('RATES', '2500,5000,10000,15000').split(',').map(Number);
-  const seconds = Number(setting('SECONDS', '10'));
+  const load = benchLoad('2500,5000,10000,15000');
+  const { devices, gateways, seconds } = load;
   console.log(
     `uplink: ${devices} devices, ${gateways} gateways, 3 copies per uplink, ${seconds} s per rate, SQLite`,
   );
@@ -217,37 +323,20 @@ export async function runUplinkBench(): Promise<void> {
   const { template, kept } = await provisionedTemplate(devices, gateways);
 
   const rows: Array<Record<string, string | number>> = [];
-  for (const [step, rate] of rates.entries()) {
-    const dataDir = await mkdtemp(join(tmpdir(), 'galet-bench-run-'));
-    await cp(template, dataDir, { recursive: true });
-    const udpPort = freePort(20_000, step * 2);
-    const httpPort = freePort(20_000, step * 2 + 1);
-    const galet = await startGalet(dataDir, udpPort, httpPort);
+  for (const [step, rate] of load.rates.entries()) {
+    const run = await startRun({ template, step, basePort: 20_000, dirPrefix: 'galet-bench-run-' });
+    const { udpPort, httpPort } = run;
     try {
-      const sent = await runGenerator({
-        port: udpPort,
-        gateways,
-        copies: 3,
-        deviceCount: devices,
-        ratePerSecond: rate,
-        durationSeconds: seconds,
-        fCntStart: 0,
-      });
+      const sent = await sendUplinks(udpPort, load, rate);
       // Wait until every accepted uplink is stored, or nothing moves for 3 s.
-      let accepted = 0;
-      let still = Date.now();
-      while (Date.now() - still < 3000) {
-        const now = (await metrics(httpPort)).get('galet_network_uplinks_accepted_total') ?? 0;
-        if (now !== accepted) still = Date.now();
-        accepted = now;
-        if (accepted >= sent.uplinks) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+      const accepted = await waitWhileMoving(
+        async () => (await metrics(httpPort)).get('galet_network_uplinks_accepted_total') ?? 0,
+        (stored) => stored >= sent.uplinks,
+        3000,
+      );
       const m = await metrics(httpPort);
       rows.push({
-        'offered/s': rate,
-        'sent/s': Math.round(sent.achievedRate),
-        sent: sent.uplinks,
+        ...offeredColumns(rate, sent),
         stored: accepted,
         lost: sent.uplinks - accepted,
         'p50 after last copy ms': round(
@@ -259,8 +348,7 @@ export async function runUplinkBench(): Promise<void> {
         'p50 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p50_ms')),
         'p99 beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_p99_ms')),
         'max beyond window ms': round(m.get('galet_network_uplink_latency_beyond_window_max_ms')),
-        'RSS MiB': Math.round((m.get('galet_process_resident_memory_bytes') ?? 0) / 2 ** 20),
-        'galet CPU s': round(m.get('galet_process_cpu_seconds_total')),
+        ...processColumns(m),
         'datagrams lost':
           sent.uplinks * 3 + gateways - (m.get('galet_semtech_udp_datagrams_received_total') ?? 0),
         'dropped by NS': [
@@ -278,9 +366,7 @@ export async function runUplinkBench(): Promise<void> {
           (m.get('galet_network_uplinks_malformed_total') ?? 0),
       });
     } finally {
-      galet.kill('SIGTERM');
-      await new Promise((resolve) => galet.once('exit', resolve));
-      await rm(dataDir, { recursive: true, force: true });
+      await run.stop();
     }
     console.table([rows.at(-1)]);
   }

@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type ExpressionBuilder, sql } from 'kysely';
 import type { GaletDatabase } from './database.js';
 import { StorageError } from './errors.js';
-import type { IsoTimestamp, WebhookDeliveryStatus } from './schema.js';
+import type {
+  IsoTimestamp,
+  Schema,
+  WebhookDeliveriesTable,
+  WebhookDeliveryStatus,
+} from './schema.js';
 import type { SecretBox } from './secret-box.js';
 import {
   assertInteger,
@@ -115,6 +120,11 @@ export interface DeliveryOutcome {
   httpStatus?: number | null;
 }
 
+/** What ending a delivery writes besides its attempts: its final status, when, and why. */
+type FinishedDeliveryColumns =
+  | { status: 'delivered'; last_http_status: number; delivered_at: IsoTimestamp }
+  | { status: 'dead'; last_error: string; last_http_status: number | null; dead_at: IsoTimestamp };
+
 export interface ReplayRequest {
   fromEventId?: number;
   toEventId?: number;
@@ -148,6 +158,28 @@ const RESERVED_HEADERS = new Set([
  */
 const BLOCKED = '9999-12-31T23:59:59.999Z';
 const EVENT_TYPE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/**
+ * The delivery `d` is the head of its (webhook, device): no pending delivery of that pair comes
+ * before it (a probe on the pending index).
+ */
+function isHead({
+  not,
+  exists,
+  selectFrom,
+}: ExpressionBuilder<Schema & { d: WebhookDeliveriesTable }, 'd'>) {
+  return not(
+    exists(
+      selectFrom('webhook_deliveries as p')
+        .select('p.event_id')
+        .whereRef('p.webhook_id', '=', 'd.webhook_id')
+        .whereRef('p.dev_eui', '=', 'd.dev_eui')
+        // A literal, not a parameter: SQLite uses a partial index only for a matching constant.
+        .where('p.status', '=', sql.lit('pending'))
+        .whereRef('p.event_id', '<', 'd.event_id'),
+    ),
+  );
+}
 
 function secretAssociatedData(id: string): string {
   return `webhook:${id}:secret`;
@@ -393,18 +425,7 @@ export class WebhookRepository {
       .where('d.status', '=', sql.lit('pending'))
       .where('d.next_attempt_at', '<=', now)
       .where('w.enabled', '=', toDbBoolean(this.#dialect, true))
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('webhook_deliveries as p')
-              .select('p.event_id')
-              .whereRef('p.webhook_id', '=', 'd.webhook_id')
-              .whereRef('p.dev_eui', '=', 'd.dev_eui')
-              .where('p.status', '=', sql.lit('pending'))
-              .whereRef('p.event_id', '<', 'd.event_id'),
-          ),
-        ),
-      )
+      .where(isHead)
       .orderBy('d.next_attempt_at')
       .orderBy('d.event_id')
       .limit(limit)
@@ -444,24 +465,11 @@ export class WebhookRepository {
   }
 
   async markDelivered(key: DeliveryKey, httpStatus: number): Promise<void> {
-    const now = this.#now();
-    const finished = await this.#db
-      .updateTable('webhook_deliveries')
-      .set((eb) => ({
-        status: 'delivered',
-        attempts: eb('attempts', '+', 1),
-        last_http_status: httpStatus,
-        delivered_at: now,
-        next_attempt_at: now,
-      }))
-      .where('webhook_id', '=', key.webhookId)
-      .where('event_id', '=', key.eventId)
-      .where('status', '=', 'pending')
-      .returning('dev_eui')
-      .execute();
-    await this.#promoteHeads(
-      finished.map((row) => ({ webhookId: key.webhookId, devEui: row.dev_eui })),
-    );
+    await this.#finish(key, true, (now) => ({
+      status: 'delivered',
+      last_http_status: httpStatus,
+      delivered_at: now,
+    }));
   }
 
   /** A failed attempt; the next one at `nextAttemptAt`. */
@@ -486,15 +494,29 @@ export class WebhookRepository {
 
   /** A failed attempt after which the delivery is given up (dead-lettered). */
   async markDead(key: DeliveryKey, outcome: DeliveryOutcome, countAttempt = true): Promise<void> {
+    await this.#finish(key, countAttempt, (now) => ({
+      status: 'dead',
+      last_error: truncated(outcome.error ?? 'failed'),
+      last_http_status: outcome.httpStatus ?? null,
+      dead_at: now,
+    }));
+  }
+
+  /**
+   * Ends a pending delivery with `outcome`'s columns (its status and when), then lets the next
+   * delivery of its device through. Nothing happens when it is no longer pending.
+   */
+  async #finish(
+    key: DeliveryKey,
+    countAttempt: boolean,
+    outcome: (now: IsoTimestamp) => FinishedDeliveryColumns,
+  ): Promise<void> {
     const now = this.#now();
     const finished = await this.#db
       .updateTable('webhook_deliveries')
       .set((eb) => ({
-        status: 'dead',
+        ...outcome(now),
         attempts: countAttempt ? eb('attempts', '+', 1) : eb.ref('attempts'),
-        last_error: truncated(outcome.error ?? 'failed'),
-        last_http_status: outcome.httpStatus ?? null,
-        dead_at: now,
         next_attempt_at: now,
       }))
       .where('webhook_id', '=', key.webhookId)
@@ -651,22 +673,11 @@ export class WebhookRepository {
    */
   async unblockHeads(): Promise<number> {
     const result = await this.#db
-      .updateTable('webhook_deliveries')
+      .updateTable('webhook_deliveries as d')
       .set({ next_attempt_at: this.#now() })
-      .where('status', '=', sql.lit('pending'))
-      .where('next_attempt_at', '=', BLOCKED)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('webhook_deliveries as p')
-              .select('p.event_id')
-              .whereRef('p.webhook_id', '=', 'webhook_deliveries.webhook_id')
-              .whereRef('p.dev_eui', '=', 'webhook_deliveries.dev_eui')
-              .where('p.status', '=', sql.lit('pending'))
-              .whereRef('p.event_id', '<', 'webhook_deliveries.event_id'),
-          ),
-        ),
-      )
+      .where('d.status', '=', sql.lit('pending'))
+      .where('d.next_attempt_at', '=', BLOCKED)
+      .where(isHead)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
@@ -681,24 +692,13 @@ export class WebhookRepository {
       if (seen.has(pair)) continue;
       seen.add(pair);
       await this.#db
-        .updateTable('webhook_deliveries')
+        .updateTable('webhook_deliveries as d')
         .set({ next_attempt_at: this.#now() })
-        .where('webhook_id', '=', webhookId)
-        .where('dev_eui', '=', devEui)
-        .where('status', '=', sql.lit('pending'))
-        .where('next_attempt_at', '=', BLOCKED)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('webhook_deliveries as p')
-                .select('p.event_id')
-                .where('p.webhook_id', '=', webhookId)
-                .where('p.dev_eui', '=', devEui)
-                .where('p.status', '=', sql.lit('pending'))
-                .whereRef('p.event_id', '<', 'webhook_deliveries.event_id'),
-            ),
-          ),
-        )
+        .where('d.webhook_id', '=', webhookId)
+        .where('d.dev_eui', '=', devEui)
+        .where('d.status', '=', sql.lit('pending'))
+        .where('d.next_attempt_at', '=', BLOCKED)
+        .where(isHead)
         .execute();
     }
   }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { webhookEnqueuer } from '../../../src/application/integrations/webhooks/dispatcher.js';
 import {
   createStorage,
@@ -17,58 +17,57 @@ import {
   SecretBox,
   type Storage,
 } from '../../../src/storage/index.js';
-import {
-  dropPostgresTestDatabase,
-  postgresReachable,
-  postgresTestHost,
-  postgresTestUrl,
-  skipOrFail,
-} from '../../helpers/services.js';
+import { postgresTestTarget } from '../../helpers/postgres-places.js';
+import { postgresReachable, postgresTestHost, skipOrFail } from '../../helpers/services.js';
+import type { StorageTestTarget } from '../../storage/storage-suite.js';
 
 const SECRET = 'a-webhook-secret-of-some-length';
 
-interface Place {
-  open(t: TestContext, now?: () => Date): Promise<{ storage: Storage; database: GaletDatabase }>;
-}
-
-const sqlitePlace: Place = {
-  async open(t, now) {
+/** A new data directory per test: a SQLite file costs nothing to create. */
+const sqliteTarget: StorageTestTarget = {
+  fresh: async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'galet-webhooks-'));
-    const database = await openDatabase({ dataDir });
-    t.after(async () => {
-      await database.close();
-      await rm(dataDir, { recursive: true, force: true });
-    });
     return {
-      database,
-      storage: createStorage(database, SecretBox.fromKey(randomBytes(32)), now ? { now } : {}),
+      open: (logger) => openDatabase({ dataDir, logger }),
+      dispose: () => rm(dataDir, { recursive: true, force: true }),
     };
   },
+  pristine: () => sqliteTarget.fresh(),
 };
 
-/** One database for the suite (CREATE DATABASE is slow), emptied before each test. */
-function postgresPlace(): Place {
-  let shared: Promise<string | undefined> | undefined;
-  after(async () => {
-    const url = await shared;
-    if (url !== undefined) await dropPostgresTestDatabase(url);
+/** Storage on an empty database of `target`, closed when the test ends. */
+async function openStorage(
+  target: StorageTestTarget,
+  t: TestContext,
+  now?: () => Date,
+): Promise<{ storage: Storage; database: GaletDatabase }> {
+  const place = await target.fresh();
+  const database = await place.open();
+  t.after(async () => {
+    await database.close();
+    await place.dispose();
   });
   return {
-    async open(t, now) {
-      shared ??= postgresTestUrl();
-      const url = await shared;
-      assert.ok(url !== undefined, `PostgreSQL on ${postgresTestHost()} went away`);
-      const database = await openDatabase({ url });
-      t.after(() => database.close());
-      for (const table of ['webhook_deliveries', 'webhooks', 'events', 'applications'] as const) {
-        await database.db.deleteFrom(table).execute();
-      }
-      return {
-        database,
-        storage: createStorage(database, SecretBox.fromKey(randomBytes(32)), now ? { now } : {}),
-      };
-    },
+    database,
+    storage: createStorage(database, SecretBox.fromKey(randomBytes(32)), now ? { now } : {}),
   };
+}
+
+/** An application `water` with one webhook to https://example.org/hook, as `changes` say. */
+async function waterWebhook(storage: Storage, changes: Partial<NewWebhook> = {}) {
+  const application = await storage.applications.create({ name: 'water' });
+  const webhook = await storage.webhooks.create({
+    applicationId: application.id,
+    url: 'https://example.org/hook',
+    secret: SECRET,
+    ...changes,
+  });
+  return { application, webhook };
+}
+
+/** Queues every stored event for the webhooks that take it; returns the rows added. */
+async function enqueueAll(storage: Storage): Promise<number> {
+  return webhookEnqueuer(storage.webhooks)(await storage.events.listAfter(0));
 }
 
 async function appendEvents(
@@ -95,9 +94,9 @@ async function appendEvents(
   return ids;
 }
 
-function suite(place: Place): void {
+function suite(target: StorageTestTarget): void {
   it('seals the secret and header values, and opens them only through credentials', async (t) => {
-    const { storage, database } = await place.open(t);
+    const { storage, database } = await openStorage(target, t);
     const application = await storage.applications.create({ name: 'water' });
     const webhook = await storage.webhooks.create({
       applicationId: application.id,
@@ -140,7 +139,7 @@ function suite(place: Place): void {
   });
 
   it('refuses bad urls, reserved headers and bad event types with typed errors', async (t) => {
-    const { storage } = await place.open(t);
+    const { storage } = await openStorage(target, t);
     const application = await storage.applications.create({ name: 'water' });
     const base = { applicationId: application.id, secret: SECRET };
     const inputs: NewWebhook[] = [
@@ -166,7 +165,7 @@ function suite(place: Place): void {
   });
 
   it('queues one row per matching webhook and event, once, from after the webhook was made', async (t) => {
-    const { storage } = await place.open(t);
+    const { storage } = await openStorage(target, t);
     const water = await storage.applications.create({ name: 'water' });
     const lights = await storage.applications.create({ name: 'lights' });
     const before = await appendEvents(storage, water.id, ['0000000000000001'], 1);
@@ -194,10 +193,8 @@ function suite(place: Place): void {
     });
     const ups = await appendEvents(storage, water.id, ['0000000000000001'], 2);
     const join = await appendEvents(storage, water.id, ['0000000000000002'], 1, 'join');
-    const events = await storage.events.listAfter(0, { limit: 100 });
-    const enqueue = webhookEnqueuer(storage.webhooks);
-    assert.equal(await enqueue(events), 4, 'all: 2 ups + 1 join; joins: 1 join');
-    assert.equal(await enqueue(events), 0, 'a batch handed out again adds nothing');
+    assert.equal(await enqueueAll(storage), 4, 'all: 2 ups + 1 join; joins: 1 join');
+    assert.equal(await enqueueAll(storage), 0, 'a batch handed out again adds nothing');
     const queuedAll = await storage.webhooks.listDeliveries(all.id);
     assert.deepEqual(
       queuedAll.map((d) => d.eventId),
@@ -214,17 +211,12 @@ function suite(place: Place): void {
 
   it('hands out only the head of each device, claims it once, and records outcomes', async (t) => {
     let nowMs = Date.parse('2026-02-01T00:00:00.000Z');
-    const { storage } = await place.open(t, () => new Date(nowMs));
-    const application = await storage.applications.create({ name: 'water' });
-    const webhook = await storage.webhooks.create({
-      applicationId: application.id,
-      url: 'https://example.org/hook',
-      secret: SECRET,
-    });
+    const { storage } = await openStorage(target, t, () => new Date(nowMs));
+    const { application, webhook } = await waterWebhook(storage);
     const a = '00000000000000aa';
     const b = '00000000000000bb';
     const ids = await appendEvents(storage, application.id, [a, b], 3); // a1 b1 a2 b2 a3 b3
-    await webhookEnqueuer(storage.webhooks)(await storage.events.listAfter(0));
+    await enqueueAll(storage);
     let due = await storage.webhooks.due(100);
     assert.deepEqual(
       due.map((d) => [d.devEui, d.eventId]),
@@ -289,15 +281,10 @@ function suite(place: Place): void {
   });
 
   it('keeps the rows behind a head waiting, and repairs a device left without a head', async (t) => {
-    const { storage, database } = await place.open(t);
-    const application = await storage.applications.create({ name: 'water' });
-    const webhook = await storage.webhooks.create({
-      applicationId: application.id,
-      url: 'https://example.org/hook',
-      secret: SECRET,
-    });
+    const { storage, database } = await openStorage(target, t);
+    const { application, webhook } = await waterWebhook(storage);
     const ids = await appendEvents(storage, application.id, ['00000000000000ee'], 3);
-    await webhookEnqueuer(storage.webhooks)(await storage.events.listAfter(0));
+    await enqueueAll(storage);
     const waiting = await storage.webhooks.listDeliveries(webhook.id);
     assert.deepEqual(
       waiting.map((d) => d.nextAttemptAt === null),
@@ -321,18 +308,12 @@ function suite(place: Place): void {
   });
 
   it('replays dead deliveries, or a range of events, and leaves pending ones alone', async (t) => {
-    const { storage } = await place.open(t);
-    const application = await storage.applications.create({ name: 'water' });
-    const webhook = await storage.webhooks.create({
-      applicationId: application.id,
-      url: 'https://example.org/hook',
-      secret: SECRET,
-      eventTypes: ['up'],
-    });
+    const { storage } = await openStorage(target, t);
+    const { application, webhook } = await waterWebhook(storage, { eventTypes: ['up'] });
     const devEui = '00000000000000cc';
     const ids = await appendEvents(storage, application.id, [devEui], 4);
     await appendEvents(storage, application.id, [devEui], 1, 'status');
-    await webhookEnqueuer(storage.webhooks)(await storage.events.listAfter(0));
+    await enqueueAll(storage);
     const key = (eventId: number) => ({ webhookId: webhook.id, eventId });
     await storage.webhooks.markDead(key(ids[0]!), { error: 'x' });
     await storage.webhooks.markDelivered(key(ids[1]!), 200);
@@ -365,15 +346,10 @@ function suite(place: Place): void {
 
   it('reports the oldest pending delivery and purges old delivered ones', async (t) => {
     let nowMs = Date.parse('2026-02-01T00:00:00.000Z');
-    const { storage } = await place.open(t, () => new Date(nowMs));
-    const application = await storage.applications.create({ name: 'water' });
-    const webhook = await storage.webhooks.create({
-      applicationId: application.id,
-      url: 'https://example.org/hook',
-      secret: SECRET,
-    });
+    const { storage } = await openStorage(target, t, () => new Date(nowMs));
+    const { application, webhook } = await waterWebhook(storage);
     const ids = await appendEvents(storage, application.id, ['00000000000000dd'], 3);
-    await webhookEnqueuer(storage.webhooks)(await storage.events.listAfter(0));
+    await enqueueAll(storage);
     assert.deepEqual(await storage.webhooks.pendingStats(), {
       pending: 3,
       oldestQueuedAt: '2026-02-01T00:00:00.000Z',
@@ -390,7 +366,7 @@ function suite(place: Place): void {
 }
 
 describe('webhook storage on SQLite', () => {
-  suite(sqlitePlace);
+  suite(sqliteTarget);
 });
 
 const reachable = await postgresReachable();
@@ -401,5 +377,5 @@ describe('webhook storage on PostgreSQL', () => {
     });
     return;
   }
-  suite(postgresPlace());
+  suite(postgresTestTarget(['webhook_deliveries', 'webhooks', 'events', 'applications']));
 });
