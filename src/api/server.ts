@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Region } from '../lorawan/regions/index.js';
 import type { NetworkServer } from '../network/network-server.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../platform/login-limiter.js';
+import type { OidcSettings } from '../platform/oidc-settings.js';
 import { RateLimiter, type RateLimitOptions } from '../platform/rate-limiter.js';
 import { type Action, can, type Resource } from '../platform/roles.js';
 import { type Device, type Storage, StorageError } from '../storage/index.js';
@@ -32,6 +33,7 @@ import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerLinkTokenRoutes } from './routes/link-tokens.js';
 import { registerMeasurementShareRoutes } from './routes/measurement-shares.js';
 import { registerMeasurementRoutes } from './routes/measurements.js';
+import { registerOidcRoutes } from './routes/oidc-routes.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
@@ -86,6 +88,8 @@ export interface ApiOptions {
   sessionTtlMs?: number;
   /** Limits on failed logins (platform/login-limiter.ts). */
   loginLimits?: LoginLimiterOptions;
+  /** OpenID Connect login for the console (routes/oidc-routes.ts); absent: off. */
+  oidc?: OidcSettings;
   /**
    * Requests per credential (platform/rate-limiter.ts): API keys and users, each its own token
    * bucket; the admin token only with `adminToken: true`. `false`: no limit. Default: a burst of
@@ -222,6 +226,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Public: the console's login.
   await app.register(
     async (api) => {
+      registerOidcRoutes(api, platform, options);
       registerLoginRoute(api, platform, {
         limiter: new LoginLimiter({ now: () => now().getTime(), ...options.loginLimits }),
         sessionTtlMs: options.sessionTtlMs ?? 12 * 3_600_000,
@@ -365,7 +370,8 @@ const HTTP_ERROR_CODES: Record<number, string> = {
   429: 'TOO_MANY_REQUESTS',
 };
 /** Routes without credentials. */
-const PUBLIC_ROUTE = /^\/api\/v1\/(health|openapi\.json|auth\/login)$/;
+const PUBLIC_ROUTE =
+  /^\/api\/v1\/(health|openapi\.json|auth\/login|auth\/oidc(\/start|\/callback)?)$/;
 
 const UNSCOPED_RESOURCES = new Set<Resource>([
   'applications',

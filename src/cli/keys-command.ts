@@ -33,7 +33,9 @@ function printKeys(keys: Record<string, Uint8Array>): void {
 }
 
 export function registerKeysCommands(program: Command): void {
-  const keys = program.command('keys').description('derive, wrap and unwrap LoRaWAN keys');
+  const keys = program
+    .command('keys')
+    .description('derive, wrap and unwrap LoRaWAN keys; rotate the master key');
 
   keys
     .command('derive')
@@ -93,6 +95,32 @@ export function registerKeysCommands(program: Command): void {
         hexToBytes(options['key']!, '--key'),
       );
       process.stdout.write(`${JSON.stringify({ wrapped: bytesToHex(wrapped) })}\n`);
+    });
+
+  keys
+    .command('rotate-master')
+    .description(
+      'move every secret stored under the master key to a new master key, in one transaction (stop Galet first)',
+    )
+    .option('--data-dir <path>', 'data directory (default ./data), as for galet start')
+    .option('--database-url <url>', 'postgres://… (default: SQLite file in the data directory)')
+    .option('--config <file>', 'JSON config file of galet start (dataDir, databaseUrl)')
+    .option('--dry-run', 'check that every stored secret opens and count them; change no key')
+    .action(async (flags: Record<string, unknown>) => {
+      // Loaded here: the storage engines are not needed by the other keys commands.
+      const { resolveStartOptions } = await import('./start-command.js');
+      const { rotateMasterKey } = await import('./master-key-command.js');
+      const settings = resolveStartOptions(
+        { dataDir: flags['dataDir'], databaseUrl: flags['databaseUrl'], config: flags['config'] },
+        process.env,
+      );
+      await rotateMasterKey({
+        dataDir: settings.dataDir,
+        databaseUrl: settings.databaseUrl,
+        env: process.env,
+        dryRun: flags['dryRun'] === true,
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
     });
 
   keys

@@ -6,7 +6,16 @@ import {
   type MqttSettings,
   mqttClientOptions,
 } from '../application/integrations/mqtt/settings.js';
+import { resolveWebhookSettings } from '../application/integrations/webhooks/settings.js';
+import { type JoinServerSetting, parseJoinServerSettings } from '../join/join-server-directory.js';
 import { createLogger } from '../logger.js';
+import {
+  type OidcSettings,
+  type OidcTokenEndpointAuth,
+  parseProvisioningRules,
+  resolveOidcSettings,
+} from '../platform/oidc-settings.js';
+import type { ApplicationServiceSettings } from '../server/application-services.js';
 import type { AdminToken } from '../server/data-dir.js';
 import {
   DEFAULT_OPTIONS,
@@ -89,11 +98,127 @@ const SETTINGS = [
   },
   { key: 'sseKeepAliveMs', flag: 'sseKeepAliveMs', env: 'GALET_SSE_KEEP_ALIVE_MS', kind: 'ms' },
   // --- end server-sent event streams ---
+  // --- Application services (issue 7); folded into `application` by applicationServiceSettings() ---
+  {
+    key: 'feedPollIntervalMs',
+    flag: 'feedPollIntervalMs',
+    env: 'GALET_FEED_POLL_INTERVAL_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'retentionIntervalMs',
+    flag: 'retentionIntervalMs',
+    env: 'GALET_RETENTION_INTERVAL_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'retentionBatchRows',
+    flag: 'retentionBatchRows',
+    env: 'GALET_RETENTION_BATCH_ROWS',
+    kind: 'count',
+  },
+  {
+    key: 'retentionMonthsAhead',
+    flag: 'retentionMonthsAhead',
+    env: 'GALET_RETENTION_MONTHS_AHEAD',
+    kind: 'count',
+  },
+  { key: 'stageBatchSize', flag: 'stageBatchSize', env: 'GALET_STAGE_BATCH_SIZE', kind: 'count' },
+  { key: 'codecTimeoutMs', flag: 'codecTimeoutMs', env: 'GALET_CODEC_TIMEOUT_MS', kind: 'ms' },
+  {
+    key: 'codecMemoryLimitMiB',
+    // commander turns --codec-memory-limit-mib into codecMemoryLimitMib
+    flag: 'codecMemoryLimitMib',
+    env: 'GALET_CODEC_MEMORY_LIMIT_MIB',
+    kind: 'count',
+  },
+  { key: 'codecCacheTtlMs', flag: 'codecCacheTtlMs', env: 'GALET_CODEC_CACHE_TTL_MS', kind: 'ms' },
+  {
+    key: 'webhookTimeoutMs',
+    flag: 'webhookTimeoutMs',
+    env: 'GALET_WEBHOOK_TIMEOUT_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'webhookConcurrency',
+    flag: 'webhookConcurrency',
+    env: 'GALET_WEBHOOK_CONCURRENCY',
+    kind: 'count',
+  },
+  {
+    key: 'webhookRetryInitialMs',
+    flag: 'webhookRetryInitialMs',
+    env: 'GALET_WEBHOOK_RETRY_INITIAL_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'webhookRetryMaxMs',
+    flag: 'webhookRetryMaxMs',
+    env: 'GALET_WEBHOOK_RETRY_MAX_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'webhookDeadLetterAfterMs',
+    flag: 'webhookDeadLetterAfterMs',
+    env: 'GALET_WEBHOOK_DEAD_LETTER_AFTER_MS',
+    kind: 'ms',
+  },
+  {
+    key: 'webhookKeepDeliveredMs',
+    flag: 'webhookKeepDeliveredMs',
+    env: 'GALET_WEBHOOK_KEEP_DELIVERED_MS',
+    kind: 'ms',
+  },
+  // --- end application services ---
+  // --- join servers by JoinEUI (issue 5): JSON text in the flag and variable, an array in the file ---
+  { key: 'joinServers', flag: 'joinServers', env: 'GALET_JOIN_SERVERS', kind: 'joinServers' },
+  // --- end join servers ---
+  // --- OIDC login (issue 6); folded into `oidc` by oidcSettings(); the secret never in a flag ---
+  { key: 'oidcIssuer', flag: 'oidcIssuer', env: 'GALET_OIDC_ISSUER', kind: 'url' },
+  { key: 'oidcClientId', flag: 'oidcClientId', env: 'GALET_OIDC_CLIENT_ID', kind: 'string' },
+  {
+    key: 'oidcClientSecretFile',
+    flag: 'oidcClientSecretFile',
+    env: 'GALET_OIDC_CLIENT_SECRET_FILE',
+    kind: 'string',
+  },
+  { key: 'oidcRedirectUrl', flag: 'oidcRedirectUrl', env: 'GALET_OIDC_REDIRECT_URL', kind: 'url' },
+  { key: 'oidcScopes', flag: 'oidcScopes', env: 'GALET_OIDC_SCOPES', kind: 'string' },
+  { key: 'oidcEmailClaim', flag: 'oidcEmailClaim', env: 'GALET_OIDC_EMAIL_CLAIM', kind: 'string' },
+  {
+    key: 'oidcRequireVerifiedEmail',
+    flag: 'oidcRequireVerifiedEmail',
+    env: 'GALET_OIDC_REQUIRE_VERIFIED_EMAIL',
+    kind: 'boolean',
+  },
+  {
+    key: 'oidcTokenEndpointAuth',
+    flag: 'oidcTokenEndpointAuth',
+    env: 'GALET_OIDC_TOKEN_ENDPOINT_AUTH',
+    kind: 'string',
+  },
+  {
+    key: 'oidcDisplayName',
+    flag: 'oidcDisplayName',
+    env: 'GALET_OIDC_DISPLAY_NAME',
+    kind: 'string',
+  },
+  {
+    key: 'oidcProvisioning',
+    flag: 'oidcProvisioning',
+    env: 'GALET_OIDC_PROVISIONING',
+    kind: 'string',
+  },
+  // --- end OIDC login ---
 ] as const;
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
 
-function parseSetting(kind: string, value: unknown, what: string): string | number | boolean {
+function parseSetting(
+  kind: string,
+  value: unknown,
+  what: string,
+): string | number | boolean | JoinServerSetting[] {
   switch (kind) {
     case 'port': {
       const port = readInteger(value, 16, what);
@@ -138,6 +263,21 @@ function parseSetting(kind: string, value: unknown, what: string): string | numb
         throw new CliInputError(`${what} must be an http:// or https:// URL`);
       }
       return text;
+    }
+    case 'joinServers': {
+      let parsed = value;
+      if (typeof value === 'string') {
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          throw new CliInputError(`${what} must be a JSON array of join servers`);
+        }
+      }
+      try {
+        return parseJoinServerSettings(parsed);
+      } catch (error) {
+        throw new CliInputError(`${what}: ${(error as Error).message}`);
+      }
     }
     case 'boolean':
       if (value === true || value === 'true' || value === '1') return true;
@@ -209,6 +349,17 @@ export function resolveStartOptions(
   if (eventStreams !== undefined) {
     resolved['application'] = { ...(resolved['application'] as object | undefined), eventStreams };
   }
+  const applicationServices = applicationServiceSettings(resolved);
+  if (applicationServices !== undefined) {
+    resolved['application'] = {
+      ...(resolved['application'] as object | undefined),
+      ...applicationServices,
+    };
+  }
+  // --- OIDC login (issue 6) ---
+  const oidc = oidcSettings(resolved, env);
+  if (oidc !== undefined) resolved['oidc'] = oidc;
+  // --- end OIDC login ---
   return resolved as StartOptions & Record<SettingKey, unknown>;
 }
 
@@ -302,6 +453,188 @@ function eventStreamSettings(
 }
 // --- end server-sent event streams ---
 
+// --- Application services (issue 7) ---
+const DAY_MS = 86_400_000;
+
+/** Smallest and largest value of each application-service setting, in its unit. */
+const APPLICATION_SERVICE_RANGES = {
+  feedPollIntervalMs: [10, 60_000],
+  retentionIntervalMs: [60_000, 7 * DAY_MS],
+  // The storage deletes at most 100,000 rows per statement.
+  retentionBatchRows: [100, 100_000],
+  retentionMonthsAhead: [0, 24],
+  // The stage reads its batch in one event-log page (at most 1000 events).
+  stageBatchSize: [1, 1000],
+  // Codecs take microseconds; a higher cap only lets a runaway codec hold the codec process
+  // longer (its watchdog restarts it after 10 s).
+  codecTimeoutMs: [1, 1000],
+  // 8 MiB: the smallest heap V8 accepts; up to 32 isolates live at once.
+  codecMemoryLimitMiB: [8, 512],
+  codecCacheTtlMs: [100, 3_600_000],
+  webhookTimeoutMs: [100, 120_000],
+  webhookConcurrency: [1, 256],
+  webhookRetryInitialMs: [100, 3_600_000],
+  webhookRetryMaxMs: [1000, DAY_MS],
+  webhookDeadLetterAfterMs: [60_000, 7 * DAY_MS],
+  webhookKeepDeliveredMs: [60_000, 14 * DAY_MS],
+} as const satisfies Partial<Record<SettingKey, readonly [number, number]>>;
+
+type ApplicationServiceKey = keyof typeof APPLICATION_SERVICE_RANGES;
+
+/**
+ * The application-service keys (removed from `resolved`), each checked against its range, as
+ * ApplicationServiceSettings; undefined without any. What is not set keeps the services' own
+ * defaults.
+ */
+function applicationServiceSettings(
+  resolved: Record<string, unknown>,
+): ApplicationServiceSettings | undefined {
+  const values: Partial<Record<ApplicationServiceKey, number>> = {};
+  for (const key of Object.keys(APPLICATION_SERVICE_RANGES) as ApplicationServiceKey[]) {
+    const value = resolved[key];
+    delete resolved[key];
+    if (typeof value !== 'number') continue;
+    const [min, max] = APPLICATION_SERVICE_RANGES[key];
+    if (value < min || value > max) {
+      throw new CliInputError(`${settingNames(key)} must be from ${min} to ${max}, got ${value}`);
+    }
+    values[key] = value;
+  }
+  // One of the pair may be set alone: it is compared with the other's default.
+  const webhookDefaults = resolveWebhookSettings();
+  const retryInitialMs = values.webhookRetryInitialMs ?? webhookDefaults.retryInitialMs;
+  const retryMaxMs = values.webhookRetryMaxMs ?? webhookDefaults.retryMaxMs;
+  if (retryMaxMs < retryInitialMs) {
+    const shown = (value: number, set: number | undefined) =>
+      set === undefined ? `${value}, the default` : String(value);
+    throw new CliInputError(
+      `--webhook-retry-max-ms (${shown(retryMaxMs, values.webhookRetryMaxMs)}) must be at least --webhook-retry-initial-ms (${shown(retryInitialMs, values.webhookRetryInitialMs)})`,
+    );
+  }
+  return definedOnly({
+    feedPollIntervalMs: values.feedPollIntervalMs,
+    retention: definedOnly({
+      intervalMs: values.retentionIntervalMs,
+      batchRows: values.retentionBatchRows,
+      monthsAhead: values.retentionMonthsAhead,
+    }),
+    stage: definedOnly({
+      batchSize: values.stageBatchSize,
+      codecCacheTtlMs: values.codecCacheTtlMs,
+      codecs: definedOnly({
+        timeoutMs: values.codecTimeoutMs,
+        memoryLimitMiB: values.codecMemoryLimitMiB,
+      }),
+    }),
+    webhooks: definedOnly({
+      timeoutMs: values.webhookTimeoutMs,
+      concurrency: values.webhookConcurrency,
+      retryInitialMs: values.webhookRetryInitialMs,
+      retryMaxMs: values.webhookRetryMaxMs,
+      deadLetterAfterMs: values.webhookDeadLetterAfterMs,
+      keepDeliveredMs: values.webhookKeepDeliveredMs,
+    }),
+  });
+}
+
+/** The flag, variable and config key of a setting, for a message. */
+function settingNames(key: SettingKey): string {
+  const setting = SETTINGS.find((candidate) => candidate.key === key);
+  return setting === undefined
+    ? key
+    : `--${kebab(setting.flag)} (${setting.env}, config "${setting.key}")`;
+}
+
+/** `object` without its undefined fields; undefined when none is left. */
+function definedOnly<T extends object>(
+  object: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } | undefined {
+  const entries = Object.entries(object).filter(([, value]) => value !== undefined);
+  return entries.length === 0
+    ? undefined
+    : (Object.fromEntries(entries) as { [K in keyof T]?: Exclude<T[K], undefined> });
+}
+// --- end application services ---
+
+// --- OIDC login (issue 6) ---
+const OIDC_KEYS = [
+  'oidcIssuer',
+  'oidcClientId',
+  'oidcClientSecretFile',
+  'oidcRedirectUrl',
+  'oidcScopes',
+  'oidcEmailClaim',
+  'oidcRequireVerifiedEmail',
+  'oidcTokenEndpointAuth',
+  'oidcDisplayName',
+  'oidcProvisioning',
+] as const;
+
+/**
+ * OIDC login's settings from the resolved `oidc*` keys (removed from `resolved`), checked, or
+ * undefined without `oidcIssuer`. The client secret comes from a file or GALET_OIDC_CLIENT_SECRET,
+ * never a flag (a flag shows in the process list). The redirect URL defaults to the HTTP port
+ * on localhost: set it to the public address in production.
+ */
+function oidcSettings(
+  resolved: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): OidcSettings | undefined {
+  const values: Partial<Record<(typeof OIDC_KEYS)[number], string | boolean>> = {};
+  for (const key of OIDC_KEYS) {
+    if (resolved[key] !== undefined) values[key] = resolved[key] as string | boolean;
+    delete resolved[key];
+  }
+  if (values.oidcIssuer === undefined) {
+    const stray = Object.keys(values);
+    if (stray.length > 0) {
+      throw new CliInputError(`${stray.map((k) => `--${kebab(k)}`).join(', ')} need --oidc-issuer`);
+    }
+    return undefined;
+  }
+  const text = (key: (typeof OIDC_KEYS)[number]) =>
+    typeof values[key] === 'string' ? (values[key] as string) : undefined;
+  let clientSecret =
+    env['GALET_OIDC_CLIENT_SECRET'] === '' ? undefined : env['GALET_OIDC_CLIENT_SECRET'];
+  const secretFile = text('oidcClientSecretFile');
+  if (secretFile !== undefined) {
+    try {
+      clientSecret = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new CliInputError(
+        `cannot read the OIDC client secret file ${secretFile}: ${(error as Error).message}`,
+      );
+    }
+  }
+  const scopes = text('oidcScopes');
+  const provisioning = text('oidcProvisioning');
+  try {
+    const settings: OidcSettings = {
+      issuer: text('oidcIssuer') as string,
+      clientId: text('oidcClientId') ?? '',
+      clientSecret: clientSecret ?? '',
+      redirectUrl:
+        text('oidcRedirectUrl') ??
+        `http://localhost:${String(resolved['httpPort'])}/api/v1/auth/oidc/callback`,
+      ...(scopes === undefined ? {} : { scopes: scopes.split(/\s+/).filter((s) => s !== '') }),
+      ...(text('oidcEmailClaim') === undefined ? {} : { emailClaim: text('oidcEmailClaim') }),
+      ...(typeof values.oidcRequireVerifiedEmail === 'boolean'
+        ? { requireVerifiedEmail: values.oidcRequireVerifiedEmail }
+        : {}),
+      ...(text('oidcTokenEndpointAuth') === undefined
+        ? {}
+        : { tokenEndpointAuth: text('oidcTokenEndpointAuth') as OidcTokenEndpointAuth }),
+      ...(text('oidcDisplayName') === undefined ? {} : { displayName: text('oidcDisplayName') }),
+      ...(provisioning === undefined ? {} : { provisioning: parseProvisioningRules(provisioning) }),
+    };
+    resolveOidcSettings(settings);
+    return settings;
+  } catch (error) {
+    throw new CliInputError(`OIDC login: ${(error as Error).message}`);
+  }
+}
+// --- end OIDC login ---
+
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
@@ -356,6 +689,10 @@ export function registerStartCommand(program: Command): void {
       'API requests per second per API key or user (default 20; 0: no limit)',
     )
     .option('--api-rate-limit-burst <n>', 'API requests at once per API key or user (default 120)')
+    .option(
+      '--join-servers <json>',
+      'join servers by JoinEUI: [{"joinEuiPrefix":"70b3d57ed0000000/36","url":…,"kekLabel":…,"kekFile":…}] (see docs/CONFIGURATION.md)',
+    )
     // --- MQTT integration (issue 7) ---
     .option(
       '--mqtt-url <url>',
@@ -386,6 +723,91 @@ export function registerStartCommand(program: Command): void {
       'period of the keep-alive comment on idle event streams (default 15000)',
     )
     // --- end server-sent event streams ---
+    // --- Application services (issue 7) ---
+    .option(
+      '--feed-poll-interval-ms <ms>',
+      'how often the application stage, MQTT and webhooks look for new events when nothing wakes them (default 250)',
+    )
+    .option('--retention-interval-ms <ms>', 'period of the retention job (default 3600000)')
+    .option(
+      '--retention-batch-rows <n>',
+      'rows the retention job deletes per statement (default 5000)',
+    )
+    .option(
+      '--retention-months-ahead <n>',
+      'PostgreSQL: monthly measurement partitions made ahead of the current month (default 2)',
+    )
+    .option(
+      '--stage-batch-size <n>',
+      'events the application stage decodes per batch (default 250)',
+    )
+    .option('--codec-timeout-ms <ms>', 'time cap of one JavaScript codec call (default 100)')
+    .option(
+      '--codec-memory-limit-mib <MiB>',
+      "heap cap of each JavaScript codec's isolate (default 32)",
+    )
+    .option(
+      '--codec-cache-ttl-ms <ms>',
+      "how long a device's codec is cached before a profile change is seen (default 10000)",
+    )
+    .option('--webhook-timeout-ms <ms>', 'webhooks: time cap of one request (default 10000)')
+    .option('--webhook-concurrency <n>', 'webhooks: requests in flight at once (default 8)')
+    .option(
+      '--webhook-retry-initial-ms <ms>',
+      'webhooks: first wait after a failed attempt, doubled each time (default 1000)',
+    )
+    .option(
+      '--webhook-retry-max-ms <ms>',
+      'webhooks: longest wait between attempts (default 600000)',
+    )
+    .option(
+      '--webhook-dead-letter-after-ms <ms>',
+      'webhooks: a delivery still failing this long after it was queued is given up (default 86400000)',
+    )
+    .option(
+      '--webhook-keep-delivered-ms <ms>',
+      'webhooks: how long delivered deliveries stay listed (default 604800000)',
+    )
+    // --- end application services ---
+    // --- OIDC login (issue 6) ---
+    .option(
+      '--oidc-issuer <url>',
+      'OIDC login: the identity provider (issuer URL, e.g. https://sso.example.org/realms/galet)',
+    )
+    .option('--oidc-client-id <id>', "OIDC login: Galet's client id at the provider")
+    .option(
+      '--oidc-client-secret-file <path>',
+      'OIDC login: file holding the client secret (or GALET_OIDC_CLIENT_SECRET)',
+    )
+    .option(
+      '--oidc-redirect-url <url>',
+      'OIDC login: <public URL>/api/v1/auth/oidc/callback (default http://localhost:<http port>/…)',
+    )
+    .option(
+      '--oidc-scopes <scopes>',
+      'OIDC login: scopes asked for (default "openid email profile")',
+    )
+    .option(
+      '--oidc-email-claim <claim>',
+      'OIDC login: claim holding the e-mail address (default email)',
+    )
+    .option(
+      '--oidc-require-verified-email <true|false>',
+      'OIDC login: refuse addresses the provider has not verified (default true)',
+    )
+    .option(
+      '--oidc-token-endpoint-auth <method>',
+      'OIDC login: client_secret_basic (default) or client_secret_post',
+    )
+    .option(
+      '--oidc-display-name <name>',
+      'OIDC login: "Sign in with <name>" on the console (default SSO)',
+    )
+    .option(
+      '--oidc-provisioning <rules>',
+      'OIDC login: create unknown users: claim=value:tenantId:role, separated by ; (default: none)',
+    )
+    // --- end OIDC login ---
     .option('--config <file>', 'JSON config file with the same settings in camel case')
     .option(
       '--demo',
@@ -417,6 +839,11 @@ export function registerStartCommand(program: Command): void {
 
 /** `galet start --roles join,application`: a provider's Galet, linked to its network. */
 async function runProvider(options: StartOptions, logger: ReturnType<typeof createLogger>) {
+  if (options.joinServers !== undefined) {
+    throw new CliInputError(
+      'joinServers is a setting of the network role (roles network, or all three): a provider answers joins itself',
+    );
+  }
   if (options.networkUrl === undefined || options.networkToken === undefined) {
     throw new CliInputError(
       'roles join,application need --network-url and --network-token (or GALET_NETWORK_URL, GALET_NETWORK_TOKEN)',
@@ -432,6 +859,7 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     networkToken: options.networkToken,
     apiRateLimitPerSecond: options.apiRateLimitPerSecond,
     apiRateLimitBurst: options.apiRateLimitBurst,
+    ...(options.oidc === undefined ? {} : { oidc: options.oidc }), // OIDC login (issue 6)
     ...(options.application === undefined ? {} : { application: options.application }),
     logger,
   });

@@ -7,9 +7,16 @@ import { SemtechUdpBackend, type SemtechUdpCounters } from '../gateway/semtech-u
 import { SemtechUdpWorkerBackend } from '../gateway/semtech-udp/worker-backend.js';
 import type { GatewayBackend } from '../gateway/types.js';
 import { LocalJoinServer } from '../join/join-server.js';
+import {
+  JoinServerDirectory,
+  type JoinServerSetting,
+  loadJoinServerRoutes,
+  newJoinServerCounters,
+} from '../join/join-server-directory.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { NetworkServer } from '../network/network-server.js';
+import type { OidcSettings } from '../platform/oidc-settings.js';
 import { createStorage, SecretBox, type Storage } from '../storage/index.js';
 import {
   type ApplicationServiceSettings,
@@ -62,6 +69,13 @@ export interface GaletOptions {
   roles?: readonly GaletRole[] | undefined;
   /** Settings of the application-side services (all-in-one and provider processes). */
   application?: ApplicationServiceSettings | undefined;
+  /** OpenID Connect login for the console (absent: off); see docs/OPERATOR-GUIDE.md. */
+  oidc?: OidcSettings | undefined;
+  /**
+   * Join servers chosen by JoinEUI (prefix or range), reached with Backend Interfaces JoinReq over
+   * HTTP; a device whose JoinEUI matches none joins through its provider's link or locally.
+   */
+  joinServers?: readonly JoinServerSetting[] | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -153,6 +167,11 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   const region = getRegion(options.region);
+  // Checked and read before anything is opened: a bad table stops the start with its reason.
+  const joinServerRoutes =
+    options.joinServers === undefined || options.joinServers.length === 0
+      ? undefined
+      : await loadJoinServerRoutes(options.joinServers, logger);
   const { adminToken, masterKey, database } = await openDataDir({ ...options, env, logger });
   const secrets = SecretBox.fromKey(masterKey);
   const workerThreads = options.workerThreads ?? true;
@@ -193,6 +212,19 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     let api: FastifyInstance | undefined;
     closers.add(async () => api?.close());
     closers.add(async () => links?.close());
+    const joinServers =
+      joinServerRoutes === undefined
+        ? undefined
+        : new JoinServerDirectory({
+            routes: joinServerRoutes,
+            device: async (devEui) => {
+              const device = await storage.devices.get(devEui);
+              return device === undefined
+                ? undefined
+                : { macVersion: device.macVersion, joinEui: device.joinEui };
+            },
+            logger: logger.child({ component: 'join-servers' }),
+          });
     network = new NetworkServer({
       region,
       store: new StorageNetworkStore(storage, region),
@@ -201,6 +233,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
         new LocalJoinServer(new StorageJoinServerStore(storage)),
         () => links,
         storage,
+        joinServers,
       ),
       forwardUplink: async (uplink) => {
         if (links === undefined) throw new Error('provider links are not up yet');
@@ -258,6 +291,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
         ...application?.metricSources,
         network: () => running.counters.snapshot(),
         provider_links: () => links?.downlinkCounters() ?? newDownlinkCounters(),
+        join_servers: () => ({ ...(joinServers?.counters() ?? newJoinServerCounters()) }),
         semtech_udp: () => {
           const { packetsReceived, malformedDatagrams, invalidRxpk, txAcks, ...plain } =
             gateways.counters();
@@ -278,6 +312,7 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       roles: { operatorBlind: setup === 'network' },
       ...(application === undefined ? {} : { application }),
       ...apiRateLimit(options),
+      ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
       logger: logger.child({ component: 'api' }),
     });
     // Providers' servers connect to /api/v1/link on the API's port (operator-blind split).

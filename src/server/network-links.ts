@@ -6,6 +6,7 @@ import type {
   JoinServer,
   RejoinRequestMessage,
 } from '../join/join-server.js';
+import type { JoinServerDirectory } from '../join/join-server-directory.js';
 import {
   DOWNLINK_EVENT_TOPIC,
   DOWNLINK_SESSION_METHOD,
@@ -34,7 +35,7 @@ import {
 import type { GaletEvent } from '../network/events.js';
 import type { EncryptedUplink } from '../network/forward.js';
 import type { Storage } from '../storage/index.js';
-import { isStorageError, MAC_VERSIONS } from '../storage/index.js';
+import { type Device, isStorageError, MAC_VERSIONS } from '../storage/index.js';
 
 /** Counters of operator-blind downlinks on the network's side, all zero. */
 export function newDownlinkCounters() {
@@ -445,8 +446,10 @@ function deviceFields(body: unknown) {
 }
 
 /**
- * The network's join server: a device of a linked application joins through its provider's
- * join server (over the link); every other device through the local one.
+ * The network's join server. A JoinRequest whose JoinEUI is in the configured join servers
+ * table (`joinServers`) goes there, as Backend Interfaces JoinReq over HTTP; else a device of a
+ * linked application joins through its provider's join server (over the link); every other
+ * device through the local one.
  */
 export class RoutingJoinServer implements JoinServer {
   constructor(
@@ -454,6 +457,8 @@ export class RoutingJoinServer implements JoinServer {
     /** Absent until the API (which carries the links) is up: then every join is local. */
     private readonly links: () => NetworkLinks | undefined,
     private readonly storage: Storage,
+    /** The configured join servers by JoinEUI; none: only links and the local one. */
+    private readonly joinServers?: JoinServerDirectory,
   ) {}
 
   async handleJoinRequest(request: JoinRequestMessage): Promise<JoinAnswer> {
@@ -466,17 +471,36 @@ export class RoutingJoinServer implements JoinServer {
 
   async #route(phyPayload: Uint8Array): Promise<JoinServer> {
     let devEui: string | undefined;
+    let joinEui: string | undefined;
     try {
       const { payload } = decodePhyPayloadWithMicInput(phyPayload);
-      if (payload.mType === 'JoinRequest') devEui = payload.devEui;
-      else if (payload.mType === 'RejoinRequest' && 'devEui' in payload) devEui = payload.devEui;
+      if (payload.mType === 'JoinRequest') {
+        devEui = payload.devEui;
+        joinEui = payload.joinEui;
+      } else if (payload.mType === 'RejoinRequest' && 'devEui' in payload) {
+        devEui = payload.devEui;
+        // Types 0 and 2 carry the NetID instead: the device's registered JoinEUI then.
+        if ('joinEui' in payload) joinEui = payload.joinEui;
+      }
     } catch {
       return this.local; // it answers MalformedRequest
     }
+    if (devEui === undefined) return this.local;
+    const eui = devEui;
+    let device: Device | undefined | null = null; // null: not read yet
+    const known = async () => {
+      if (device === null) device = await this.storage.devices.get(eui);
+      return device;
+    };
+    if (this.joinServers !== undefined) {
+      const routeBy = joinEui ?? (await known())?.joinEui;
+      const routed = routeBy === undefined ? undefined : this.joinServers.forJoinEui(routeBy);
+      if (routed !== undefined) return routed.joinServer;
+    }
     const links = this.links();
-    if (devEui === undefined || links === undefined) return this.local;
-    const device = await this.storage.devices.get(devEui);
-    if (device === undefined || !(await links.isLinked(device.applicationId))) return this.local;
-    return links.joinServerFor(device.applicationId);
+    if (links === undefined) return this.local;
+    const linked = await known();
+    if (linked === undefined || !(await links.isLinked(linked.applicationId))) return this.local;
+    return links.joinServerFor(linked.applicationId);
   }
 }

@@ -36,7 +36,13 @@ export interface ApplicationKek {
 
 /** Derived from the role's master key, so that it needs no file or variable of its own. */
 export function applicationKek(masterKey: Uint8Array): ApplicationKek {
-  const key = new Uint8Array(hkdfSync('sha256', masterKey, 'galet', 'application role KEK', 16));
+  return applicationKekOf(
+    new Uint8Array(hkdfSync('sha256', masterKey, 'galet', 'application role KEK', 16)),
+  );
+}
+
+/** The application KEK from its bytes: the derived one, or the one a master key rotation kept. */
+export function applicationKekOf(key: Uint8Array): ApplicationKek {
   const fingerprint = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return { label: `galet-app:${fingerprint}`, key };
 }

@@ -5,7 +5,13 @@ import { type ApiNetwork, buildApi } from '../api/server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { defaultNetworkConfig } from '../network/network-server.js';
-import { createStorage, SecretBox, type Storage } from '../storage/index.js';
+import type { OidcSettings } from '../platform/oidc-settings.js';
+import {
+  createStorage,
+  readKeptApplicationKek,
+  SecretBox,
+  type Storage,
+} from '../storage/index.js';
 import {
   type ApplicationServiceSettings,
   startApplicationServices,
@@ -13,7 +19,7 @@ import {
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { apiRateLimit } from './galet.js';
-import { applicationKek, ProviderLink } from './provider.js';
+import { applicationKek, applicationKekOf, ProviderLink } from './provider.js';
 
 export interface ProviderOptions {
   dataDir: string;
@@ -29,6 +35,8 @@ export interface ProviderOptions {
   apiRateLimitBurst?: number | undefined;
   /** Settings of the application-side services. */
   application?: ApplicationServiceSettings | undefined;
+  /** OpenID Connect login for the console (absent: off). */
+  oidc?: OidcSettings | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -53,11 +61,14 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   const env = options.env ?? process.env;
   const region = getRegion(options.region);
   const { adminToken, masterKey, database } = await openDataDir({ ...options, env, logger });
-  const storage = createStorage(database, SecretBox.fromKey(masterKey));
+  const secrets = SecretBox.fromKey(masterKey);
+  const storage = createStorage(database, secrets);
   const closers = new Closers(logger);
   closers.add(() => database.close());
   const closeAll = () => closers.closeAll();
   try {
+    // After a master key rotation the KEK stays the one the network's envelopes are under.
+    const keptKek = await readKeptApplicationKek(options.dataDir, secrets);
     const eventsStored = new EventEmitter();
     eventsStored.setMaxListeners(0);
     const link = new ProviderLink({
@@ -65,7 +76,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       token: options.networkToken,
       dataDir: options.dataDir,
       storage,
-      applicationKek: applicationKek(masterKey),
+      applicationKek: keptKek === undefined ? applicationKek(masterKey) : applicationKekOf(keptKek),
       logger: logger.child({ component: 'link' }),
       eventStored: () => eventsStored.emit('stored'),
     });
@@ -99,6 +110,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       adminToken: adminToken.token,
       roles: { deviceCreated: (device) => link.registerDevice(device) },
       ...apiRateLimit(options),
+      ...(options.oidc === undefined ? {} : { oidc: options.oidc }),
       logger: logger.child({ component: 'api' }),
     });
     closers.add(() => api.close());

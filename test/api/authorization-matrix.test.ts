@@ -932,6 +932,10 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       'GET /api/v1/health',
       'GET /api/v1/openapi.json',
       'POST /api/v1/auth/login',
+      // OIDC login (routes/oidc-routes.ts): public, tested in oidc.test.ts.
+      'GET /api/v1/auth/oidc',
+      'GET /api/v1/auth/oidc/start',
+      'GET /api/v1/auth/oidc/callback',
     ]);
     const operatorOnly: string[] = [];
     const failures: string[] = [];

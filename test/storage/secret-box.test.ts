@@ -19,10 +19,10 @@ describe('SecretBox', () => {
   const secret = new Uint8Array(randomBytes(16));
   const ad = 'device:0102030405060708:app_key';
 
-  it('seals as version | 12-byte nonce | ciphertext | tag and opens it again', () => {
+  it('seals as version | 4-byte key id | 12-byte nonce | ciphertext | tag and opens it again', () => {
     const sealed = box.seal(secret, ad);
-    assert.equal(sealed.length, 1 + 12 + 16 + 16);
-    assert.equal(sealed[0], 1);
+    assert.equal(sealed.length, 1 + 4 + 12 + 16 + 16);
+    assert.equal(sealed[0], 2);
     assert.deepEqual(box.open(sealed, ad), secret);
     assert.deepEqual(box.open(box.seal(new Uint8Array(0), ad), ad), new Uint8Array(0));
   });
@@ -30,7 +30,7 @@ describe('SecretBox', () => {
   it('uses a fresh nonce each time', () => {
     const a = box.seal(secret, ad);
     const b = box.seal(secret, ad);
-    assert.notDeepEqual(a.subarray(1, 13), b.subarray(1, 13));
+    assert.notDeepEqual(a.subarray(5, 17), b.subarray(5, 17));
     assert.notDeepEqual(a, b);
   });
 

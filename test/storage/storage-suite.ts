@@ -1632,8 +1632,9 @@ export function storageSuite(target: StorageTestTarget): void {
         .where('dev_eui', '=', devEui)
         .executeTakeFirstOrThrow();
       const stored = [device.app_key_enc!, device.nwk_key_enc!, sessionRow.keys_enc];
-      assert.equal(device.app_key_enc?.length, 1 + 12 + 16 + 16);
-      assert.equal(sessionRow.keys_enc.length, 1 + 12 + 65 + 16);
+      // version | master key id | nonce | ciphertext | tag (secret-box.ts)
+      assert.equal(device.app_key_enc?.length, 1 + 4 + 12 + 16 + 16);
+      assert.equal(sessionRow.keys_enc.length, 1 + 4 + 12 + 65 + 16);
       const keys = session.keys.lorawan === '1.1' ? session.keys : assert.fail('1.1 keys');
       for (const secret of [
         appKey,

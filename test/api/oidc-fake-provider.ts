@@ -1,0 +1,296 @@
+/**
+ * A small, real OpenID Connect provider for the tests, on 127.0.0.1: discovery, JWKS, an
+ * authorization endpoint that logs the configured person in at once and redirects back with a
+ * code, a token endpoint (client_secret_basic or _post, PKCE S256, one use per code) that signs
+ * ID tokens with keys generated here, and a userinfo endpoint. Tests change what it does next
+ * (`tamperNext`, `denyNext`, `rotateKey`) and read what it saw (`seen`).
+ */
+import {
+  createHash,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+} from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TestSigningKey {
+  kid: string;
+  alg: 'RS256' | 'ES256';
+  privateKey: KeyObject;
+  publicJwk: Record<string, unknown>;
+}
+
+export function newSigningKey(alg: 'RS256' | 'ES256', kid: string): TestSigningKey {
+  const { privateKey, publicKey } =
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return {
+    kid,
+    alg,
+    privateKey,
+    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
+  };
+}
+
+/** A compact JWS of `claims` signed with `key` (header `alg`, `kid` unless overridden). */
+export function signJwt(
+  claims: Record<string, unknown>,
+  key: TestSigningKey,
+  header: Record<string, unknown> = {},
+): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${part({ typ: 'JWT', alg: key.alg, kid: key.kid, ...header })}.${part(claims)}`;
+  const signature =
+    key.alg === 'RS256'
+      ? sign('sha256', Buffer.from(input), key.privateKey)
+      : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+/** What the next ID token will be: change the claims, the header or the signing key. */
+export interface IdTokenDraft {
+  claims: Record<string, unknown>;
+  header: Record<string, unknown>;
+  key: TestSigningKey;
+}
+
+interface IssuedCode {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  nonce: string | undefined;
+  person: Record<string, unknown>;
+  used: boolean;
+}
+
+export interface FakeProviderOptions {
+  clientId: string;
+  clientSecret: string;
+  /** The provider's clock, ms (the API's, so that the tokens' times agree with it). */
+  now: () => number;
+}
+
+export class FakeOidcProvider {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** The person who logs in at the authorization endpoint (their claims, `sub` included). */
+  person: Record<string, unknown> = {
+    sub: 'user-1',
+    email: 'agent@veauche.fr',
+    email_verified: true,
+  };
+  /** Claims the ID token leaves out (then found at the userinfo endpoint). */
+  idTokenOmits: string[] = [];
+  /** Adds `iss` to the redirect back (RFC 9207). */
+  sendIssInRedirect = false;
+  /** Keys in the JWKS document; `signingKey` signs. */
+  published: TestSigningKey[];
+  signingKey: TestSigningKey;
+  readonly seen = {
+    discovery: 0,
+    jwks: 0,
+    userinfo: 0,
+    authorize: [] as URLSearchParams[],
+    tokenAuth: [] as ('basic' | 'post')[],
+  };
+  readonly #now: () => number;
+  readonly #codes = new Map<string, IssuedCode>();
+  readonly #accessTokens = new Map<string, Record<string, unknown>>();
+  #tamper: ((draft: IdTokenDraft) => void) | undefined;
+  #deny: string | undefined;
+  #server: Server | undefined;
+  #issuer = '';
+
+  private constructor(options: FakeProviderOptions, key: TestSigningKey) {
+    this.clientId = options.clientId;
+    this.clientSecret = options.clientSecret;
+    this.#now = options.now;
+    this.published = [key];
+    this.signingKey = key;
+  }
+
+  static async start(options: FakeProviderOptions): Promise<FakeOidcProvider> {
+    const provider = new FakeOidcProvider(options, newSigningKey('RS256', 'key-1'));
+    const server = createServer((request, response) => {
+      provider.#handle(request, response).catch((error: unknown) => {
+        response.statusCode = 500;
+        response.end(String(error));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    provider.#server = server;
+    provider.#issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/realms/galet`;
+    return provider;
+  }
+
+  get issuer(): string {
+    return this.#issuer;
+  }
+
+  /** The next ID token goes through `change` first. */
+  tamperNext(change: (draft: IdTokenDraft) => void): void {
+    this.#tamper = change;
+  }
+
+  /** The next authorization answers with this error instead of a code. */
+  denyNext(error: string): void {
+    this.#deny = error;
+  }
+
+  /** A new signing key, published beside the old one (or instead of it). */
+  rotateKey(key: TestSigningKey, { keepOld = false } = {}): void {
+    this.published = keepOld ? [...this.published, key] : [key];
+    this.signingKey = key;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', this.#issuer);
+    const path = url.pathname.replace('/realms/galet', '');
+    if (request.method === 'GET' && path === '/.well-known/openid-configuration') {
+      this.seen.discovery += 1;
+      return json(response, 200, {
+        issuer: this.#issuer,
+        authorization_endpoint: `${this.#issuer}/protocol/openid-connect/auth`,
+        token_endpoint: `${this.#issuer}/protocol/openid-connect/token`,
+        jwks_uri: `${this.#issuer}/protocol/openid-connect/certs`,
+        userinfo_endpoint: `${this.#issuer}/protocol/openid-connect/userinfo`,
+        response_types_supported: ['code'],
+        code_challenge_methods_supported: ['S256'],
+        id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      });
+    }
+    if (request.method === 'GET' && path === '/protocol/openid-connect/certs') {
+      this.seen.jwks += 1;
+      return json(response, 200, { keys: this.published.map((key) => key.publicJwk) });
+    }
+    if (request.method === 'GET' && path === '/protocol/openid-connect/auth') {
+      return this.#authorize(url.searchParams, response);
+    }
+    if (request.method === 'POST' && path === '/protocol/openid-connect/token') {
+      return this.#token(request, response);
+    }
+    if (request.method === 'GET' && path === '/protocol/openid-connect/userinfo') {
+      this.seen.userinfo += 1;
+      const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+      const claims = token === undefined ? undefined : this.#accessTokens.get(token);
+      if (claims === undefined) return json(response, 401, { error: 'invalid_token' });
+      return json(response, 200, claims);
+    }
+    json(response, 404, { error: 'not_found' });
+  }
+
+  #authorize(query: URLSearchParams, response: ServerResponse): void {
+    this.seen.authorize.push(query);
+    const redirectUri = query.get('redirect_uri') ?? '';
+    if (query.get('client_id') !== this.clientId || query.get('response_type') !== 'code') {
+      json(response, 400, { error: 'invalid_request' });
+      return;
+    }
+    const back = new URL(redirectUri);
+    const state = query.get('state');
+    if (state !== null) back.searchParams.set('state', state);
+    if (this.sendIssInRedirect) back.searchParams.set('iss', this.#issuer);
+    if (this.#deny !== undefined) {
+      back.searchParams.set('error', this.#deny);
+      this.#deny = undefined;
+    } else {
+      const code = randomBytes(16).toString('base64url');
+      this.#codes.set(code, {
+        clientId: this.clientId,
+        redirectUri,
+        codeChallenge:
+          query.get('code_challenge_method') === 'S256' ? (query.get('code_challenge') ?? '') : '',
+        nonce: query.get('nonce') ?? undefined,
+        person: { ...this.person },
+        used: false,
+      });
+      back.searchParams.set('code', code);
+    }
+    response.writeHead(302, { location: back.href });
+    response.end();
+  }
+
+  async #token(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    let clientId: string | null;
+    let secret: string | null;
+    const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (basic !== undefined) {
+      const [id, pass] = Buffer.from(basic, 'base64').toString('utf8').split(':');
+      clientId = decodeURIComponent((id ?? '').replace(/\+/g, ' '));
+      secret = decodeURIComponent((pass ?? '').replace(/\+/g, ' '));
+      this.seen.tokenAuth.push('basic');
+    } else {
+      clientId = form.get('client_id');
+      secret = form.get('client_secret');
+      this.seen.tokenAuth.push('post');
+    }
+    if (clientId !== this.clientId || secret === null || !sameSecret(secret, this.clientSecret)) {
+      return json(response, 401, { error: 'invalid_client' });
+    }
+    const issued = this.#codes.get(form.get('code') ?? '');
+    if (
+      form.get('grant_type') !== 'authorization_code' ||
+      issued === undefined ||
+      issued.used ||
+      issued.redirectUri !== form.get('redirect_uri')
+    ) {
+      return json(response, 400, { error: 'invalid_grant' });
+    }
+    issued.used = true;
+    const verifier = form.get('code_verifier') ?? '';
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    if (issued.codeChallenge === '' || challenge !== issued.codeChallenge) {
+      return json(response, 400, { error: 'invalid_grant', error_description: 'PKCE' });
+    }
+    const nowSeconds = Math.floor(this.#now() / 1000);
+    const claims: Record<string, unknown> = {
+      iss: this.#issuer,
+      aud: this.clientId,
+      azp: this.clientId,
+      exp: nowSeconds + 300,
+      iat: nowSeconds,
+      auth_time: nowSeconds,
+      amr: ['pwd', 'otp'],
+      ...(issued.nonce === undefined ? {} : { nonce: issued.nonce }),
+      ...issued.person,
+    };
+    for (const name of this.idTokenOmits) delete claims[name];
+    const draft: IdTokenDraft = { claims, header: {}, key: this.signingKey };
+    this.#tamper?.(draft);
+    this.#tamper = undefined;
+    const accessToken = randomBytes(16).toString('base64url');
+    this.#accessTokens.set(accessToken, { ...issued.person });
+    json(response, 200, {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: 300,
+      id_token: signJwt(draft.claims, draft.key, draft.header),
+    });
+  }
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  return timingSafeEqual(left, createHash('sha256').update(b).digest());
+}
+
+function json(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
