@@ -43,6 +43,13 @@ export interface EventFeedOptions<E extends FeedEventHead = FeedEvent> {
   gapWaitMs?: number;
   /** Events above this id are not handed out yet (an earlier stage still works on them). */
   readyUpTo?: () => number;
+  /**
+   * Asked before each read: an id up to which the handler has nothing to do with any event (no
+   * codec on any profile, no enabled webhook), or undefined. The feed then moves its position
+   * there without reading a row. It must read the log's last id before checking that nothing is
+   * to do, so that what is configured after the check only concerns later events.
+   */
+  idleUpTo?: () => Promise<number | undefined>;
   /** Back-off after a failed batch: first and longest wait (defaults 200 ms and 30 s). */
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -56,6 +63,8 @@ export interface EventFeedStats {
   events: number;
   failures: number;
   gapsSkipped: number;
+  /** Moves past events without reading them, the handler having nothing to do (`idleUpTo`). */
+  idleSkips: number;
 }
 
 /** A cursor kept in `storage.consumerCursors` under `name`. */
@@ -84,8 +93,8 @@ export function memoryCursor(start = 0): FeedCursor {
  * overtaken.
  */
 export class EventFeed<E extends FeedEventHead = FeedEvent> {
-  readonly #options: Required<Omit<EventFeedOptions<E>, 'readyUpTo'>> &
-    Pick<EventFeedOptions<E>, 'readyUpTo'>;
+  readonly #options: Required<Omit<EventFeedOptions<E>, 'readyUpTo' | 'idleUpTo'>> &
+    Pick<EventFeedOptions<E>, 'readyUpTo' | 'idleUpTo'>;
   #position = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -93,7 +102,7 @@ export class EventFeed<E extends FeedEventHead = FeedEvent> {
   #woken = false;
   #gap: { afterId: number; seenAtMs: number } | undefined;
   #retryMs = 0;
-  readonly #stats = { batches: 0, events: 0, failures: 0, gapsSkipped: 0 };
+  readonly #stats = { batches: 0, events: 0, failures: 0, gapsSkipped: 0, idleSkips: 0 };
 
   constructor(options: EventFeedOptions<E>) {
     this.#options = {
@@ -172,6 +181,19 @@ export class EventFeed<E extends FeedEventHead = FeedEvent> {
   async #step(): Promise<number> {
     const readyUpTo = this.#options.readyUpTo?.() ?? Number.MAX_SAFE_INTEGER;
     if (readyUpTo <= this.#position) return 0;
+    if (this.#options.idleUpTo !== undefined) {
+      const idle = await this.#options.idleUpTo();
+      if (idle !== undefined) {
+        const target = Math.min(idle, readyUpTo);
+        if (target > this.#position) {
+          await this.#options.cursor.save(target);
+          this.#position = target;
+          this.#gap = undefined;
+          this.#stats.idleSkips += 1;
+        }
+        return 0;
+      }
+    }
     const read = await this.#options.events.listAfter(this.#position, {
       limit: this.#options.batchSize,
     });

@@ -276,6 +276,17 @@ export class WebhookRepository {
    * The enabled webhooks of these applications, with their event filters and the last event id
    * before each was created (the dispatcher's read).
    */
+  /** Whether any application has an enabled webhook (one indexed probe). */
+  async anyEnabled(): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('webhooks')
+      .select('id')
+      .where('enabled', '=', toDbBoolean(this.#dialect, true))
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async enabledFor(
     applicationIds: readonly string[],
   ): Promise<

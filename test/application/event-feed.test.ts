@@ -153,6 +153,59 @@ describe('event feed', () => {
     assert.deepEqual(seen, ids);
   });
 
+  it('moves past events without reading them while the handler has nothing to do (idleUpTo)', async (t) => {
+    const { storage, devEui } = await openStorage(t);
+    const ids = await appendUps(storage, devEui, 3);
+    let idle = true;
+    let reads = 0;
+    let ready = ids[1] as number;
+    const seen: number[] = [];
+    const saved: number[] = [];
+    const feed = new EventFeed({
+      name: 'idle-consumer',
+      events: {
+        listAfter: (afterId, options) => {
+          reads += 1;
+          return storage.events.listAfter(afterId, options);
+        },
+      },
+      cursor: {
+        load: async () => 0,
+        save: async (id) => {
+          saved.push(id);
+        },
+      },
+      pollIntervalMs: 5,
+      readyUpTo: () => ready,
+      idleUpTo: async () => {
+        const last = await storage.events.lastId();
+        return idle ? last : undefined;
+      },
+      handle: async (events) => {
+        seen.push(...events.map((event) => event.id));
+      },
+    });
+    await feed.start();
+    // Idle: the position goes to the ready watermark (not beyond), with no read of the log.
+    await until(() => feed.position === ids[1], 'the idle skip');
+    ready = ids[2] as number;
+    feed.wake();
+    await until(() => feed.position === ids[2], 'the next idle skip');
+    assert.equal(reads, 0);
+    assert.deepEqual(seen, []);
+    assert.deepEqual(saved, [ids[1], ids[2]]);
+    assert.ok(feed.stats.idleSkips >= 2);
+    // Something to do again: later events are read and handed out as usual.
+    idle = false;
+    const later = await appendUps(storage, devEui, 2);
+    ready = later[1] as number;
+    feed.wake();
+    await until(() => seen.length === 2, 'the events after the idle time');
+    await feed.close();
+    assert.deepEqual(seen, later);
+    assert.ok(reads > 0);
+  });
+
   it('waits for a missing id before moving past it', async () => {
     // An event log whose id 2 is held by a transaction that commits late (PostgreSQL sequences).
     const log: FeedEvent[] = [1, 3, 4].map((id) => event(id));

@@ -40,6 +40,11 @@ export interface ApplicationStageOptions {
   cursor: FeedCursor;
   /** Device -> profile -> codec (a `DeviceCodecLookup`). */
   codecsOf(devEuis: Iterable<string>): Promise<Map<string, DeviceCodec>>;
+  /**
+   * Whether any device may have a codec: while none may, the stage moves past events without
+   * reading them. Absent: always read.
+   */
+  anyCodec?(): Promise<boolean>;
   /** Runs a codec over a batch of uplinks (a `PayloadCodecs`); never throws. */
   decodeMany(
     settings: ActiveCodecSettings,
@@ -136,6 +141,14 @@ export class ApplicationStage {
         },
       },
       handle: (events) => this.#handle(events),
+      ...(options.anyCodec === undefined
+        ? {}
+        : {
+            idleUpTo: async () => {
+              const last = await options.events.lastId();
+              return (await options.anyCodec?.()) ? undefined : last;
+            },
+          }),
       batchSize: options.batchSize ?? 250,
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
       ...(options.gapWaitMs === undefined ? {} : { gapWaitMs: options.gapWaitMs }),

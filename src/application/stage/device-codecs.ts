@@ -80,6 +80,11 @@ export class DeviceCodecLookup {
     return result;
   }
 
+  /** Whether any profile may have a codec (cached like the rest). */
+  async anyCodec(): Promise<boolean> {
+    return (await this.#profilesWithCodec()).size > 0;
+  }
+
   /** Ids of the profiles that may have a codec, read again after `ttlMs` or a change here. */
   async #profilesWithCodec(): Promise<ReadonlySet<string>> {
     const now = this.#now();

@@ -62,6 +62,7 @@ export async function startApplicationStage(
     events: storage.events,
     cursor: storageCursor(storage.consumerCursors, APPLICATION_STAGE_CURSOR),
     codecsOf: (devEuis) => lookup.codecsOf(devEuis),
+    anyCodec: () => lookup.anyCodec(),
     decodeMany: (codec, inputs) => payloadCodecs.decodeMany(codec, inputs),
     dropFieldsOf: (applicationId) => storage.applications.dropFieldsOf(applicationId),
     logger: logger.child({ component: 'application-stage' }),

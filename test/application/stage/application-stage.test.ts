@@ -210,6 +210,30 @@ for (const engine of ['sqlite', 'postgresql'] as const) {
     });
 
     sqliteOnly(
+      'moves past events unread while no profile has a codec, and decodes those after one appears',
+      async (t) => {
+        const f = await fixture(t, engine);
+        if (f === undefined) return;
+        const plain = await f.device();
+        // The codec lookup is not cached here, so that the profile made below counts at once.
+        const { stage } = await startStage(t, f.storage, { codecCacheTtlMs: 0 });
+        const skipped = await f.up(plain, TH_FRAME);
+        stage.wake();
+        await waitUntil('the stage passes the uplink', () => stage.readyUpTo >= skipped);
+        assert.equal(stage.counters.events, 0, 'no event was read: nothing could be decoded');
+        const devEui = await f.device({ type: 'javascript', source: TH_SENSOR });
+        const id = await f.up(devEui, TH_FRAME, 1);
+        stage.wake();
+        await waitUntil('the stage decodes the next uplink', () => stage.readyUpTo >= id);
+        assert.deepEqual((await f.upEvent(devEui, id)).body, {
+          ...((await f.upEvent(devEui, id)).body as object),
+          object: TH_DATA,
+        });
+        assert.equal(stage.counters.decodes['ok'], 1);
+      },
+    );
+
+    sqliteOnly(
       'drops the fields the application never keeps before storing the object',
       async (t) => {
         const f = await fixture(t, engine);

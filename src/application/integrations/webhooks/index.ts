@@ -46,6 +46,11 @@ export async function startWebhooks(options: StartWebhooksOptions): Promise<Runn
     },
     cursor: storageCursor(options.storage.consumerCursors, WEBHOOK_CURSOR),
     readyUpTo: options.readyUpTo,
+    // Without an enabled webhook the dispatcher would queue nothing: move on without reading.
+    idleUpTo: async () => {
+      const last = await options.storage.events.lastId();
+      return (await options.storage.webhooks.anyEnabled()) ? undefined : last;
+    },
     logger,
     ...(options.feedPollIntervalMs === undefined
       ? {}
@@ -60,7 +65,11 @@ export async function startWebhooks(options: StartWebhooksOptions): Promise<Runn
   return {
     feed,
     sender,
-    metricSource: () => ({ ...sender.stats, dispatchedEvents: feed.stats.events }),
+    metricSource: () => ({
+      ...sender.stats,
+      dispatchedEvents: feed.stats.events,
+      idleSkips: feed.stats.idleSkips,
+    }),
     gauges: {
       webhooks_outbox_pending: {
         help: 'webhook deliveries waiting to be delivered (read every few seconds)',
