@@ -8,6 +8,14 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
  * bootstrap that registers tsx first, since Node 20 does not apply the parent's loader hooks to
  * workers.
  */
+/**
+ * The URL of one of Galet's modules, named without extension relative to `callerUrl`, with the
+ * caller's extension (`.js` built, `.ts` from source): for a module a worker imports by URL.
+ */
+export function moduleUrl(callerUrl: string, relativePath: string): string {
+  return new URL(`${relativePath}${extname(fileURLToPath(callerUrl))}`, callerUrl).href;
+}
+
 export function startWorker(
   callerUrl: string,
   relativePath: string,

@@ -46,6 +46,7 @@ const SETTINGS = [
     kind: 'boolean',
   },
   { key: 'workerThreads', flag: 'workerThreads', env: 'GALET_WORKER_THREADS', kind: 'boolean' },
+  { key: 'framePrecheck', flag: 'framePrecheck', env: 'GALET_FRAME_PRECHECK', kind: 'boolean' },
   {
     key: 'sqliteWriterThread',
     flag: 'sqliteWriterThread',
@@ -663,6 +664,10 @@ export function registerStartCommand(program: Command): void {
     .option(
       '--worker-threads <true|false>',
       'run the gateway UDP socket and deduplication in a worker thread (default true)',
+    )
+    .option(
+      '--frame-precheck <true|false>',
+      'with worker threads, check MICs and decrypt 1.0.x data uplinks in the UDP worker (default true)',
     )
     .option(
       '--sqlite-writer-thread <true|false>',

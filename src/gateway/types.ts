@@ -67,6 +67,11 @@ export interface DeduplicatedUplink {
   /** Server time of the first and last copy's arrival (ms since the Unix epoch). */
   firstReceivedAtMs: number;
   lastReceivedAtMs: number;
+  /**
+   * What a frame annotator (`FrameAnnotatorLink`) computed for this frame beside the socket:
+   * opaque to the gateway layer; the module that made it reads it.
+   */
+  annotation?: unknown;
 }
 
 /** When a gateway must transmit. */
@@ -134,9 +139,32 @@ export interface GatewayBackend {
     onUplink(handler: (uplink: DeduplicatedUplink) => void): void;
     flush(): Promise<void>;
   };
+  /**
+   * Present when the backend runs a frame annotator next to its socket (a module of the network
+   * server loaded in the gateway worker, which fills `DeduplicatedUplink.annotation`): `update`
+   * hands it data (plain, structured-cloned); `onStarted` listeners run each time it (re)starts
+   * with an empty state.
+   */
+  readonly frameAnnotator?: FrameAnnotatorLink;
   /** A gateway is no longer registered: forget any allow-list answer kept for it. */
   gatewayRemoved?(gatewayId: string): void;
   /** Sends a downlink; resolves false when the gateway is unknown or has no downlink path. */
   sendDownlink(downlink: GatewayDownlink): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** The main thread's handle on a frame annotator that runs in the gateway worker. */
+export interface FrameAnnotatorLink {
+  update(message: unknown): void;
+  onStarted(listener: () => void): void;
+}
+
+/**
+ * What a frame annotator module exports (`createFrameAnnotator`): `annotate` runs for every
+ * merged frame in the worker and must not throw for any input; `update` takes the messages sent
+ * through `FrameAnnotatorLink.update`.
+ */
+export interface FrameAnnotator {
+  annotate(uplink: DeduplicatedUplink): unknown;
+  update(message: unknown): void;
 }

@@ -13,6 +13,8 @@ export const NETWORK_COUNTERS = [
   'uplinksFCntGapTooLarge',
   'uplinksFCntRace',
   'uplinksAccepted',
+  /** Data uplinks whose MIC was checked (and payload decrypted) in the gateway worker. */
+  'uplinksPrechecked',
   'uplinksFromUnknownGateway',
   'joinRequests',
   'joinsAccepted',

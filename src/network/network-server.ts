@@ -29,6 +29,7 @@ import { activationSessionMac, sessionMacOf, trustSessionMac } from './mac/sessi
 import { SessionCache } from './session-cache.js';
 import type { DeviceSession, NetworkStore } from './store.js';
 import { handleDataUplink } from './uplink/data-uplink.js';
+import { FramePrecheckMirror } from './uplink/frame-precheck.js';
 import { handleJoinRequest } from './uplink/join-request.js';
 import { handleRejoinRequest } from './uplink/rejoin-request.js';
 
@@ -153,6 +154,7 @@ export class NetworkServer {
   /** Loads sessions and wires the gateway backend. */
   async start(): Promise<void> {
     this.#ctx.sessions.load(await this.#ctx.store.listSessions());
+    this.#startFramePrecheck();
     const devices = await this.#ctx.store.listDevices();
     this.#ctx.devices.load(devices);
     for (const devEui of await this.#ctx.store.devicesWithPendingDownlinks())
@@ -179,6 +181,21 @@ export class NetworkServer {
     for (const devEui of this.#ctx.lastUplinkGateway.keys()) {
       if (this.#ctx.pendingDownlinks.has(devEui)) this.#classC.trigger(devEui);
     }
+  }
+
+  /**
+   * When the gateway backend runs an annotator beside its socket (the UDP worker), the MIC
+   * check and decryption of 1.0.x data frames happen there (uplink/frame-precheck.ts): the
+   * worker gets every session now, each change after, and all again when it restarts.
+   */
+  #startFramePrecheck(): void {
+    const annotator = this.#ctx.gateways.frameAnnotator;
+    if (annotator === undefined) return;
+    const sessions = this.#ctx.sessions;
+    const mirror = new FramePrecheckMirror((update) => annotator.update(update));
+    mirror.reset(sessions.all());
+    sessions.mirrorTo(mirror);
+    annotator.onStarted(() => mirror.reset(sessions.all()));
   }
 
   /**

@@ -45,7 +45,11 @@ function evictOldest<K>(collection: Map<K, unknown> | Set<K>, max: number): void
  * `keys` object, which is what the caches are keyed on.
  */
 export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
-  const keys = session.keys;
+  return preparedSessionKeys(session.keys);
+}
+
+/** The same, from the keys object itself (the gateway worker's session copies). */
+export function preparedSessionKeys(keys: DeviceSession['keys']): DataSessionKeys {
   const hot = hotKeys.get(keys);
   if (hot !== undefined) return hot;
   const fresh = freshKeys.get(keys);

@@ -1,5 +1,11 @@
 import type { DeviceSession } from './store.js';
 
+/** Follows the cache's writes. */
+export interface SessionMirror {
+  set(session: DeviceSession): void;
+  delete(devEui: string): void;
+}
+
 /**
  * Every active session in memory, by DevAddr and by DevEUI: the uplink path matches a frame
  * without a database read, and an unknown DevAddr costs one map lookup (no query an attacker
@@ -8,6 +14,16 @@ import type { DeviceSession } from './store.js';
 export class SessionCache {
   readonly #byDevAddr = new Map<number, DeviceSession[]>();
   readonly #byDevEui = new Map<string, DeviceSession>();
+  #mirror: SessionMirror | undefined;
+
+  /** Every later `set` and `delete` is passed on (the gateway worker's copy, frame-precheck.ts). */
+  mirrorTo(mirror: SessionMirror): void {
+    this.#mirror = mirror;
+  }
+
+  all(): IterableIterator<DeviceSession> {
+    return this.#byDevEui.values();
+  }
 
   get size(): number {
     return this.#byDevEui.size;
@@ -26,7 +42,8 @@ export class SessionCache {
   }
 
   set(session: DeviceSession): void {
-    this.delete(session.devEui);
+    this.#remove(session.devEui);
+    this.#mirror?.set(session);
     this.#byDevEui.set(session.devEui, session);
     const list = this.#byDevAddr.get(session.devAddr);
     if (list === undefined) this.#byDevAddr.set(session.devAddr, [session]);
@@ -34,6 +51,11 @@ export class SessionCache {
   }
 
   delete(devEui: string): void {
+    this.#remove(devEui);
+    this.#mirror?.delete(devEui);
+  }
+
+  #remove(devEui: string): void {
     const existing = this.#byDevEui.get(devEui);
     if (existing === undefined) return;
     this.#byDevEui.delete(devEui);

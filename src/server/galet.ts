@@ -17,6 +17,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { NetworkServer } from '../network/network-server.js';
 import type { OidcSettings } from '../platform/oidc-settings.js';
+import { moduleUrl } from '../start-worker.js';
 import { createStorage, SecretBox, type Storage } from '../storage/index.js';
 import {
   type ApplicationServiceSettings,
@@ -44,6 +45,12 @@ export interface GaletOptions {
    * the network server's event loop (default true); false keeps it on the main thread.
    */
   workerThreads?: boolean | undefined;
+  /**
+   * With worker threads: the MIC check and decryption of LoRaWAN 1.0.x data uplinks run in the
+   * UDP worker (network/uplink/frame-precheck.ts) instead of the network server's thread
+   * (default true).
+   */
+  framePrecheck?: boolean | undefined;
   /**
    * On SQLite, the uplink writes on a thread of their own with their own connection (default
    * false: measured, it raised capacity a little and the tail latency a lot; see PERFORMANCE.md).
@@ -125,6 +132,7 @@ export const DEFAULT_OPTIONS: Omit<GaletOptions, 'logger' | 'env'> = {
   deduplicationWindowMs: 200,
   allowUnknownGateways: false,
   workerThreads: true,
+  framePrecheck: true,
   sqliteWriterThread: false,
 };
 
@@ -203,6 +211,14 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
       ? await SemtechUdpWorkerBackend.listen({
           ...udpOptions,
           deduplicationWindowMs: options.deduplicationWindowMs,
+          ...(options.framePrecheck === false
+            ? {}
+            : {
+                frameAnnotatorModule: moduleUrl(
+                  import.meta.url,
+                  '../network/uplink/frame-precheck',
+                ),
+              }),
         })
       : await SemtechUdpBackend.listen(udpOptions);
     closers.add(() => gateways.close());

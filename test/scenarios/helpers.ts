@@ -61,7 +61,7 @@ export type ApiEvent = Record<string, any> & { id: number; event: string };
 /** Galet settings a scenario may change (the rest are startTestGalet's). */
 export type ScenarioGaletOptions = Pick<
   Partial<GaletOptions>,
-  'deduplicationWindowMs' | 'roles' | 'sqliteWriterThread'
+  'deduplicationWindowMs' | 'roles' | 'sqliteWriterThread' | 'framePrecheck'
 >;
 
 /** Settings of the simulated twin beyond its identity and keys. */

@@ -27,6 +27,11 @@ export interface SemtechUdpWorkerBackendOptions
    * gets one uplink per frame, after its window, through `deduplication` (not `onUplink`).
    */
   deduplicationWindowMs?: number;
+  /**
+   * URL of a frame annotator module to run in the worker (gateway/types.ts `FrameAnnotator`);
+   * with `deduplicationWindowMs` only. Exposed to the main thread as `frameAnnotator`.
+   */
+  frameAnnotatorModule?: string;
 }
 
 /** Counters of the proxy itself, next to the worker's. */
@@ -58,6 +63,8 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
   readonly #frameHandlers: ((uplink: DeduplicatedUplink) => void)[] = [];
   readonly #flushes = new Map<number, () => void>();
   readonly deduplication: GatewayBackend['deduplication'];
+  readonly frameAnnotator: GatewayBackend['frameAnnotator'];
+  readonly #annotatorStarted: (() => void)[] = [];
   readonly #sends = new Map<number, PendingSend>();
   #countersWaiters: (() => void)[] = [];
   #worker!: Worker;
@@ -89,6 +96,17 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
               this.#frameHandlers.push(handler);
             },
             flush: () => this.#flushDeduplication(),
+          };
+    this.frameAnnotator =
+      options.frameAnnotatorModule === undefined || options.deduplicationWindowMs === undefined
+        ? undefined
+        : {
+            update: (message) => {
+              if (this.#closed === undefined) this.#post({ type: 'annotatorUpdate', message });
+            },
+            onStarted: (listener) => {
+              this.#annotatorStarted.push(listener);
+            },
           };
   }
 
@@ -192,6 +210,9 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
       ...(this.#options.deduplicationWindowMs === undefined
         ? {}
         : { deduplicationWindowMs: this.#options.deduplicationWindowMs }),
+      ...(this.frameAnnotator === undefined
+        ? {}
+        : { frameAnnotatorModule: this.#options.frameAnnotatorModule }),
     };
     const worker = startWorker(import.meta.url, './worker-main', { workerData: workerOptions });
     this.#worker = worker;
@@ -202,6 +223,14 @@ export class SemtechUdpWorkerBackend implements GatewayBackend {
           listening = true;
           this.#address = { address: message.address, port: message.port };
           resolve();
+          // A restarted worker's annotator starts empty: its owner sends its state again.
+          for (const listener of this.#annotatorStarted) {
+            try {
+              listener();
+            } catch (error) {
+              this.#logger.error({ err: error }, 'frame annotator start listener failed');
+            }
+          }
           return;
         }
         if (message.type === 'listenFailed') {

@@ -3,6 +3,7 @@
 // batched per turn of its event loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Deduplicator } from '../deduplicator.js';
+import type { DeduplicatedUplink, FrameAnnotator } from '../types.js';
 import { isSemtechUdpError } from './errors.js';
 import type { GatewayLogger } from './server.js';
 import { SemtechUdpBackend } from './server.js';
@@ -93,6 +94,35 @@ function flush(): void {
   post({ type: 'events', events });
 }
 
+/** The frame annotator named in the options, or undefined (none, or it failed to load). */
+async function loadAnnotator(): Promise<FrameAnnotator | undefined> {
+  if (options.frameAnnotatorModule === undefined) return undefined;
+  try {
+    const loaded = (await import(options.frameAnnotatorModule)) as {
+      createFrameAnnotator(): FrameAnnotator;
+    };
+    return loaded.createFrameAnnotator();
+  } catch (error) {
+    logger.error({ err: error }, 'frame annotator not loaded: frames go on without annotation');
+    return undefined;
+  }
+}
+
+let annotatorErrors = 0;
+
+/** An annotator that throws leaves the frame as it is: it must never cost an uplink. */
+function annotate(annotator: FrameAnnotator, uplink: DeduplicatedUplink): void {
+  try {
+    const annotation = annotator.annotate(uplink);
+    if (annotation !== undefined) uplink.annotation = annotation;
+  } catch (error) {
+    annotatorErrors += 1;
+    if (annotatorErrors === 1 || annotatorErrors % 10_000 === 0) {
+      logger.error({ err: error, errors: annotatorErrors }, 'frame annotator failed on a frame');
+    }
+  }
+}
+
 async function main(): Promise<void> {
   let backend: SemtechUdpBackend;
   try {
@@ -110,11 +140,18 @@ async function main(): Promise<void> {
     });
     return;
   }
+  const annotator = await loadAnnotator();
   const windowMs = options.deduplicationWindowMs;
   const deduplicator =
     windowMs === undefined
       ? undefined
-      : new Deduplicator({ windowMs, onUplink: (uplink) => queue({ kind: 'frame', uplink }) });
+      : new Deduplicator({
+          windowMs,
+          onUplink: (uplink) => {
+            if (annotator !== undefined) annotate(annotator, uplink);
+            queue({ kind: 'frame', uplink });
+          },
+        });
   backend.onUplink((uplink) =>
     deduplicator === undefined ? queue({ kind: 'uplink', uplink }) : deduplicator.add(uplink),
   );
@@ -150,6 +187,13 @@ async function main(): Promise<void> {
         deduplicator?.flush();
         flush();
         post({ type: 'deduplicationFlushed', requestId: message.requestId });
+        return;
+      case 'annotatorUpdate':
+        try {
+          annotator?.update(message.message);
+        } catch (error) {
+          logger.error({ err: error }, 'frame annotator refused an update');
+        }
         return;
       case 'forgetGateway':
         allowed.delete(message.gatewayId);

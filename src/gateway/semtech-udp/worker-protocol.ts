@@ -32,6 +32,11 @@ export interface UdpWorkerOptions {
    * `frame` per frame instead of one `uplink` per copy.
    */
   deduplicationWindowMs?: number;
+  /**
+   * URL of a module exporting `createFrameAnnotator()` (gateway/types.ts `FrameAnnotator`),
+   * loaded in the worker to annotate each merged frame (needs `deduplicationWindowMs`).
+   */
+  frameAnnotatorModule?: string;
 }
 
 export type GatewayEvent =
@@ -64,6 +69,8 @@ export type ToWorker =
   | { type: 'flushDeduplication'; requestId: number }
   /** The gateway was deleted: ask the main thread again about its next datagram. */
   | { type: 'forgetGateway'; gatewayId: string }
+  /** Data for the frame annotator (`FrameAnnotatorLink.update`). */
+  | { type: 'annotatorUpdate'; message: unknown }
   /** Asks for a `counters` message now. */
   | { type: 'reportCounters' }
   | { type: 'close' };

@@ -1,7 +1,11 @@
 import { type DeduplicatedUplink, isBetter } from '../../gateway/deduplicator.js';
-import { decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
+import {
+  type DecryptedDataFrame,
+  decryptDataFrame,
+  verifyDataMic,
+} from '../../lorawan/data-frame.js';
 import { isLorawanError } from '../../lorawan/errors.js';
-import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
+import { checkFCnt } from '../../lorawan/fcnt.js';
 import { decodeMacCommands, type MacCommand } from '../../lorawan/mac-commands.js';
 import type { DataFrame } from '../../lorawan/phy-payload.js';
 import { defaultAdrKeeps } from '../adr/default-adr.js';
@@ -18,19 +22,54 @@ import { batteryLevel } from '../mac/mac-state.js';
 import { type SessionMac, sessionMacOf, trustSessionMac } from '../mac/session-mac.js';
 import { dataSessionKeys } from '../prepared-keys.js';
 import type { DeviceSession, NetworkDevice } from '../store.js';
+import {
+  type FramePrecheck,
+  framePrecheckOf,
+  maxFCntGapOf,
+  precheckVersion,
+} from './frame-precheck.js';
 import { nextStatusRequestMs, processUplinkMac } from './mac-layer.js';
 
 interface Match {
   session: DeviceSession;
   fCnt: number;
   status: 'new' | 'retransmission';
+  /** Set when the gateway worker checked the MIC (and decrypted) for this session and counter. */
+  precheck?: FramePrecheck;
 }
 
 /** LoRaWAN 1.0.4 and 1.1 dropped MAX_FCNT_GAP: the 32-bit MIC is the replay protection there. */
-function maxFCntGap(session: DeviceSession): number {
-  return session.macVersion === '1.0.4' || session.macVersion === '1.1.0'
-    ? Number.POSITIVE_INFINITY
-    : DEFAULT_MAX_FCNT_GAP;
+const maxFCntGap = maxFCntGapOf;
+
+/**
+ * The gateway worker's check of this frame (frame-precheck.ts), when it vouches for the
+ * device's current session (same keys, same DevAddr) and for the counter this thread rebuilds
+ * from its own last counter: the MIC is not computed again. Anything else: undefined, and the
+ * whole match runs here.
+ */
+function prechecked(ctx: NetworkContext, frame: DataFrame, annotation: unknown): Match | undefined {
+  const precheck = framePrecheckOf(annotation);
+  if (precheck === undefined) return undefined;
+  const session = ctx.sessions.byDevEui(precheck.devEui);
+  if (
+    session === undefined ||
+    session.devAddr !== frame.devAddr ||
+    session.keys.lorawan !== '1.0' ||
+    precheckVersion(session.keys) !== precheck.version
+  ) {
+    return undefined;
+  }
+  const check = checkFCnt(frame.fCnt, session.fCntUp ?? undefined, {
+    maxGap: maxFCntGap(session),
+  });
+  if (
+    (check.status !== 'new' && check.status !== 'retransmission') ||
+    check.fCnt !== precheck.fCnt
+  ) {
+    return undefined;
+  }
+  ctx.counters.increment('uplinksPrechecked');
+  return { session, fCnt: check.fCnt, status: check.status, precheck };
 }
 
 /**
@@ -120,7 +159,9 @@ export async function handleDataUplink(
     );
     return;
   }
-  const match = matchSession(ctx, scheduler, frame, micInput, uplinkDr, uplink.txInfo.frequencyHz);
+  const match =
+    prechecked(ctx, frame, uplink.annotation) ??
+    matchSession(ctx, scheduler, frame, micInput, uplinkDr, uplink.txInfo.frequencyHz);
   if (
     match === undefined &&
     (await acceptOnPreviousSession(ctx, uplink, uplinkDr, frame, micInput, deduplicationId))
@@ -174,6 +215,7 @@ export async function handleDataUplink(
     uplink,
     uplinkDr,
     deduplicationId,
+    precheck: match.precheck,
   });
   // The counter moves and the event is stored in one write: an accepted uplink is never lost.
   if (!(await ctx.store.commitUplink(session.devEui, session.fCntUp, fCnt, event))) {
@@ -258,10 +300,18 @@ function upEvent(
     uplink: DeduplicatedUplink;
     uplinkDr: number;
     deduplicationId: string;
+    /** The gateway worker decrypted the frame already (1.0: FOpts travel in clear). */
+    precheck?: FramePrecheck | undefined;
   },
 ) {
-  const { device, frame, uplink } = params;
-  const decrypted = decryptDataFrame(frame, dataSessionKeys(params.session), params.fCnt);
+  const { device, frame, uplink, precheck } = params;
+  const decrypted: DecryptedDataFrame =
+    precheck === undefined
+      ? decryptDataFrame(frame, dataSessionKeys(params.session), params.fCnt)
+      : {
+          fOpts: frame.fOpts,
+          frmPayload: frame.fPort === undefined ? new Uint8Array(0) : precheck.frmPayload,
+        };
   const time = new Date(ctx.now()).toISOString();
   const body: Record<string, unknown> = {
     deduplicationId: params.deduplicationId,

@@ -1,0 +1,237 @@
+// The per-frame crypto of a data uplink (MIC check, FRMPayload decryption), done beside the UDP
+// socket in the gateway worker thread, so that the network server's thread only checks the
+// result. The worker loads this module by URL (`createFrameAnnotator`) and annotates each merged
+// frame; the network server keeps the worker's session table in step (`FramePrecheckMirror`).
+//
+// Only LoRaWAN 1.0.x sessions are checked here: a 1.1 MIC depends on the network server's
+// confirmation state (ConfFCnt), and a rejoin's previous session stays with the main thread.
+// Whatever the worker cannot vouch for (unknown or stale session, replay, gap, 1.1) carries no
+// annotation, and the main thread does the whole check as before.
+
+import { decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
+import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
+import { decodePhyPayloadWithMicInput } from '../../lorawan/phy-payload.js';
+import { preparedSessionKeys } from '../prepared-keys.js';
+import type { SessionKeys } from '../session.js';
+import type { DeviceSession } from '../store.js';
+
+/** A 1.0.x session as the worker holds it. */
+export interface PrecheckSession {
+  devEui: string;
+  devAddr: number;
+  /** Names the session's keys: a result for an older version is not used. */
+  version: number;
+  keys: Extract<SessionKeys, { lorawan: '1.0' }>;
+  /** The last accepted counter when the session was sent; the worker moves it forward itself. */
+  fCntUp: number | null;
+  maxGap: number;
+}
+
+export type PrecheckUpdate =
+  /** Every session (after the worker started): replaces the table. */
+  | { kind: 'reset'; sessions: PrecheckSession[] }
+  | { kind: 'upsert'; sessions: PrecheckSession[] }
+  | { kind: 'forget'; devEuis: string[] };
+
+/** What the worker vouches for: this frame's MIC verifies under this session for this counter. */
+export interface FramePrecheck {
+  kind: 'framePrecheck';
+  devEui: string;
+  version: number;
+  fCnt: number;
+  /** The decrypted FRMPayload (FPort 0: NwkSKey; FPort > 0: AppSKey), when the key is held. */
+  frmPayload?: Uint8Array;
+}
+
+/** The worker's side: the session table and the check of each frame. */
+export class FramePrechecker {
+  readonly #byDevAddr = new Map<number, PrecheckSession[]>();
+  readonly #byDevEui = new Map<string, PrecheckSession>();
+
+  get size(): number {
+    return this.#byDevEui.size;
+  }
+
+  apply(update: PrecheckUpdate): void {
+    switch (update.kind) {
+      case 'reset':
+        this.#byDevAddr.clear();
+        this.#byDevEui.clear();
+        for (const session of update.sessions) this.#set(session);
+        return;
+      case 'upsert':
+        for (const session of update.sessions) this.#set(session);
+        return;
+      case 'forget':
+        for (const devEui of update.devEuis) this.#delete(devEui);
+        return;
+    }
+  }
+
+  /** The annotation of a merged frame, or undefined when the worker cannot vouch for it. */
+  check(phyPayload: Uint8Array): FramePrecheck | undefined {
+    if (phyPayload.length < 12) return undefined;
+    const mType = phyPayload[0]! >>> 5;
+    // UnconfirmedDataUp (2) and ConfirmedDataUp (4) only.
+    if (mType !== 2 && mType !== 4) return undefined;
+    const devAddr =
+      (phyPayload[1]! | (phyPayload[2]! << 8) | (phyPayload[3]! << 16) | (phyPayload[4]! << 24)) >>>
+      0;
+    const candidates = this.#byDevAddr.get(devAddr);
+    if (candidates === undefined) return undefined;
+    let decoded: ReturnType<typeof decodePhyPayloadWithMicInput>;
+    try {
+      decoded = decodePhyPayloadWithMicInput(phyPayload);
+    } catch {
+      return undefined;
+    }
+    const frame = decoded.payload;
+    if (frame.mType !== 'UnconfirmedDataUp' && frame.mType !== 'ConfirmedDataUp') return undefined;
+    for (const session of candidates) {
+      const check = checkFCnt(frame.fCnt, session.fCntUp ?? undefined, {
+        maxGap: session.maxGap,
+      });
+      if (check.status !== 'new' && check.status !== 'retransmission') continue;
+      const keys = preparedSessionKeys(session.keys);
+      if (!verifyDataMic(frame, decoded.micInput, keys, check.fCnt)) continue;
+      if (check.status === 'new') session.fCntUp = check.fCnt;
+      const result: FramePrecheck = {
+        kind: 'framePrecheck',
+        devEui: session.devEui,
+        version: session.version,
+        fCnt: check.fCnt,
+      };
+      if (frame.fPort !== undefined) {
+        const { frmPayload } = decryptDataFrame(frame, keys, check.fCnt);
+        if (frmPayload !== undefined) result.frmPayload = frmPayload;
+      }
+      return result;
+    }
+    return undefined;
+  }
+
+  #set(session: PrecheckSession): void {
+    this.#delete(session.devEui);
+    this.#byDevEui.set(session.devEui, session);
+    const list = this.#byDevAddr.get(session.devAddr);
+    if (list === undefined) this.#byDevAddr.set(session.devAddr, [session]);
+    else list.push(session);
+  }
+
+  #delete(devEui: string): void {
+    const existing = this.#byDevEui.get(devEui);
+    if (existing === undefined) return;
+    this.#byDevEui.delete(devEui);
+    const list = this.#byDevAddr.get(existing.devAddr);
+    if (list === undefined) return;
+    const remaining = list.filter((s) => s.devEui !== devEui);
+    if (remaining.length === 0) this.#byDevAddr.delete(existing.devAddr);
+    else this.#byDevAddr.set(existing.devAddr, remaining);
+  }
+}
+
+/** The module contract of a frame annotator loaded by the gateway worker. */
+export function createFrameAnnotator(): {
+  annotate(uplink: { phyPayload: Uint8Array }): FramePrecheck | undefined;
+  update(message: unknown): void;
+} {
+  const prechecker = new FramePrechecker();
+  return {
+    annotate: (uplink) => prechecker.check(uplink.phyPayload),
+    update: (message) => prechecker.apply(message as PrecheckUpdate),
+  };
+}
+
+// --- The network server's side ---
+
+const versions = new WeakMap<SessionKeys, number>();
+let nextVersion = 1;
+
+/** The version the worker knows a session's keys by (one per keys object). */
+export function precheckVersion(keys: SessionKeys): number {
+  let version = versions.get(keys);
+  if (version === undefined) {
+    version = nextVersion++;
+    versions.set(keys, version);
+  }
+  return version;
+}
+
+/** LoRaWAN 1.0.4 dropped MAX_FCNT_GAP (the same rule as the main thread's session match). */
+export function maxFCntGapOf(session: Pick<DeviceSession, 'macVersion'>): number {
+  return session.macVersion === '1.0.4' || session.macVersion === '1.1.0'
+    ? Number.POSITIVE_INFINITY
+    : DEFAULT_MAX_FCNT_GAP;
+}
+
+/** The worker's copy of a session, or undefined when the worker does not check its frames. */
+export function precheckSessionOf(session: DeviceSession): PrecheckSession | undefined {
+  if (session.keys.lorawan !== '1.0') return undefined;
+  return {
+    devEui: session.devEui,
+    devAddr: session.devAddr,
+    version: precheckVersion(session.keys),
+    keys: session.keys,
+    fCntUp: session.fCntUp,
+    maxGap: maxFCntGapOf(session),
+  };
+}
+
+/** The annotation of a merged frame, if it is a precheck (it crossed a thread: plain data). */
+export function framePrecheckOf(annotation: unknown): FramePrecheck | undefined {
+  if (typeof annotation !== 'object' || annotation === null) return undefined;
+  const candidate = annotation as Partial<FramePrecheck>;
+  return candidate.kind === 'framePrecheck' &&
+    typeof candidate.devEui === 'string' &&
+    typeof candidate.version === 'number' &&
+    typeof candidate.fCnt === 'number'
+    ? (candidate as FramePrecheck)
+    : undefined;
+}
+
+/**
+ * Keeps the worker's table in step with the session cache: a session goes to the worker when
+ * it is new or its keys or DevAddr changed (not on every counter or MAC-state update: the
+ * worker follows the counter itself), and is forgotten when removed.
+ */
+export class FramePrecheckMirror {
+  readonly #send: (update: PrecheckUpdate) => void;
+  /** The keys object and DevAddr last sent per device. */
+  readonly #sent = new Map<string, { keys: SessionKeys; devAddr: number }>();
+
+  constructor(send: (update: PrecheckUpdate) => void) {
+    this.#send = send;
+  }
+
+  /** Sends every session (the worker started or restarted). */
+  reset(sessions: Iterable<DeviceSession>): void {
+    this.#sent.clear();
+    const list: PrecheckSession[] = [];
+    for (const session of sessions) {
+      const copy = precheckSessionOf(session);
+      if (copy === undefined) continue;
+      list.push(copy);
+      this.#sent.set(session.devEui, { keys: session.keys, devAddr: session.devAddr });
+    }
+    this.#send({ kind: 'reset', sessions: list });
+  }
+
+  set(session: DeviceSession): void {
+    const sent = this.#sent.get(session.devEui);
+    if (sent !== undefined && sent.keys === session.keys && sent.devAddr === session.devAddr) {
+      return;
+    }
+    const copy = precheckSessionOf(session);
+    if (copy === undefined) {
+      if (sent !== undefined) this.delete(session.devEui);
+      return;
+    }
+    this.#sent.set(session.devEui, { keys: session.keys, devAddr: session.devAddr });
+    this.#send({ kind: 'upsert', sessions: [copy] });
+  }
+
+  delete(devEui: string): void {
+    if (!this.#sent.delete(devEui)) return;
+    this.#send({ kind: 'forget', devEuis: [devEui] });
+  }
+}
