@@ -43,28 +43,42 @@ export function chirpstackTxInfo(txInfo: UplinkTxInfo): Record<string, unknown> 
 }
 
 export function chirpstackRxInfo(rx: UplinkRxInfo): Record<string, unknown> {
-  return {
-    gatewayId: rx.gatewayId,
-    uplinkId: rx.uplinkId,
-    ...(rx.gwTime === undefined ? {} : { gwTime: rx.gwTime }),
-    nsTime: new Date(rx.receivedAtMs).toISOString(),
-    ...(rx.timeSinceGpsEpochMs === undefined
-      ? {}
-      : { timeSinceGpsEpoch: `${(rx.timeSinceGpsEpochMs / 1000).toFixed(3)}s` }),
-    rssi: rx.rssi,
-    snr: rx.snr,
-    channel: rx.channel,
-    rfChain: rx.rfChain,
-    ...(rx.location === undefined ? {} : { location: rx.location }),
-    context: Buffer.from(uint32Be(rx.timestampUs)).toString('base64'),
-    crcStatus: rx.crcStatus === 'ok' ? 'CRC_OK' : rx.crcStatus === 'bad' ? 'BAD_CRC' : 'NO_CRC',
-  };
+  // Built key by key in ChirpStack's order (no spread of temporary objects: three per uplink).
+  const out: Record<string, unknown> = { gatewayId: rx.gatewayId, uplinkId: rx.uplinkId };
+  if (rx.gwTime !== undefined) out['gwTime'] = rx.gwTime;
+  out['nsTime'] = new Date(rx.receivedAtMs).toISOString();
+  if (rx.timeSinceGpsEpochMs !== undefined) {
+    out['timeSinceGpsEpoch'] = `${(rx.timeSinceGpsEpochMs / 1000).toFixed(3)}s`;
+  }
+  out['rssi'] = rx.rssi;
+  out['snr'] = rx.snr;
+  out['channel'] = rx.channel;
+  out['rfChain'] = rx.rfChain;
+  if (rx.location !== undefined) out['location'] = rx.location;
+  out['context'] = uint32BeBase64(rx.timestampUs);
+  out['crcStatus'] =
+    rx.crcStatus === 'ok' ? 'CRC_OK' : rx.crcStatus === 'bad' ? 'BAD_CRC' : 'NO_CRC';
+  return out;
 }
 
-function uint32Be(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value >>> 0);
-  return out;
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Base64 of a 32-bit value's 4 big-endian bytes (the gateway's counter as ChirpStack's context). */
+export function uint32BeBase64(value: number): string {
+  const v = value >>> 0;
+  const b0 = v >>> 24;
+  const b1 = (v >>> 16) & 0xff;
+  const b2 = (v >>> 8) & 0xff;
+  const b3 = v & 0xff;
+  return (
+    BASE64[b0 >>> 2]! +
+    BASE64[((b0 & 0x03) << 4) | (b1 >>> 4)]! +
+    BASE64[((b1 & 0x0f) << 2) | (b2 >>> 6)]! +
+    BASE64[b2 & 0x3f]! +
+    BASE64[b3 >>> 2]! +
+    BASE64[(b3 & 0x03) << 4]! +
+    '=='
+  );
 }
 
 /** In-process fan-out of events to live consumers (SSE, MQTT, tests). */

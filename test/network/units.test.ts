@@ -10,6 +10,7 @@ import type { GatewayUplink } from '../../src/gateway/types.js';
 import { EU868 } from '../../src/lorawan/regions/index.js';
 import { allocateDevAddr, devAddrPrefix, isDevAddrOfNetId } from '../../src/network/devaddr.js';
 import { classAWindows } from '../../src/network/downlink/rx-windows.js';
+import { chirpstackRxInfo, uint32BeBase64 } from '../../src/network/events.js';
 import { deviceTimeAnswer, unixMsToGpsMs } from '../../src/network/mac/device-time.js';
 import { linkCheckAnswer } from '../../src/network/mac/link-check.js';
 
@@ -228,5 +229,51 @@ describe('network-answered MAC commands', () => {
       gpsEpochSeconds: Math.floor(gpsMs / 1000),
       fractionalSecond: 128,
     });
+  });
+});
+
+describe('event JSON (ChirpStack shape)', () => {
+  it('writes the gateway counter as the rxInfo context: base64 of its 4 big-endian bytes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), (value) => {
+        const bytes = Buffer.alloc(4);
+        bytes.writeUInt32BE(value);
+        assert.equal(uint32BeBase64(value), bytes.toString('base64'));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('keeps ChirpStack’s key order in rxInfo, optional keys in their place', () => {
+    const rx = chirpstackRxInfo({
+      gatewayId: 'aa555a0000000001',
+      uplinkId: 7,
+      gwTime: '2026-11-29T00:00:00.000Z',
+      receivedAtMs: Date.UTC(2026, 10, 29),
+      timeSinceGpsEpochMs: 1_000_000_123,
+      rssi: -80,
+      snr: 7.5,
+      channel: 2,
+      rfChain: 0,
+      location: { latitude: 45.6, longitude: 4.2, altitude: 400 },
+      timestampUs: 0xdeadbeef,
+      crcStatus: 'ok',
+    } as Parameters<typeof chirpstackRxInfo>[0]);
+    assert.deepEqual(Object.keys(rx), [
+      'gatewayId',
+      'uplinkId',
+      'gwTime',
+      'nsTime',
+      'timeSinceGpsEpoch',
+      'rssi',
+      'snr',
+      'channel',
+      'rfChain',
+      'location',
+      'context',
+      'crcStatus',
+    ]);
+    assert.equal(rx['context'], '3q2+7w==');
+    assert.equal(rx['timeSinceGpsEpoch'], '1000000.123s');
   });
 });
