@@ -15,9 +15,23 @@ export function canPrompt(): boolean {
 export async function ask(question: string, what: string): Promise<string> {
   if (!canPrompt()) throw new CliInputError(`${what} is needed and there is no terminal to ask it`);
   const lines = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  let onClose: (() => void) | undefined;
   try {
-    return (await new Promise<string>((resolve) => lines.question(question, resolve))).trim();
+    return await new Promise<string>((resolve, reject) => {
+      // Ctrl-C, or Ctrl-D on an empty line, must end the command: a question left unanswered
+      // would let Node exit with status 13 and not a word (an unsettled top-level await).
+      const end = (error: CliInputError) => {
+        process.stderr.write('\n');
+        reject(error);
+      };
+      onClose = () => end(new CliInputError(`${what} is needed and the input ended`));
+      lines.once('close', onClose);
+      lines.once('SIGINT', () => end(new CliInputError('interrupted')));
+      lines.question(question, (answer) => resolve(answer.trim()));
+    });
   } finally {
+    // Only this listener: readline detaches itself from the terminal on its own 'close'.
+    if (onClose !== undefined) lines.off('close', onClose);
     lines.close();
   }
 }
@@ -26,8 +40,9 @@ export async function ask(question: string, what: string): Promise<string> {
 export async function askSecret(question: string, what: string): Promise<string> {
   if (!canPrompt()) throw new CliInputError(`${what} is needed and there is no terminal to ask it`);
   const input = process.stdin;
-  process.stderr.write(question);
+  // Raw mode (no echo) before the question: what is typed as soon as it shows is not echoed.
   input.setRawMode(true);
+  process.stderr.write(question);
   input.resume();
   input.setEncoding('utf8');
   try {

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { type CliRun, galetCli } from './run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/lorawan-vectors.json', import.meta.url), 'utf8'),
 ) as { vectors: Array<Record<string, unknown> & { id: string; kind: string }> };
@@ -15,27 +13,17 @@ function vector(id: string): Record<string, unknown> {
   return found;
 }
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
+/** `galet <args>` as a child process, `input` on its standard input. */
+function galet(args: string[], input?: string): Promise<CliRun> {
+  return galetCli(args, {}, input);
 }
 
-function galet(args: string[], input?: string): Run {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    input,
-    encoding: 'utf8',
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-function json(run: Run): Record<string, unknown> {
+function json(run: CliRun): Record<string, unknown> {
   assert.equal(run.status, 0, `exit status 0 (stderr: ${run.stderr})`);
   return JSON.parse(run.stdout) as Record<string, unknown>;
 }
 
-function assertOneLineError(run: Run, pattern: RegExp): void {
+function assertOneLineError(run: CliRun, pattern: RegExp): void {
   assert.notEqual(run.status, 0);
   assert.equal(run.stdout, '');
   const lines = run.stderr.trimEnd().split('\n');
@@ -44,19 +32,19 @@ function assertOneLineError(run: Run, pattern: RegExp): void {
   assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
 }
 
-describe('galet command line', () => {
-  it('prints its version and commands when run without arguments', () => {
-    const run = galet([]);
+describe('galet command line', { concurrency: 4 }, () => {
+  it('prints its version and commands when run without arguments', async () => {
+    const run = await galet([]);
     assert.equal(run.status, 0);
     assert.match(run.stdout, /^galet \d+\.\d+\.\d+/);
     for (const command of ['frame', 'keys', 'airtime'])
       assert.match(run.stdout, new RegExp(command));
   });
 
-  it('decodes a 1.0 data uplink with the field names of the shared vectors', () => {
+  it('decodes a 1.0 data uplink with the field names of the shared vectors', async () => {
     const v = vector('lp-data-1');
     const out = json(
-      galet([
+      await galet([
         'frame',
         'decode',
         v['phy'] as string,
@@ -71,16 +59,16 @@ describe('galet command line', () => {
     }
   });
 
-  it('reports micValid null without a key and false with a wrong key', () => {
+  it('reports micValid null without a key and false with a wrong key', async () => {
     const v = vector('lp-data-1');
-    assert.equal(json(galet(['frame', 'decode', v['phy'] as string]))['micValid'], null);
+    assert.equal(json(await galet(['frame', 'decode', v['phy'] as string]))['micValid'], null);
     const wrong = json(
-      galet(['frame', 'decode', v['phy'] as string, '--nwk-s-key', '00'.repeat(16)]),
+      await galet(['frame', 'decode', v['phy'] as string, '--nwk-s-key', '00'.repeat(16)]),
     );
     assert.equal(wrong['micValid'], false);
   });
 
-  it('checks a 1.1 uplink MIC with --tx-dr, --tx-ch and --conf-fcnt', () => {
+  it('checks a 1.1 uplink MIC with --tx-dr, --tx-ch and --conf-fcnt', async () => {
     const v = vector('brocaar-1.1-up-mic');
     const args = [
       'frame',
@@ -97,25 +85,25 @@ describe('galet command line', () => {
       '--conf-fcnt',
       String(v['confFCnt']),
     ];
-    assert.equal(json(galet(args))['micValid'], true);
+    assert.equal(json(await galet(args))['micValid'], true);
     args[8] = '4'; // another TxDr changes the B1 block
-    assert.equal(json(galet(args))['micValid'], false);
+    assert.equal(json(await galet(args))['micValid'], false);
   });
 
-  it('decrypts a JoinAccept with --app-key', () => {
+  it('decrypts a JoinAccept with --app-key', async () => {
     const v = vector('brocaar-joinaccept');
     const out = json(
-      galet(['frame', 'decode', v['phy'] as string, '--app-key', v['appKey'] as string]),
+      await galet(['frame', 'decode', v['phy'] as string, '--app-key', v['appKey'] as string]),
     );
     for (const [field, value] of Object.entries(v['expect'] as object)) {
       assert.deepEqual(out[field], value, field);
     }
   });
 
-  it('lists FPort-0 MAC commands once decrypted', () => {
+  it('lists FPort-0 MAC commands once decrypted', async () => {
     const v = vector('brocaar-data-fport0');
     const out = json(
-      galet(['frame', 'decode', v['phy'] as string, '--nwk-s-key', v['nwkSKey'] as string]),
+      await galet(['frame', 'decode', v['phy'] as string, '--nwk-s-key', v['nwkSKey'] as string]),
     );
     assert.deepEqual(
       (out['macCommands'] as Array<{ cid: string }>).map((c) => c.cid),
@@ -123,7 +111,7 @@ describe('galet command line', () => {
     );
   });
 
-  it('decodes NDJSON in batch mode, in order, one output line per input line', () => {
+  it('decodes NDJSON in batch mode, in order, one output line per input line', async () => {
     const data = vector('lp-data-1');
     const join = vector('lp-joinreq-1');
     const lines = [
@@ -133,7 +121,7 @@ describe('galet command line', () => {
       JSON.stringify({ phy: join['phy'], appKey: join['appKey'] }),
       JSON.stringify({ phy: data['phy'], nwkSKey: 'abc' }),
     ];
-    const run = galet(['frame', 'decode', '--batch'], `${lines.join('\n')}\n`);
+    const run = await galet(['frame', 'decode', '--batch'], `${lines.join('\n')}\n`);
     assert.equal(run.status, 0, run.stderr);
     const out = run.stdout
       .trimEnd()
@@ -149,11 +137,11 @@ describe('galet command line', () => {
     assert.deepEqual((out[4]!['error'] as { code: string }).code, 'INVALID_HEX');
   });
 
-  it('derives 1.0 and 1.1 session keys and join server keys', () => {
+  it('derives 1.0 and 1.1 session keys and join server keys', async () => {
     const k10 = vector('lp-keys-1.0');
     assert.deepEqual(
       json(
-        galet([
+        await galet([
           'keys',
           'derive',
           '--lorawan',
@@ -173,7 +161,7 @@ describe('galet command line', () => {
     const k11 = vector('lp-keys-1.1');
     assert.deepEqual(
       json(
-        galet([
+        await galet([
           'keys',
           'derive',
           '--lorawan',
@@ -195,7 +183,7 @@ describe('galet command line', () => {
     const js = vector('lp-jskeys');
     assert.deepEqual(
       json(
-        galet([
+        await galet([
           'keys',
           'js',
           '--nwk-key',
@@ -208,28 +196,38 @@ describe('galet command line', () => {
     );
   });
 
-  it('wraps and unwraps a key, and refuses an altered envelope', () => {
+  it('wraps and unwraps a key, and refuses an altered envelope', async () => {
     const v = vector('rfc3394-4.1');
     const kek = v['kek'] as string;
-    const wrapped = json(galet(['keys', 'wrap', '--kek', kek, '--key', v['key'] as string]));
+    const wrapped = json(await galet(['keys', 'wrap', '--kek', kek, '--key', v['key'] as string]));
     assert.deepEqual(wrapped, v['expect']);
     const unwrapped = json(
-      galet(['keys', 'unwrap', '--kek', kek, '--wrapped', wrapped['wrapped'] as string]),
+      await galet(['keys', 'unwrap', '--kek', kek, '--wrapped', wrapped['wrapped'] as string]),
     );
     assert.equal(unwrapped['key'], v['key']);
     const tampered = `${(wrapped['wrapped'] as string).slice(0, -1)}0`;
     assertOneLineError(
-      galet(['keys', 'unwrap', '--kek', kek, '--wrapped', tampered]),
+      await galet(['keys', 'unwrap', '--kek', kek, '--wrapped', tampered]),
       /^galet: key unwrap failed its integrity check/,
     );
   });
 
-  it('prints LoRa time on air in milliseconds', () => {
-    const sf12 = galet(['airtime', '--sf', '12', '--bw', '125', '--payload', '51']);
+  it('prints LoRa time on air in milliseconds', async () => {
+    const sf12 = await galet(['airtime', '--sf', '12', '--bw', '125', '--payload', '51']);
     assert.equal(sf12.stdout.trim(), '2465.792');
-    const sf7 = galet(['airtime', '--sf', '7', '--bw', '125', '--payload', '13', '--cr', '4/5']);
+    const sf7 = await galet([
+      'airtime',
+      '--sf',
+      '7',
+      '--bw',
+      '125',
+      '--payload',
+      '13',
+      '--cr',
+      '4/5',
+    ]);
     assert.equal(sf7.stdout.trim(), '46.336');
-    const noCrc = galet([
+    const noCrc = await galet([
       'airtime',
       '--sf',
       '7',
@@ -243,23 +241,26 @@ describe('galet command line', () => {
     assert.ok((json(noCrc)['airtimeMs'] as number) < 46.336);
   });
 
-  it('rejects bad input with one line on stderr and no stack trace', () => {
+  it('rejects bad input with one line on stderr and no stack trace', async () => {
     assertOneLineError(
-      galet(['frame', 'decode', '40f17dbe4']),
+      await galet(['frame', 'decode', '40f17dbe4']),
       /^galet: .*odd number of hex digits/,
     );
-    assertOneLineError(galet(['frame', 'decode', '40f17dbe490002']), /^galet: frame too short/);
     assertOneLineError(
-      galet(['frame', 'decode', '40f17dbe4900020001954378762b11ff0d', '--nwk-s-key', '0102']),
+      await galet(['frame', 'decode', '40f17dbe490002']),
+      /^galet: frame too short/,
+    );
+    assertOneLineError(
+      await galet(['frame', 'decode', '40f17dbe4900020001954378762b11ff0d', '--nwk-s-key', '0102']),
       /^galet: --nwk-s-key must be 16 bytes/,
     );
-    assertOneLineError(galet(['frame', 'decode', 'zz']), /^galet: .*not a hex digit/);
+    assertOneLineError(await galet(['frame', 'decode', 'zz']), /^galet: .*not a hex digit/);
     assertOneLineError(
-      galet(['keys', 'derive', '--lorawan', '1.2', '--join-nonce', '1', '--dev-nonce', '1']),
+      await galet(['keys', 'derive', '--lorawan', '1.2', '--join-nonce', '1', '--dev-nonce', '1']),
       /^galet: --lorawan must be 1.0 or 1.1/,
     );
     assertOneLineError(
-      galet(['airtime', '--sf', '13', '--bw', '125', '--payload', '10']),
+      await galet(['airtime', '--sf', '13', '--bw', '125', '--payload', '10']),
       /^galet: spreading factor/,
     );
   });

@@ -244,7 +244,7 @@ describe('galet CLI against a running server', () => {
       '--interval-ms',
       '400',
       '--duration-s',
-      '4',
+      '2',
       '--prefix',
       'c1',
     ]);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cliEntry } from './built-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -10,8 +11,8 @@ export interface CliRun {
 }
 
 /**
- * Runs `galet <args>` as a child process (the real CLI, through tsx) with `input` on its
- * standard input. No credential comes from the caller's environment unless `env` gives it.
+ * Runs `galet <args>` as a child process (the real CLI, compiled: see built-cli.ts) with `input`
+ * on its standard input. No credential comes from the caller's environment unless `env` gives it.
  */
 export function galetCli(
   args: string[],
@@ -19,7 +20,7 @@ export function galetCli(
   input?: string,
 ): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [cliEntry, ...args], {
       cwd: root,
       env: { ...process.env, GALET_TOKEN: '', GALET_ADMIN_TOKEN: '', GALET_URL: '', ...env },
     });
