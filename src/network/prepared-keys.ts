@@ -15,12 +15,23 @@ import type { DeviceSession } from './store.js';
 const MAX_HOT_SESSIONS = 20_000;
 const MAX_FRESH_SESSIONS = 256;
 const MAX_SEEN_SESSIONS = 200_000;
-const hotKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
-const freshKeys = new Map<DeviceSession['keys'], DataSessionKeys>();
-const seenSessions = new Set<DeviceSession['keys']>();
+/** What preparing needs of a session's keys (the gateway worker's copies hold no envelope). */
+export type PreparableKeys =
+  | { lorawan: '1.0'; nwkSKey: Uint8Array; appSKey?: Uint8Array | undefined }
+  | {
+      lorawan: '1.1';
+      fNwkSIntKey: Uint8Array;
+      sNwkSIntKey: Uint8Array;
+      nwkSEncKey: Uint8Array;
+      appSKey?: Uint8Array | undefined;
+    };
+
+const hotKeys = new Map<PreparableKeys, DataSessionKeys>();
+const freshKeys = new Map<PreparableKeys, DataSessionKeys>();
+const seenSessions = new Set<PreparableKeys>();
 
 /** Without an AppSKey (operator-blind), FRMPayloads on FPort > 0 stay as they are: encrypted. */
-function prepareKeys(keys: DeviceSession['keys']): DataSessionKeys {
+function prepareKeys(keys: PreparableKeys): DataSessionKeys {
   const app = keys.appSKey === undefined ? {} : { appSKey: new AesKey(keys.appSKey) };
   return keys.lorawan === '1.0'
     ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), ...app }
@@ -49,7 +60,7 @@ export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
 }
 
 /** The same, from the keys object itself (the gateway worker's session copies). */
-export function preparedSessionKeys(keys: DeviceSession['keys']): DataSessionKeys {
+export function preparedSessionKeys(keys: PreparableKeys): DataSessionKeys {
   const hot = hotKeys.get(keys);
   if (hot !== undefined) return hot;
   const fresh = freshKeys.get(keys);

@@ -15,6 +15,7 @@ import {
   type PrecheckSession,
   type PrecheckUpdate,
   precheckSessionOf,
+  precheckTableOf,
   precheckVersion,
 } from '../../../src/network/uplink/frame-precheck.js';
 import { ScenarioNetwork } from '../../scenarios/helpers.js';
@@ -36,6 +37,13 @@ function precheckSession(
     fCntUp,
     maxGap,
   };
+}
+
+/** Loads sessions as the network server sends them after a (re)start: one compact table. */
+function reset(checker: FramePrechecker, sessions: PrecheckSession[]): void {
+  const { table, others } = precheckTableOf(sessions);
+  assert.deepEqual(others, []);
+  checker.apply({ kind: 'reset', table });
 }
 
 function frame(
@@ -89,10 +97,7 @@ function session(devEui: string, devAddr: number, lorawan: '1.0' | '1.1'): Devic
 describe('frame precheck: the worker side', () => {
   it('vouches for a frame whose MIC verifies, with the 32-bit counter and the decrypted payload', () => {
     const checker = new FramePrechecker();
-    checker.apply({
-      kind: 'reset',
-      sessions: [precheckSession('00000000000000a1', 0x2600_00a1, 7, null)],
-    });
+    reset(checker, [precheckSession('00000000000000a1', 0x2600_00a1, 7, null)]);
     const result = checker.check(frame(0x2600_00a1, 7, 0, { payload: Uint8Array.of(0x42, 0x43) }));
     assert.deepEqual(result && { ...result, frmPayload: [...(result.frmPayload ?? [])] }, {
       kind: 'framePrecheck',
@@ -110,14 +115,11 @@ describe('frame precheck: the worker side', () => {
 
   it('rebuilds counters across the 16-bit roll-over and applies MAX_FCNT_GAP per session', () => {
     const checker = new FramePrechecker();
-    checker.apply({
-      kind: 'reset',
-      sessions: [
-        precheckSession('00000000000000b1', 0x2600_00b1, 8, 0xffff),
-        precheckSession('00000000000000b2', 0x2600_00b2, 9, 10),
-        precheckSession('00000000000000b3', 0x2600_00b3, 10, 10, Number.POSITIVE_INFINITY),
-      ],
-    });
+    reset(checker, [
+      precheckSession('00000000000000b1', 0x2600_00b1, 8, 0xffff),
+      precheckSession('00000000000000b2', 0x2600_00b2, 9, 10),
+      precheckSession('00000000000000b3', 0x2600_00b3, 10, 10, Number.POSITIVE_INFINITY),
+    ]);
     assert.equal(checker.check(frame(0x2600_00b1, 8, 0x1_0000))?.fCnt, 0x1_0000);
     // 1.0.2/1.0.3: a gap past 16,384 is not vouched for (the main thread drops it and counts it).
     assert.equal(checker.check(frame(0x2600_00b2, 9, 20_000)), undefined);
@@ -127,13 +129,10 @@ describe('frame precheck: the worker side', () => {
 
   it('picks, among sessions sharing a DevAddr, the one whose MIC verifies; wrong keys give nothing', () => {
     const checker = new FramePrechecker();
-    checker.apply({
-      kind: 'reset',
-      sessions: [
-        precheckSession('00000000000000c1', 0x2600_00c0, 11, null),
-        precheckSession('00000000000000c2', 0x2600_00c0, 12, null),
-      ],
-    });
+    reset(checker, [
+      precheckSession('00000000000000c1', 0x2600_00c0, 11, null),
+      precheckSession('00000000000000c2', 0x2600_00c0, 12, null),
+    ]);
     assert.equal(checker.check(frame(0x2600_00c0, 12, 3))?.devEui, '00000000000000c2');
     assert.equal(checker.check(frame(0x2600_00c0, 13, 4)), undefined);
     assert.equal(checker.check(frame(0x2600_00c9, 11, 4)), undefined);
@@ -157,12 +156,31 @@ describe('frame precheck: the worker side', () => {
     assert.equal(checker.size, 0);
   });
 
+  it('reads sessions from the compact table: counters, gap rule, and blind sessions without AppSKey', () => {
+    const checker = new FramePrechecker();
+    const blind = precheckSession('00000000000000e2', 0x2600_00e2, 17, 41);
+    blind.keys = { lorawan: '1.0', nwkSKey: blind.keys.nwkSKey };
+    reset(checker, [blind, precheckSession('00000000000000e3', 0x2600_00e3, 18, null, Infinity)]);
+    assert.equal(checker.size, 2);
+    // The counter came through the table: 41 was the last, so 41 is a retransmission, 40 old.
+    assert.equal(checker.check(frame(0x2600_00e2, 17, 40)), undefined);
+    const up = checker.check(frame(0x2600_00e2, 17, 42, { fPort: 3 }));
+    assert.equal(up?.fCnt, 42);
+    assert.equal(up?.frmPayload, undefined, 'no AppSKey: the FRMPayload stays encrypted');
+    const mac = checker.check(frame(0x2600_00e2, 17, 43, { fPort: 0, payload: Uint8Array.of(2) }));
+    assert.deepEqual([...(mac?.frmPayload ?? [])], [2], 'FPort 0: decrypted with the NwkSKey');
+    assert.equal(checker.check(frame(0x2600_00e3, 18, 50_000))?.fCnt, 50_000);
+    checker.apply({ kind: 'forget', devEuis: ['00000000000000e2'] });
+    assert.equal(checker.check(frame(0x2600_00e2, 17, 44)), undefined);
+    assert.equal(checker.size, 1);
+    assert.throws(() =>
+      checker.apply({ kind: 'reset', table: { count: 2, devEuis: '', data: new Uint8Array(48) } }),
+    );
+  });
+
   it('never throws on arbitrary bytes, and vouches for none of them', () => {
     const checker = new FramePrechecker();
-    checker.apply({
-      kind: 'reset',
-      sessions: [precheckSession('00000000000000e1', 0x2600_00e1, 16, null)],
-    });
+    reset(checker, [precheckSession('00000000000000e1', 0x2600_00e1, 16, null)]);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), fc.boolean(), (bytes, aimed) => {
         const input = Uint8Array.from(bytes);
@@ -185,9 +203,10 @@ describe('frame precheck: the network server side', () => {
     const s10 = session('00000000000000f1', 0x2600_00f1, '1.0');
     mirror.reset([s10, session('00000000000000f2', 0x2600_00f2, '1.1')]);
     assert.equal(sent.length, 1);
-    assert.deepEqual(sent[0]!.kind === 'reset' && sent[0]!.sessions.map((s) => s.devEui), [
-      '00000000000000f1',
-    ]);
+    const first = sent[0]!;
+    assert.ok(first.kind === 'reset');
+    assert.equal(first.table.count, 1);
+    assert.equal(first.table.devEuis, '00000000000000f1');
     // A counter or MAC-state update keeps the keys object: nothing to send.
     mirror.set({ ...s10, fCntUp: 5 });
     assert.equal(sent.length, 1);
