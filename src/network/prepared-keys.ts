@@ -15,6 +15,7 @@ import type { DeviceSession } from './store.js';
 const MAX_HOT_SESSIONS = 20_000;
 const MAX_FRESH_SESSIONS = 256;
 const MAX_SEEN_SESSIONS = 200_000;
+
 /** What preparing needs of a session's keys (the gateway worker's copies hold no envelope). */
 export type PreparableKeys =
   | { lorawan: '1.0'; nwkSKey: Uint8Array; appSKey?: Uint8Array | undefined }
@@ -26,12 +27,8 @@ export type PreparableKeys =
       appSKey?: Uint8Array | undefined;
     };
 
-const hotKeys = new Map<PreparableKeys, DataSessionKeys>();
-const freshKeys = new Map<PreparableKeys, DataSessionKeys>();
-const seenSessions = new Set<PreparableKeys>();
-
 /** Without an AppSKey (operator-blind), FRMPayloads on FPort > 0 stay as they are: encrypted. */
-function prepareKeys(keys: PreparableKeys): DataSessionKeys {
+export function prepareKeys(keys: PreparableKeys): DataSessionKeys {
   const app = keys.appSKey === undefined ? {} : { appSKey: new AesKey(keys.appSKey) };
   return keys.lorawan === '1.0'
     ? { lorawan: '1.0', nwkSKey: new AesKey(keys.nwkSKey), ...app }
@@ -51,6 +48,41 @@ function evictOldest<K>(collection: Map<K, unknown> | Set<K>, max: number): void
   if (oldest !== undefined) collection.delete(oldest);
 }
 
+/** The two tiers above, keyed by whatever names a session's keys (an object, a table slot). */
+export class PreparedKeysCache<K> {
+  readonly #hot = new Map<K, DataSessionKeys>();
+  readonly #fresh = new Map<K, DataSessionKeys>();
+  readonly #seen = new Set<K>();
+
+  /** The prepared keys named by `key`; `keysOf` gives the raw keys when they must be prepared. */
+  get(key: K, keysOf: (key: K) => PreparableKeys): DataSessionKeys {
+    const hot = this.#hot.get(key);
+    if (hot !== undefined) return hot;
+    const fresh = this.#fresh.get(key);
+    if (fresh !== undefined) return fresh;
+    const prepared = prepareKeys(keysOf(key));
+    if (this.#seen.has(key)) {
+      evictOldest(this.#hot, MAX_HOT_SESSIONS);
+      this.#hot.set(key, prepared);
+    } else {
+      evictOldest(this.#seen, MAX_SEEN_SESSIONS);
+      this.#seen.add(key);
+      evictOldest(this.#fresh, MAX_FRESH_SESSIONS);
+      this.#fresh.set(key, prepared);
+    }
+    return prepared;
+  }
+
+  /** Forgets a key (its slot now names another session). */
+  delete(key: K): void {
+    this.#hot.delete(key);
+    this.#fresh.delete(key);
+    this.#seen.delete(key);
+  }
+}
+
+const byKeysObject = new PreparedKeysCache<PreparableKeys>();
+
 /**
  * A session's keys as prepared AES keys. Sessions are copied on some updates but share their
  * `keys` object, which is what the caches are keyed on.
@@ -61,19 +93,9 @@ export function dataSessionKeys(session: DeviceSession): DataSessionKeys {
 
 /** The same, from the keys object itself (the gateway worker's session copies). */
 export function preparedSessionKeys(keys: PreparableKeys): DataSessionKeys {
-  const hot = hotKeys.get(keys);
-  if (hot !== undefined) return hot;
-  const fresh = freshKeys.get(keys);
-  if (fresh !== undefined) return fresh;
-  const prepared = prepareKeys(keys);
-  if (seenSessions.has(keys)) {
-    evictOldest(hotKeys, MAX_HOT_SESSIONS);
-    hotKeys.set(keys, prepared);
-  } else {
-    evictOldest(seenSessions, MAX_SEEN_SESSIONS);
-    seenSessions.add(keys);
-    evictOldest(freshKeys, MAX_FRESH_SESSIONS);
-    freshKeys.set(keys, prepared);
-  }
-  return prepared;
+  return byKeysObject.get(keys, sameKeys);
+}
+
+function sameKeys(keys: PreparableKeys): PreparableKeys {
+  return keys;
 }

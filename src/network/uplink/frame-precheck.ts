@@ -8,10 +8,10 @@
 // Whatever the worker cannot vouch for (unknown or stale session, replay, gap, 1.1) carries no
 // annotation, and the main thread does the whole check as before.
 
-import { decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
+import { type DataSessionKeys, decryptDataFrame, verifyDataMic } from '../../lorawan/data-frame.js';
 import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
-import { decodePhyPayloadWithMicInput } from '../../lorawan/phy-payload.js';
-import { preparedSessionKeys } from '../prepared-keys.js';
+import { type DataFrame, decodePhyPayloadWithMicInput } from '../../lorawan/phy-payload.js';
+import { type PreparableKeys, PreparedKeysCache, preparedSessionKeys } from '../prepared-keys.js';
 import type { SessionKeys } from '../session.js';
 import type { DeviceSession } from '../store.js';
 
@@ -46,6 +46,8 @@ const FLAG_NO_FCNT = 1;
 const FLAG_NO_GAP_LIMIT = 2;
 const FLAG_APP_SKEY = 4;
 const EUI_CHARS = 16;
+/** Slots per table: the sorted index packs devAddr * SLOT_RANGE + slot into a double. */
+const SLOT_RANGE = 2 ** 20;
 
 export type PrecheckUpdate =
   /** Every session (after the worker started): replaces the table. */
@@ -63,24 +65,33 @@ export interface FramePrecheck {
   frmPayload?: Uint8Array;
 }
 
-/** A session of the compact table not turned into an object yet: its slot number. */
-type Entry = PrecheckSession | number;
-
-/** The worker's side: the session table and the check of each frame. */
+/**
+ * The worker's side: the session table and the check of each frame. Sessions of the last reset
+ * stay in their table (bytes, no object per session: the worker's heap stays small and its
+ * garbage collections short); the worker writes each one's counter there. Sessions sent one by
+ * one afterwards (joins, changes) are objects beside it, and replace their table slot.
+ */
 export class FramePrechecker {
-  readonly #byDevAddr = new Map<number, Entry[]>();
-  readonly #byDevEui = new Map<string, Entry>();
   #table: PrecheckTable | undefined;
+  #view: DataView | undefined;
+  /** devAddr * 2^20 + slot, sorted: the slots of a DevAddr by binary search. */
+  #byDevAddr = new Float64Array(0);
+  /** Slots replaced or forgotten since the reset. */
+  #dead = new Uint8Array(0);
+  #deadCount = 0;
+  readonly #slotKeys = new PreparedKeysCache<number>();
+  readonly #objectsByDevAddr = new Map<number, PrecheckSession[]>();
+  readonly #objectsByDevEui = new Map<string, PrecheckSession>();
 
   get size(): number {
-    return this.#byDevEui.size;
+    return (this.#table?.count ?? 0) - this.#deadCount + this.#objectsByDevEui.size;
   }
 
   apply(update: PrecheckUpdate): void {
     switch (update.kind) {
       case 'reset':
-        this.#byDevAddr.clear();
-        this.#byDevEui.clear();
+        this.#objectsByDevAddr.clear();
+        this.#objectsByDevEui.clear();
         this.#load(update.table);
         return;
       case 'upsert':
@@ -101,8 +112,9 @@ export class FramePrechecker {
     const devAddr =
       (phyPayload[1]! | (phyPayload[2]! << 8) | (phyPayload[3]! << 16) | (phyPayload[4]! << 24)) >>>
       0;
-    const candidates = this.#byDevAddr.get(devAddr);
-    if (candidates === undefined) return undefined;
+    const objects = this.#objectsByDevAddr.get(devAddr);
+    const first = this.#firstSlotIndex(devAddr);
+    if (objects === undefined && first === -1) return undefined;
     let decoded: ReturnType<typeof decodePhyPayloadWithMicInput>;
     try {
       decoded = decodePhyPayloadWithMicInput(phyPayload);
@@ -111,8 +123,7 @@ export class FramePrechecker {
     }
     const frame = decoded.payload;
     if (frame.mType !== 'UnconfirmedDataUp' && frame.mType !== 'ConfirmedDataUp') return undefined;
-    for (let i = 0; i < candidates.length; i++) {
-      const session = this.#session(candidates, i);
+    for (const session of objects ?? []) {
       const check = checkFCnt(frame.fCnt, session.fCntUp ?? undefined, {
         maxGap: session.maxGap,
       });
@@ -120,89 +131,131 @@ export class FramePrechecker {
       const keys = preparedSessionKeys(session.keys);
       if (!verifyDataMic(frame, decoded.micInput, keys, check.fCnt)) continue;
       if (check.status === 'new') session.fCntUp = check.fCnt;
-      const result: FramePrecheck = {
-        kind: 'framePrecheck',
-        devEui: session.devEui,
-        version: session.version,
-        fCnt: check.fCnt,
-      };
-      if (frame.fPort !== undefined) {
-        const { frmPayload } = decryptDataFrame(frame, keys, check.fCnt);
-        if (frmPayload !== undefined) result.frmPayload = frmPayload;
+      return precheckOf(frame, keys, session.devEui, session.version, check.fCnt);
+    }
+    if (first === -1) return undefined;
+    const view = this.#view!;
+    for (let i = first; i < this.#byDevAddr.length; i++) {
+      const entry = this.#byDevAddr[i]!;
+      if (Math.floor(entry / SLOT_RANGE) !== devAddr) break;
+      const slot = entry % SLOT_RANGE;
+      if (this.#dead[slot] === 1) continue;
+      const at = slot * SLOT_BYTES;
+      const flags = view.getUint8(at + 12);
+      const check = checkFCnt(
+        frame.fCnt,
+        flags & FLAG_NO_FCNT ? undefined : view.getUint32(at + 8),
+        { maxGap: flags & FLAG_NO_GAP_LIMIT ? Number.POSITIVE_INFINITY : DEFAULT_MAX_FCNT_GAP },
+      );
+      if (check.status !== 'new' && check.status !== 'retransmission') continue;
+      const keys = this.#slotKeys.get(slot, this.#keysOfSlot);
+      if (!verifyDataMic(frame, decoded.micInput, keys, check.fCnt)) continue;
+      if (check.status === 'new') {
+        view.setUint32(at + 8, check.fCnt);
+        view.setUint8(at + 12, flags & ~FLAG_NO_FCNT);
       }
-      return result;
+      const devEui = this.#table!.devEuis.slice(slot * EUI_CHARS, (slot + 1) * EUI_CHARS);
+      return precheckOf(frame, keys, devEui, view.getUint32(at + 4), check.fCnt);
     }
     return undefined;
   }
 
   #load(table: PrecheckTable): void {
     if (
+      table.count >= SLOT_RANGE ||
       table.data.length !== table.count * SLOT_BYTES ||
       table.devEuis.length !== table.count * EUI_CHARS
     ) {
       throw new RangeError('frame precheck: malformed session table');
     }
+    // Keys prepared for the slots of the previous table name other sessions now.
+    for (let slot = 0; slot < (this.#table?.count ?? 0); slot++) this.#slotKeys.delete(slot);
     this.#table = table;
     const view = new DataView(table.data.buffer, table.data.byteOffset, table.data.byteLength);
+    this.#view = view;
+    const index = new Float64Array(table.count);
     for (let slot = 0; slot < table.count; slot++) {
-      const devAddr = view.getUint32(slot * SLOT_BYTES);
-      const devEui = table.devEuis.slice(slot * EUI_CHARS, (slot + 1) * EUI_CHARS);
-      this.#byDevEui.set(devEui, slot);
-      const list = this.#byDevAddr.get(devAddr);
-      if (list === undefined) this.#byDevAddr.set(devAddr, [slot]);
-      else list.push(slot);
+      index[slot] = view.getUint32(slot * SLOT_BYTES) * SLOT_RANGE + slot;
     }
+    this.#byDevAddr = index.sort();
+    this.#dead = new Uint8Array(table.count);
+    this.#deadCount = 0;
   }
 
-  /** The candidate at `index`, made an object on first use (and kept in both maps). */
-  #session(candidates: Entry[], index: number): PrecheckSession {
-    const entry = candidates[index]!;
-    if (typeof entry !== 'number') return entry;
-    const table = this.#table!;
-    const at = entry * SLOT_BYTES;
-    const view = new DataView(table.data.buffer, table.data.byteOffset + at, SLOT_BYTES);
-    const flags = view.getUint8(12);
-    const nwkSKey = table.data.slice(at + 16, at + 32);
-    const session: PrecheckSession = {
-      devEui: table.devEuis.slice(entry * EUI_CHARS, (entry + 1) * EUI_CHARS),
-      devAddr: view.getUint32(0),
-      version: view.getUint32(4),
-      keys:
-        flags & FLAG_APP_SKEY
-          ? { lorawan: '1.0', nwkSKey, appSKey: table.data.slice(at + 32, at + 48) }
-          : { lorawan: '1.0', nwkSKey },
-      fCntUp: flags & FLAG_NO_FCNT ? null : view.getUint32(8),
-      maxGap: flags & FLAG_NO_GAP_LIMIT ? Number.POSITIVE_INFINITY : DEFAULT_MAX_FCNT_GAP,
-    };
-    candidates[index] = session;
-    this.#byDevEui.set(session.devEui, session);
-    return session;
+  /** The first position of `devAddr` in the sorted index, or -1. */
+  #firstSlotIndex(devAddr: number): number {
+    const index = this.#byDevAddr;
+    const target = devAddr * SLOT_RANGE;
+    let low = 0;
+    let high = index.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (index[middle]! < target) low = middle + 1;
+      else high = middle;
+    }
+    return low < index.length && Math.floor(index[low]! / SLOT_RANGE) === devAddr ? low : -1;
+  }
+
+  readonly #keysOfSlot = (slot: number): PreparableKeys => {
+    const data = this.#table!.data;
+    const at = slot * SLOT_BYTES;
+    const nwkSKey = data.slice(at + 16, at + 32);
+    return this.#view!.getUint8(at + 12) & FLAG_APP_SKEY
+      ? { lorawan: '1.0', nwkSKey, appSKey: data.slice(at + 32, at + 48) }
+      : { lorawan: '1.0', nwkSKey };
+  };
+
+  /** The table slot of a DevEUI still in use, or -1 (rare: joins and removals only). */
+  #slotOf(devEui: string): number {
+    const table = this.#table;
+    if (table === undefined || devEui.length !== EUI_CHARS) return -1;
+    let at = table.devEuis.indexOf(devEui);
+    while (at !== -1) {
+      if (at % EUI_CHARS === 0 && this.#dead[at / EUI_CHARS] !== 1) return at / EUI_CHARS;
+      at = table.devEuis.indexOf(devEui, at + 1);
+    }
+    return -1;
   }
 
   #set(session: PrecheckSession): void {
     this.#delete(session.devEui);
-    this.#byDevEui.set(session.devEui, session);
-    const list = this.#byDevAddr.get(session.devAddr);
-    if (list === undefined) this.#byDevAddr.set(session.devAddr, [session]);
+    this.#objectsByDevEui.set(session.devEui, session);
+    const list = this.#objectsByDevAddr.get(session.devAddr);
+    if (list === undefined) this.#objectsByDevAddr.set(session.devAddr, [session]);
     else list.push(session);
   }
 
   #delete(devEui: string): void {
-    const existing = this.#byDevEui.get(devEui);
+    const slot = this.#slotOf(devEui);
+    if (slot !== -1) {
+      this.#dead[slot] = 1;
+      this.#deadCount += 1;
+      this.#slotKeys.delete(slot);
+    }
+    const existing = this.#objectsByDevEui.get(devEui);
     if (existing === undefined) return;
-    this.#byDevEui.delete(devEui);
-    const devAddr = typeof existing === 'number' ? this.#slotDevAddr(existing) : existing.devAddr;
-    const list = this.#byDevAddr.get(devAddr);
+    this.#objectsByDevEui.delete(devEui);
+    const list = this.#objectsByDevAddr.get(existing.devAddr);
     if (list === undefined) return;
     const remaining = list.filter((entry) => entry !== existing);
-    if (remaining.length === 0) this.#byDevAddr.delete(devAddr);
-    else this.#byDevAddr.set(devAddr, remaining);
+    if (remaining.length === 0) this.#objectsByDevAddr.delete(existing.devAddr);
+    else this.#objectsByDevAddr.set(existing.devAddr, remaining);
   }
+}
 
-  #slotDevAddr(slot: number): number {
-    const table = this.#table!;
-    return new DataView(table.data.buffer, table.data.byteOffset).getUint32(slot * SLOT_BYTES);
+function precheckOf(
+  frame: DataFrame,
+  keys: DataSessionKeys,
+  devEui: string,
+  version: number,
+  fCnt: number,
+): FramePrecheck {
+  const result: FramePrecheck = { kind: 'framePrecheck', devEui, version, fCnt };
+  if (frame.fPort !== undefined) {
+    const { frmPayload } = decryptDataFrame(frame, keys, fCnt);
+    if (frmPayload !== undefined) result.frmPayload = frmPayload;
   }
+  return result;
 }
 
 /** The compact table of these sessions; those whose DevEUI is not 16 hex digits are left out. */

@@ -178,6 +178,27 @@ describe('frame precheck: the worker side', () => {
     );
   });
 
+  it('replaces a table session by the one sent after it (new keys), and a reset replaces all', () => {
+    const checker = new FramePrechecker();
+    reset(checker, [
+      precheckSession('00000000000000e4', 0x2600_00e4, 20, 5),
+      precheckSession('00000000000000e5', 0x2600_00e4, 22, null),
+    ]);
+    assert.equal(checker.check(frame(0x2600_00e4, 20, 6))?.devEui, '00000000000000e4');
+    checker.apply({
+      kind: 'upsert',
+      sessions: [precheckSession('00000000000000e4', 0x2600_00e4, 21, null)],
+    });
+    assert.equal(checker.size, 2);
+    assert.equal(checker.check(frame(0x2600_00e4, 20, 7)), undefined, 'the old keys are gone');
+    assert.equal(checker.check(frame(0x2600_00e4, 21, 0))?.version, 21);
+    assert.equal(checker.check(frame(0x2600_00e4, 22, 0))?.devEui, '00000000000000e5');
+    reset(checker, [precheckSession('00000000000000e6', 0x2600_00e6, 23, null)]);
+    assert.equal(checker.size, 1);
+    assert.equal(checker.check(frame(0x2600_00e4, 21, 1)), undefined);
+    assert.equal(checker.check(frame(0x2600_00e6, 23, 0))?.devEui, '00000000000000e6');
+  });
+
   it('never throws on arbitrary bytes, and vouches for none of them', () => {
     const checker = new FramePrechecker();
     reset(checker, [precheckSession('00000000000000e1', 0x2600_00e1, 16, null)]);
