@@ -2,26 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dataSessionKeys } from '../../src/network/prepared-keys.js';
 import type { DeviceSession } from '../../src/network/store.js';
+import { deviceSession } from '../helpers/device-session.js';
 
 function session(i: number): DeviceSession {
   const key = (seed: number) => Uint8Array.from({ length: 16 }, (_, j) => (seed + j) & 0xff);
-  return {
+  return deviceSession({
     devEui: i.toString(16).padStart(16, '0'),
     devAddr: i,
-    macVersion: '1.0.4',
     keys: { lorawan: '1.0', nwkSKey: key(i), appSKey: key(i + 1) },
-    fCntUp: null,
-    nFCntDown: 0,
-    aFCntDown: 0,
-    rx1DelaySeconds: 1,
-    rx1DrOffset: 0,
-    rx2Dr: 0,
-    rx2FrequencyHz: 869_525_000,
-    awaitingAck: null,
-    macState: null,
-    createdAt: '2026-11-29T00:00:00.000Z',
-    updatedAt: '2026-11-29T00:00:00.000Z',
-  };
+  });
 }
 
 describe('prepared session keys', () => {

@@ -5,64 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { newTimeOrderedId } from '../../src/storage/ids.js';
-import {
-  createStorage,
-  type GaletDatabase,
-  openDatabase,
-  SecretBox,
-  type Storage,
-} from '../../src/storage/index.js';
-import { newPostgresTestDatabase } from '../helpers/postgres-places.js';
-import {
-  dropPostgresTestDatabase,
-  postgresReachable,
-  postgresTestHost,
-  skipOrFail,
-} from '../helpers/services.js';
+import { createStorage, SecretBox, type Storage } from '../../src/storage/index.js';
+import { testEngines } from '../helpers/test-engines.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
-const reachable = await postgresReachable();
 
-interface Engine {
-  name: string;
-  open(t: TestContext): Promise<GaletDatabase | undefined>;
-}
-
-const engines: Engine[] = [
-  {
-    name: 'SQLite',
-    async open(t) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'galet-blind-'));
-      const database = await openDatabase({ dataDir });
-      t.after(async () => {
-        await database.close();
-        await rm(dataDir, { recursive: true, force: true });
-      });
-      return database;
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async open(t) {
-      if (!reachable) {
-        skipOrFail(t, `PostgreSQL on ${postgresTestHost()} is not reachable`);
-        return undefined;
-      }
-      const url = await newPostgresTestDatabase();
-      const database = await openDatabase({ url });
-      t.after(async () => {
-        await database.close();
-        await dropPostgresTestDatabase(url);
-      });
-      return database;
-    },
-  },
-];
+const engines = testEngines('galet-blind');
 
 async function withDevice(storage: Storage): Promise<string> {
   const application = await storage.applications.create({ name: 'water' });

@@ -5,64 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   createStorage,
   type GaletDatabase,
   MAX_SHARED_FIELDS,
-  openDatabase,
   SecretBox,
   type Storage,
 } from '../../src/storage/index.js';
-import { newPostgresTestDatabase } from '../helpers/postgres-places.js';
-import {
-  dropPostgresTestDatabase,
-  postgresReachable,
-  postgresTestHost,
-  skipOrFail,
-} from '../helpers/services.js';
+import { testEngines } from '../helpers/test-engines.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
-const reachable = await postgresReachable();
 
-interface Engine {
-  name: string;
-  open(t: TestContext): Promise<GaletDatabase | undefined>;
-}
-
-const engines: Engine[] = [
-  {
-    name: 'SQLite',
-    async open(t) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'galet-shares-'));
-      const database = await openDatabase({ dataDir });
-      t.after(async () => {
-        await database.close();
-        await rm(dataDir, { recursive: true, force: true });
-      });
-      return database;
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async open(t) {
-      if (!reachable) {
-        skipOrFail(t, `PostgreSQL on ${postgresTestHost()} is not reachable`);
-        return undefined;
-      }
-      const url = await newPostgresTestDatabase();
-      const database = await openDatabase({ url });
-      t.after(async () => {
-        await database.close();
-        await dropPostgresTestDatabase(url);
-      });
-      return database;
-    },
-  },
-];
+const engines = testEngines('galet-shares');
 
 /** A provider with a water application and its meter, a commune, and a clock a second apart. */
 async function setUp(database: GaletDatabase) {

@@ -18,6 +18,7 @@ import {
   precheckTableOf,
   precheckVersion,
 } from '../../../src/network/uplink/frame-precheck.js';
+import { deviceSession } from '../../helpers/device-session.js';
 import { ScenarioNetwork } from '../../scenarios/helpers.js';
 
 const key = (seed: number) => Uint8Array.from({ length: 16 }, (_, i) => (seed * 13 + i) & 0xff);
@@ -66,7 +67,7 @@ function frame(
 }
 
 function session(devEui: string, devAddr: number, lorawan: '1.0' | '1.1'): DeviceSession {
-  return {
+  return deviceSession({
     devEui,
     devAddr,
     macVersion: lorawan === '1.0' ? '1.0.3' : '1.1.0',
@@ -80,18 +81,7 @@ function session(devEui: string, devAddr: number, lorawan: '1.0' | '1.1'): Devic
             nwkSEncKey: key(3),
             appSKey: key(4),
           },
-    fCntUp: null,
-    nFCntDown: 0,
-    aFCntDown: 0,
-    rx1DelaySeconds: 1,
-    rx1DrOffset: 0,
-    rx2Dr: 0,
-    rx2FrequencyHz: 869_525_000,
-    awaitingAck: null,
-    macState: null,
-    createdAt: '2026-11-29T00:00:00.000Z',
-    updatedAt: '2026-11-29T00:00:00.000Z',
-  };
+  });
 }
 
 describe('frame precheck: the worker side', () => {
