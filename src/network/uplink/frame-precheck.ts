@@ -46,8 +46,11 @@ const FLAG_NO_FCNT = 1;
 const FLAG_NO_GAP_LIMIT = 2;
 const FLAG_APP_SKEY = 4;
 const EUI_CHARS = 16;
-/** Slots per table: the sorted index packs devAddr * SLOT_RANGE + slot into a double. */
-const SLOT_RANGE = 2 ** 20;
+/**
+ * Slots per table: the sorted index packs devAddr * SLOT_RANGE + slot into a double, exact up
+ * to 2^53. Sessions beyond it (over two million) go to the worker one by one, as objects.
+ */
+const SLOT_RANGE = 2 ** 21;
 
 export type PrecheckUpdate =
   /** Every session (after the worker started): replaces the table. */
@@ -258,13 +261,23 @@ function precheckOf(
   return result;
 }
 
-/** The compact table of these sessions; those whose DevEUI is not 16 hex digits are left out. */
+/**
+ * The compact table of these sessions, and those left out of it (a DevEUI that is not 16 hex
+ * digits, more sessions than a table holds), to be sent as objects.
+ */
 export function precheckTableOf(sessions: readonly PrecheckSession[]): {
   table: PrecheckTable;
   others: PrecheckSession[];
 } {
-  const fitting = sessions.filter((session) => session.devEui.length === EUI_CHARS);
-  const others = sessions.filter((session) => session.devEui.length !== EUI_CHARS);
+  const fitting: PrecheckSession[] = [];
+  const others: PrecheckSession[] = [];
+  for (const session of sessions) {
+    if (session.devEui.length === EUI_CHARS && fitting.length < SLOT_RANGE - 1) {
+      fitting.push(session);
+    } else {
+      others.push(session);
+    }
+  }
   const data = new Uint8Array(fitting.length * SLOT_BYTES);
   const view = new DataView(data.buffer);
   const devEuis: string[] = [];
