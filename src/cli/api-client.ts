@@ -5,6 +5,7 @@ import {
   resolveConnection,
 } from './connection.js';
 import { CliInputError } from './fail.js';
+import { exchange, type HttpAnswer, HttpTransportError } from './http-request.js';
 
 /** An error answer of the API, `{error, message, details}`: one clear line, then its details. */
 export class ApiError extends CliInputError {
@@ -80,7 +81,8 @@ export class ApiClient {
 
   /** The status and body, whatever the status (connection failures still throw). */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<RawAnswer> {
-    const headers: Record<string, string> = {};
+    // What fetch sent: any answer type (the export is CSV), plus who is asking.
+    const headers: Record<string, string> = { accept: '*/*', 'user-agent': 'galet-cli' };
     if (options.authenticated !== false) {
       const token = options.token ?? this.connection.token;
       if (token === undefined) {
@@ -98,21 +100,22 @@ export class ApiClient {
       headers['content-type'] = options.text.contentType;
       body = options.text.content;
     }
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await fetch(`${this.baseUrl}/api/v1${path}`, {
+      answer = await exchange({
         method,
+        url: `${this.baseUrl}/api/v1${path}`,
         headers,
         ...(body === undefined ? {} : { body }),
       });
     } catch (error) {
       throw new CliInputError(`cannot reach Galet at ${this.baseUrl}: ${connectionFailure(error)}`);
     }
-    const text = await response.text();
-    const contentType = response.headers.get('content-type') ?? '';
+    const { text } = answer;
+    const contentType = headerText(answer.headers['content-type']);
     const isJson = contentType.includes('json');
     return {
-      status: response.status,
+      status: answer.status,
       contentType,
       text,
       body: text === '' ? undefined : isJson ? safeJson(text) : { message: text.slice(0, 200) },
@@ -132,12 +135,16 @@ export function clientOf(
   return new ApiClient(resolveConnection(options, env));
 }
 
-/** fetch hides the reason (ECONNREFUSED, ENOTFOUND, ...) in its cause, sometimes one level down. */
+/** Node's code (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED, ...), else the reason. */
 function connectionFailure(error: unknown): string {
-  const cause = (
-    error as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }
-  ).cause;
-  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (error as Error).message;
+  if (error instanceof HttpTransportError) {
+    return error.code === 'ETIMEDOUT' || error.code.startsWith('ERR_') ? error.message : error.code;
+  }
+  return (error as Error).message;
+}
+
+function headerText(value: string | string[] | undefined): string {
+  return Array.isArray(value) ? value.join(', ') : (value ?? '');
 }
 
 function safeJson(text: string): unknown {
