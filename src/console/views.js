@@ -6,8 +6,6 @@ import { ApiFailure, api, withQuery } from './api.js';
 import { base64Length, base64ToHex, h, link, timeAgo, truncate } from './dom.js';
 
 const PAGE_SIZE = 50;
-/** Device details read at once for a devices list (each is one GET /devices/{devEui}). */
-const DETAIL_CONCURRENCY = 4;
 /** Event rows kept on a device page; older ones are dropped as live ones come. */
 const MAX_EVENT_ROWS = 100;
 /** The event types Galet stores (ChirpStack's), each its own SSE event name. */
@@ -91,9 +89,8 @@ export async function applicationsView() {
   return h('section', {}, h('h1', {}, 'Applications'), list);
 }
 
-export async function applicationView(page, applicationId) {
+export async function applicationView(_page, applicationId) {
   const application = await api('GET', `/applications/${enc(applicationId)}`);
-  const details = detailLoader(page);
   const list = await pagedTable({
     name: 'devices',
     columns: ['Device', 'DevEUI', 'FCnt up', 'Last seen', 'Payloads'],
@@ -111,34 +108,23 @@ export async function applicationView(page, applicationId) {
       );
       return { items: answer.devices, nextCursor: answer.nextCursor };
     },
-    row: (device) => {
-      const fCnt = h('td', { class: 'num', 'data-field': 'fCntUp' }, '…');
-      const payloads = h('td', { 'data-field': 'payloads' });
-      const row = h(
+    // A list item carries the session state and whether this Galet decrypts (issue #6).
+    row: (device) =>
+      h(
         'tr',
-        { 'data-dev-eui': device.devEui, 'aria-busy': 'true' },
+        { 'data-dev-eui': device.devEui },
         h('td', {}, link(['devices', device.devEui], device.name)),
         h('td', { class: 'mono' }, device.devEui),
-        fCnt,
+        h('td', { class: 'num', 'data-field': 'fCntUp' }, String(device.fCntUp ?? '—')),
         h('td', {}, timeAgo(device.lastSeenAt)),
-        payloads,
-      );
-      details.load(device, (full, error) => {
-        row.removeAttribute('aria-busy');
-        if (error !== undefined) {
-          fCnt.textContent = '?';
-          fCnt.title = error.message;
-          return;
-        }
-        fCnt.textContent = full.fCntUp ?? '—';
-        payloads.append(
-          full.operatorCanDecrypt === false
+        h(
+          'td',
+          { 'data-field': 'payloads' },
+          device.operatorCanDecrypt === false
             ? blindBadge()
             : h('span', { class: 'muted' }, 'decrypted by this Galet'),
-        );
-      });
-      return row;
-    },
+        ),
+      ),
   });
   return h(
     'section',
@@ -149,43 +135,6 @@ export async function applicationView(page, applicationId) {
     h('h2', {}, 'Devices'),
     list,
   );
-}
-
-/**
- * The devices list holds neither the uplink counter nor whether this Galet can decrypt: each
- * row reads its device (a few at a time), unless the list item has both already.
- */
-function detailLoader(page) {
-  const waiting = [];
-  let running = 0;
-  const next = () => {
-    while (running < DETAIL_CONCURRENCY && waiting.length > 0 && page.alive) {
-      const [device, done] = waiting.shift();
-      running += 1;
-      api('GET', `/devices/${enc(device.devEui)}`)
-        .then(
-          (full) => done(full),
-          (error) => {
-            if (error instanceof ApiFailure && error.status === 401) page.sessionEnded();
-            done(undefined, error);
-          },
-        )
-        .finally(() => {
-          running -= 1;
-          next();
-        });
-    }
-  };
-  return {
-    load(device, done) {
-      if ('operatorCanDecrypt' in device && 'fCntUp' in device) {
-        queueMicrotask(() => done(device));
-        return;
-      }
-      waiting.push([device, done]);
-      next();
-    },
-  };
 }
 
 export async function deviceView(page, devEuiParameter) {

@@ -3,7 +3,7 @@ import type { GaletDatabase } from './database.js';
 import { MAC_VERSIONS } from './devices.js';
 import { constraintViolation, StorageError } from './errors.js';
 import type { DeviceSessionsTable, IsoTimestamp, MacVersion } from './schema.js';
-import type { SecretBox } from './secret-box.js';
+import { SecretBox } from './secret-box.js';
 import type { PendingCounter } from './sqlite-uplink-statements.js';
 import {
   assertInteger,
@@ -97,6 +97,20 @@ export type DeviceSessionInput = Omit<
   macState?: unknown;
 };
 
+/**
+ * What a list shows of a session: its address and counters, and whether this Galet holds the
+ * AppSKey in clear (false: wrapped for a provider's application role only). No key material.
+ */
+export interface DeviceSessionSummary {
+  devEui: string;
+  devAddr: number;
+  macVersion: MacVersion;
+  fCntUp: number | null;
+  nFCntDown: number;
+  aFCntDown: number;
+  appSKeyHeld: boolean;
+}
+
 /** Which downlink counter `takeFCntDown` takes: NFCntDown ('n', also 1.0's FCntDown) or AFCntDown ('a'). */
 export type DownlinkCounter = 'n' | 'a';
 
@@ -111,6 +125,11 @@ const KEYS_LAYOUT_11 = 0x11;
 /** The network keys only, and the AppSKey wrapped for the application role (operator-blind). */
 const KEYS_LAYOUT_10_WRAPPED_APP = 0x12;
 const KEYS_LAYOUT_11_WRAPPED_APP = 0x13;
+/** Serialised length of the clear layouts: layout byte and 2 (1.0) or 4 (1.1) keys. */
+const CLEAR_KEYS_LENGTH_10 = 1 + 16 * 2;
+const CLEAR_KEYS_LENGTH_11 = 1 + 16 * 4;
+/** Sessions read per query by `summariesOf`: a whole page of the largest list (1000) at once. */
+const SUMMARY_BATCH = 1000;
 
 export class DeviceSessionRepository {
   readonly #db: GaletDatabase['db'];
@@ -243,6 +262,48 @@ export class DeviceSessionRepository {
   }
 
   /**
+   * The sessions of these devices, without their keys (devices without one are left out): one
+   * query per 1000 devices. Whether the AppSKey is held in clear is told from the sealed keys'
+   * length, which GCM keeps equal to the plaintext's: a clear layout has a fixed length that no
+   * wrapped one (network keys, label, 24-byte envelope) can have for the same MAC version. So no
+   * key is decrypted; a damaged row shows here and fails only where its keys are opened.
+   */
+  async summariesOf(devEuis: Iterable<string>): Promise<Map<string, DeviceSessionSummary>> {
+    const euis = [...new Set([...devEuis].map((devEui) => toEui(devEui, 'DevEUI')))];
+    const found = new Map<string, DeviceSessionSummary>();
+    for (let start = 0; start < euis.length; start += SUMMARY_BATCH) {
+      const rows = await this.#db
+        .selectFrom('device_sessions')
+        .select([
+          'dev_eui',
+          'dev_addr',
+          'mac_version',
+          'keys_enc',
+          'f_cnt_up',
+          'n_f_cnt_down',
+          'a_f_cnt_down',
+          'created_at',
+        ])
+        .where('dev_eui', 'in', euis.slice(start, start + SUMMARY_BATCH))
+        .execute();
+      for (const row of rows) {
+        found.set(row.dev_eui, {
+          devEui: row.dev_eui,
+          devAddr: row.dev_addr,
+          macVersion: row.mac_version,
+          fCntUp: this.#currentFCntUp(row),
+          nFCntDown: row.n_f_cnt_down,
+          aFCntDown: row.a_f_cnt_down,
+          appSKeyHeld:
+            SecretBox.plaintextLength(row.keys_enc) ===
+            (row.mac_version === '1.1.0' ? CLEAR_KEYS_LENGTH_11 : CLEAR_KEYS_LENGTH_10),
+        });
+      }
+    }
+    return found;
+  }
+
+  /**
    * Returns the counter's current value and increments it, atomically (one UPDATE ...
    * RETURNING): concurrent callers get distinct values. `COUNTER_EXHAUSTED` once 2^32 - 1 has
    * been used (the device must rejoin), `NOT_FOUND` without a session.
@@ -320,7 +381,9 @@ export class DeviceSessionRepository {
   }
 
   /** The stored counter, or a newer one of the same session still waiting to be written. */
-  #currentFCntUp(row: Selectable<DeviceSessionsTable>): number | null {
+  #currentFCntUp(
+    row: Pick<Selectable<DeviceSessionsTable>, 'dev_eui' | 'created_at' | 'f_cnt_up'>,
+  ): number | null {
     const pending = this.#pendingCounter(row.dev_eui);
     return pending !== undefined &&
       pending.sessionCreatedAt === row.created_at &&

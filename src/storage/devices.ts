@@ -116,6 +116,9 @@ export const DEVICE_SORT: SortColumns<'devEui' | 'name' | 'createdAt' | 'updated
 /** Devices inserted per statement by `createMany` (18 columns: well under both engines' limits). */
 const INSERT_BATCH = 500;
 
+/** Devices checked per query by `withRootKeys`: a whole page of the largest list (1000). */
+const ROOT_KEYS_BATCH = 1000;
+
 /** Associated data of a sealed root key: binds it to its device and column. */
 export function rootKeyAssociatedData(devEui: string, key: 'app_key' | 'nwk_key'): string {
   return `device:${devEui}:${key}`;
@@ -526,6 +529,25 @@ export class DeviceRepository {
       keys.nwkKey = this.#secrets.open(row.nwk_key_enc, rootKeyAssociatedData(eui, 'nwk_key'));
     }
     return keys;
+  }
+
+  /**
+   * Which of these devices hold root keys here (an OTAA device whose join server is this
+   * Galet's), without opening them: one query per 1000 devices.
+   */
+  async withRootKeys(devEuis: Iterable<string>): Promise<Set<string>> {
+    const euis = [...new Set([...devEuis].map((devEui) => toEui(devEui, 'DevEUI')))];
+    const found = new Set<string>();
+    for (let start = 0; start < euis.length; start += ROOT_KEYS_BATCH) {
+      const rows = await this.#db
+        .selectFrom('devices')
+        .select('dev_eui')
+        .where('dev_eui', 'in', euis.slice(start, start + ROOT_KEYS_BATCH))
+        .where('app_key_enc', 'is not', null)
+        .execute();
+      for (const row of rows) found.add(row.dev_eui);
+    }
+    return found;
   }
 
   /**

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
+import { apiRequest } from '../helpers/api.js';
 import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
+import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+
+const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 
 describe('HTTP API', () => {
   let galet: TestGalet;
@@ -223,5 +231,154 @@ describe('HTTP API', () => {
     assert.equal((await galet.request('DELETE', '/api/v1/devices/70b3d57ed0000001')).status, 204);
     assert.equal((await galet.request('GET', '/api/v1/devices/70b3d57ed0000001')).status, 404);
     assert.equal((await galet.request('DELETE', '/api/v1/devices/70b3d57ed0000001')).status, 404);
+  });
+});
+
+/** What the devices list leaves out of a device's own view: its MAC state. */
+const NOT_IN_LIST = ['deviceStatus', 'mac'];
+
+describe('device list items (issue #6)', () => {
+  it('carry the session state and operatorCanDecrypt of the device’s own view: OTAA before and after a join, ABP, a linked provider’s device', {
+    timeout: 30_000,
+  }, async () => {
+    const gatewayId = 'aa555a0000000d01';
+    const net = await ScenarioNetwork.start([{ gatewayId }]);
+    const providerDir = await mkdtemp(join(tmpdir(), 'galet-list-provider-'));
+    let provider: RunningProvider | undefined;
+    try {
+      /** Each device's list item is its own view without the MAC state; returns the items. */
+      const listedAsViewed = async (devEuis: readonly string[]) => {
+        const list = await net.galet.request('GET', '/api/v1/devices?limit=1000');
+        assert.equal(list.status, 200, JSON.stringify(list.json));
+        const items = new Map<string, Record<string, unknown>>();
+        for (const devEui of devEuis) {
+          const item = list.json.devices.find((d: { devEui: string }) => d.devEui === devEui);
+          const own = await net.galet.request('GET', `/api/v1/devices/${devEui}`);
+          assert.equal(own.status, 200);
+          for (const field of NOT_IN_LIST) delete own.json[field];
+          assert.deepEqual(item, own.json, devEui);
+          items.set(devEui, item);
+        }
+        return items;
+      };
+
+      const otaa10 = await net.addOtaaDevice('00000000000d0001', '1.0.4');
+      const otaa11 = await net.addOtaaDevice('00000000000d0002', '1.1');
+      const abp = await net.addAbpDevice('00000000000d0003', '1.0.4', 0x26011d03);
+
+      const water = await net.galet.request('POST', '/api/v1/applications', { name: 'Eau' });
+      const token = await net.galet.request(
+        'POST',
+        `/api/v1/applications/${water.json.id}/link-tokens`,
+        { name: 'water supplier' },
+      );
+      assert.equal(token.status, 201);
+      provider = await startProvider({
+        dataDir: providerDir,
+        host: '127.0.0.1',
+        httpPort: 0,
+        region: 'EU868',
+        networkUrl: net.galet.baseUrl,
+        networkToken: token.json.token,
+        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
+      });
+      assert.equal(await provider.link.ready(), water.json.id);
+      const blindEui = '00000000000d0004';
+      const created = await apiRequest(
+        `http://127.0.0.1:${provider.httpPort}`,
+        PROVIDER_TOKEN,
+        'POST',
+        '/api/v1/devices',
+        {
+          devEui: blindEui,
+          joinEui: JOIN_EUI,
+          name: 'water meter',
+          applicationId: water.json.id,
+          macVersion: '1.0.4',
+          appKey: Buffer.from(APP_KEY).toString('hex'),
+        },
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const blind = await net.addOtaaDevice(blindEui, '1.0.4', { register: false });
+      await waitFor('the provider’s device reaches the network', async () => {
+        const got = await net.galet.request('GET', `/api/v1/devices/${blindEui}`);
+        return got.status === 200;
+      });
+
+      const all = [otaa10.devEui, otaa11.devEui, abp.devEui, blindEui];
+      const before = await listedAsViewed(all);
+      assert.deepEqual(
+        all.map((devEui) => {
+          const { devAddr, fCntUp, fCntDown, activated, operatorCanDecrypt } = before.get(devEui)!;
+          return { devAddr, fCntUp, fCntDown, activated, operatorCanDecrypt };
+        }),
+        [
+          {
+            devAddr: null,
+            fCntUp: null,
+            fCntDown: null,
+            activated: false,
+            operatorCanDecrypt: true,
+          },
+          {
+            devAddr: null,
+            fCntUp: null,
+            fCntDown: null,
+            activated: false,
+            operatorCanDecrypt: true,
+          },
+          {
+            devAddr: '26011d03',
+            fCntUp: null,
+            fCntDown: 0,
+            activated: true,
+            operatorCanDecrypt: true,
+          },
+          {
+            devAddr: null,
+            fCntUp: null,
+            fCntDown: null,
+            activated: false,
+            operatorCanDecrypt: false,
+          },
+        ],
+      );
+
+      for (const device of [otaa10, otaa11, blind]) await net.join(device);
+      const ups = new Map<string, number>();
+      for (const device of [otaa10, otaa11, abp, blind]) {
+        const { event } = await net.uplink(device, { fPort: 2, payload: Buffer.from('t=21') });
+        ups.set(device.devEui, event.fCnt);
+      }
+      const after = await listedAsViewed(all);
+      for (const devEui of all) {
+        const item = after.get(devEui)!;
+        assert.equal(item.activated, true, devEui);
+        assert.match(String(item.devAddr), /^[0-9a-f]{8}$/, devEui);
+        assert.equal(item.fCntUp, ups.get(devEui), devEui);
+        assert.equal(item.operatorCanDecrypt, devEui !== blindEui, devEui);
+        assert.equal('aFCntDown' in item, devEui === otaa11.devEui, devEui);
+        for (const field of NOT_IN_LIST) assert.equal(field in item, false, `${devEui} ${field}`);
+      }
+      // The OpenAPI document describes what the list now carries.
+      const document = await net.galet.request('GET', '/api/v1/openapi.json');
+      const listed =
+        document.json.paths['/api/v1/devices'].get.responses['200'].content['application/json']
+          .schema.properties.devices.items;
+      for (const field of ['devAddr', 'fCntUp', 'fCntDown', 'activated', 'operatorCanDecrypt']) {
+        assert.ok(listed.required.includes(field), field);
+      }
+      assert.deepEqual(listed.properties.fCntUp.type, ['integer', 'null']);
+      // A filtered page carries the same fields.
+      const waterPage = await net.galet.request(
+        'GET',
+        `/api/v1/devices?applicationId=${water.json.id}`,
+      );
+      assert.deepEqual(waterPage.json.devices, [after.get(blindEui)]);
+    } finally {
+      await provider?.close();
+      await net.close();
+      await removeDir(providerDir);
+    }
   });
 });

@@ -211,6 +211,37 @@ async function queuedPayload(
 }
 // --- end codecs ---
 
+/** The session state a device's own view and its list item share. */
+interface SessionState {
+  devAddr: number;
+  macVersion: MacVersion;
+  fCntUp: number | null;
+  nFCntDown: number;
+  aFCntDown: number;
+}
+
+function sessionFields(session: SessionState | undefined): Record<string, unknown> {
+  return {
+    devAddr: session === undefined ? null : uint32ToHex(session.devAddr),
+    fCntUp: session?.fCntUp ?? null,
+    fCntDown: session?.nFCntDown ?? null,
+    ...(session?.macVersion === '1.1.0' ? { aFCntDown: session.aFCntDown } : {}),
+    activated: session !== undefined,
+  };
+}
+
+/**
+ * Whether this Galet can read the device's payloads: it holds its AppSKey (or the root keys it
+ * will derive one from). Not so for a device whose provider's join server activates it.
+ */
+function operatorCanDecrypt(
+  device: Device,
+  appSKeyHeld: boolean | undefined,
+  hasRootKeys: boolean,
+): boolean {
+  return appSKeyHeld ?? (device.activation === 'abp' || hasRootKeys);
+}
+
 /** A device as the API shows it: no keys, with its session state when it has one. */
 function deviceView(
   device: Device,
@@ -220,15 +251,82 @@ function deviceView(
   const mac = session === undefined ? null : sessionMacView(region, session.macState);
   return {
     ...device,
-    devAddr: session === undefined ? null : uint32ToHex(session.devAddr),
-    fCntUp: session?.fCntUp ?? null,
-    fCntDown: session?.nFCntDown ?? null,
-    ...(session?.keys.lorawan === '1.1' ? { aFCntDown: session.aFCntDown } : {}),
-    activated: session !== undefined,
+    ...sessionFields(session),
     deviceStatus: mac?.deviceStatus ?? null,
     mac,
   };
 }
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+const timestamp = { type: 'string', format: 'date-time' } as const;
+
+/** A list item: the device, its session state and who can decrypt it (no MAC state). */
+const deviceListItemSchema = {
+  type: 'object',
+  required: [
+    'devEui',
+    'joinEui',
+    'name',
+    'applicationId',
+    'macVersion',
+    'deviceClass',
+    'activation',
+    'deviceProfileId',
+    'tenantId',
+    'tags',
+    'lastSeenAt',
+    'createdAt',
+    'updatedAt',
+    'devAddr',
+    'fCntUp',
+    'fCntDown',
+    'activated',
+    'operatorCanDecrypt',
+  ],
+  additionalProperties: false,
+  properties: {
+    devEui: { type: 'string', pattern: EUI_PATTERN },
+    joinEui: { type: 'string', pattern: EUI_PATTERN },
+    name: { type: 'string' },
+    applicationId: { type: 'string' },
+    macVersion: { type: 'string', enum: ['1.0.2', '1.0.3', '1.0.4', '1.1.0'] },
+    deviceClass: { type: 'string', enum: ['A', 'C'] },
+    activation: { type: 'string', enum: ['otaa', 'abp'] },
+    deviceProfileId: nullable('string'),
+    tenantId: nullable('string'),
+    tags: { type: 'object', additionalProperties: { type: 'string' } },
+    lastSeenAt: { ...nullable('string'), format: 'date-time' },
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    devAddr: {
+      ...nullable('string'),
+      pattern: DEVADDR_PATTERN,
+      description: 'null until the device has a session',
+    },
+    fCntUp: {
+      ...nullable('integer'),
+      description: 'The last accepted uplink counter; null before the first uplink of a session',
+    },
+    fCntDown: { ...nullable('integer'), description: 'The next NFCntDown (FCntDown in 1.0)' },
+    aFCntDown: { type: 'integer', description: 'LoRaWAN 1.1 sessions only: the next AFCntDown' },
+    activated: { type: 'boolean', description: 'Whether the device has a session' },
+    operatorCanDecrypt: {
+      type: 'boolean',
+      description:
+        "Whether this Galet holds the device's AppSKey (or the root keys to derive one); false for a device a linked provider's join server activates",
+    },
+  },
+} as const;
+
+const deviceListSchema = {
+  type: 'object',
+  required: ['devices', 'nextCursor'],
+  additionalProperties: false,
+  properties: {
+    devices: { type: 'array', items: deviceListItemSchema },
+    nextCursor: nullable('string'),
+  },
+} as const;
 
 export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext): void {
   const { storage, network, region, roles } = context;
@@ -311,6 +409,7 @@ export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext):
     {
       schema: {
         querystring: pagedListSchema(Object.keys(DEVICE_SORT.fields), deviceFilterSchemas),
+        response: { 200: deviceListSchema },
       },
     },
     async (request) => {
@@ -321,7 +420,29 @@ export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext):
         (options) =>
           storage.devices.list({ ...options, ...deviceListFilters(request, request.query) }),
       );
-      return { devices: items, nextCursor };
+      // Two queries for the whole page: the sessions, then the root keys of OTAA devices
+      // without one (the only devices whose answer depends on them).
+      const sessions = await storage.deviceSessions.summariesOf(items.map((d) => d.devEui));
+      const unjoined = items.filter((d) => d.activation === 'otaa' && !sessions.has(d.devEui));
+      const rooted =
+        unjoined.length === 0
+          ? new Set<string>()
+          : await storage.devices.withRootKeys(unjoined.map((d) => d.devEui));
+      return {
+        devices: items.map((device) => {
+          const session = sessions.get(device.devEui);
+          return {
+            ...device,
+            ...sessionFields(session),
+            operatorCanDecrypt: operatorCanDecrypt(
+              device,
+              session?.appSKeyHeld,
+              rooted.has(device.devEui),
+            ),
+          };
+        }),
+        nextCursor,
+      };
     },
   );
 
@@ -329,15 +450,17 @@ export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext):
     const devEui = request.params.devEui.toLowerCase();
     const device = await deviceFor(storage, request, request.params.devEui, 'devices:read');
     const session = await storage.deviceSessions.get(devEui);
-    // Whether this Galet can read the device's payloads: it holds its AppSKey (or the root keys
-    // it will derive one from). Not so for a device whose provider's join server activates it.
-    const operatorCanDecrypt =
-      session !== undefined
-        ? session.keys.appSKey !== undefined
-        : device.activation === 'abp' || (await storage.devices.getRootKeys(devEui)) !== undefined;
+    const hasRootKeys =
+      session === undefined &&
+      device.activation === 'otaa' &&
+      (await storage.devices.withRootKeys([devEui])).has(devEui);
     return {
       ...deviceView(device, session, region),
-      operatorCanDecrypt,
+      operatorCanDecrypt: operatorCanDecrypt(
+        device,
+        session === undefined ? undefined : session.keys.appSKey !== undefined,
+        hasRootKeys,
+      ),
     };
   });
 
