@@ -3,10 +3,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
-import { apiRequest } from '../helpers/api.js';
+import type { RunningProvider } from '../../src/server/start-provider.js';
 import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
-import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { ScenarioNetwork, startLinkedProvider, waitFor } from '../scenarios/helpers.js';
 
 const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 
@@ -266,39 +265,14 @@ describe('device list items (issue #6)', () => {
       const otaa11 = await net.addOtaaDevice('00000000000d0002', '1.1');
       const abp = await net.addAbpDevice('00000000000d0003', '1.0.4', 0x26011d03);
 
-      const water = await net.galet.request('POST', '/api/v1/applications', { name: 'Eau' });
-      const token = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${water.json.id}/link-tokens`,
-        { name: 'water supplier' },
-      );
-      assert.equal(token.status, 201);
-      provider = await startProvider({
-        dataDir: providerDir,
-        host: '127.0.0.1',
-        httpPort: 0,
-        region: 'EU868',
-        networkUrl: net.galet.baseUrl,
-        networkToken: token.json.token,
-        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
-      });
-      assert.equal(await provider.link.ready(), water.json.id);
       const blindEui = '00000000000d0004';
-      const created = await apiRequest(
-        `http://127.0.0.1:${provider.httpPort}`,
-        PROVIDER_TOKEN,
-        'POST',
-        '/api/v1/devices',
-        {
-          devEui: blindEui,
-          joinEui: JOIN_EUI,
-          name: 'water meter',
-          applicationId: water.json.id,
-          macVersion: '1.0.4',
-          appKey: Buffer.from(APP_KEY).toString('hex'),
-        },
-      );
-      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const linked = await startLinkedProvider(net, {
+        dataDir: providerDir,
+        adminToken: PROVIDER_TOKEN,
+        applicationName: 'Eau',
+        device: { devEui: blindEui, name: 'water meter' },
+      });
+      provider = linked.provider;
       const blind = await net.addOtaaDevice(blindEui, '1.0.4', { register: false });
       await waitFor('the provider’s device reaches the network', async () => {
         const got = await net.galet.request('GET', `/api/v1/devices/${blindEui}`);
@@ -372,7 +346,7 @@ describe('device list items (issue #6)', () => {
       // A filtered page carries the same fields.
       const waterPage = await net.galet.request(
         'GET',
-        `/api/v1/devices?applicationId=${water.json.id}`,
+        `/api/v1/devices?applicationId=${linked.applicationId}`,
       );
       assert.deepEqual(waterPage.json.devices, [after.get(blindEui)]);
     } finally {

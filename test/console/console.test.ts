@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { fromBase32, totp } from '../../src/platform/totp.js';
-import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
+import type { RunningProvider } from '../../src/server/start-provider.js';
 import { apiRequest } from '../helpers/api.js';
 import { removeDir } from '../helpers/galet.js';
 import { skipOrFail } from '../helpers/services.js';
-import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { ScenarioNetwork, startLinkedProvider, waitFor } from '../scenarios/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
@@ -61,41 +61,13 @@ describe('web console in a browser', () => {
       const first = await net.uplink(decrypted, { fPort: 2, payload: Buffer.from('t=20.5') });
 
       // A second application, linked to a provider that registers its device without keys.
-      const water = await net.galet.request('POST', '/api/v1/applications', {
-        name: 'Eau du Forez',
-      });
-      assert.equal(water.status, 201);
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${water.json.id}/link-tokens`,
-        { name: 'water supplier' },
-      );
-      assert.equal(link.status, 201);
-      provider = await startProvider({
+      const linked = await startLinkedProvider(net, {
         dataDir: providerDir,
-        host: '127.0.0.1',
-        httpPort: 0,
-        region: 'EU868',
-        networkUrl: net.galet.baseUrl,
-        networkToken: link.json.token,
-        env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
+        adminToken: PROVIDER_TOKEN,
+        applicationName: 'Eau du Forez',
+        device: { devEui: BLIND_DEVICE, name: 'town hall water meter' },
       });
-      assert.equal(await provider.link.ready(), water.json.id);
-      const created = await apiRequest(
-        `http://127.0.0.1:${provider.httpPort}`,
-        PROVIDER_TOKEN,
-        'POST',
-        '/api/v1/devices',
-        {
-          devEui: BLIND_DEVICE,
-          joinEui: JOIN_EUI,
-          name: 'town hall water meter',
-          applicationId: water.json.id,
-          macVersion: '1.0.4',
-          appKey: Buffer.from(APP_KEY).toString('hex'),
-        },
-      );
-      assert.equal(created.status, 201, JSON.stringify(created.json));
+      provider = linked.provider;
       const blind = await net.addOtaaDevice(BLIND_DEVICE, '1.0.4', { register: false });
       await net.join(blind);
       await net.uplink(blind, { fPort: 3, payload: Buffer.from('index=004217') });
@@ -165,7 +137,7 @@ describe('web console in a browser', () => {
       assert.equal(cookie?.sameSite, 'Strict');
 
       // Applications, then the decrypted device's application: no badge, its name as text.
-      await page.locator(`tr[data-application-id="${water.json.id}"]`).waitFor();
+      await page.locator(`tr[data-application-id="${linked.applicationId}"]`).waitFor();
       await page.click(`tr[data-application-id="${net.applicationId}"] a`);
       const decryptedRow = page.locator(`tr[data-dev-eui="${DECRYPTED_DEVICE}"]:not([aria-busy])`);
       await decryptedRow.waitFor();
@@ -180,7 +152,7 @@ describe('web console in a browser', () => {
 
       // The linked application: its device carries the badge, on the list and on its page.
       await page.click('header nav a[href="#/applications"]');
-      await page.click(`tr[data-application-id="${water.json.id}"] a`);
+      await page.click(`tr[data-application-id="${linked.applicationId}"] a`);
       const blindRow = page.locator(`tr[data-dev-eui="${BLIND_DEVICE}"]:not([aria-busy])`);
       await blindRow.waitFor();
       assert.equal(
