@@ -23,6 +23,7 @@ import {
   type ApplicationServiceSettings,
   startApplicationServices,
 } from './application-services.js';
+import { AuditRetentionJob } from './audit-retention.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { NetworkLinks, newDownlinkCounters, RoutingJoinServer } from './network-links.js';
@@ -340,6 +341,9 @@ export async function startGalet(options: GaletOptions): Promise<RunningGalet> {
     providerLinks.onDeviceChanged((devEui) => running.deviceChanged(devEui));
     providerLinks.onDownlinkQueued((devEui) => running.downlinkQueued(devEui));
     links = providerLinks;
+    const auditRetention = new AuditRetentionJob(storage, logger.child({ component: 'audit' }));
+    auditRetention.start();
+    closers.add(() => auditRetention.close());
     await api.listen({ host: options.host, port: options.httpPort });
     const address = api.server.address();
     const httpPort =

@@ -16,6 +16,7 @@ import {
   type ApplicationServiceSettings,
   startApplicationServices,
 } from './application-services.js';
+import { AuditRetentionJob } from './audit-retention.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { apiRateLimit } from './galet.js';
@@ -114,6 +115,9 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       logger: logger.child({ component: 'api' }),
     });
     closers.add(() => api.close());
+    const auditRetention = new AuditRetentionJob(storage, logger.child({ component: 'audit' }));
+    auditRetention.start();
+    closers.add(() => auditRetention.close());
     link.start();
     await api.listen({ host: options.host, port: options.httpPort });
     const address = api.server.address();

@@ -82,7 +82,9 @@ const MAX_DETAILS_LENGTH = 16_384;
 
 /**
  * The audit log: who did what, when, from where, to which object, with which outcome.
- * Append-only: this repository has no update or delete, and ids only grow (so they page).
+ * Append-only: this repository has no update, ids only grow (so they page), and entries are
+ * only ever deleted by age, per tenant, when the tenant set `settings.retention.auditDays`
+ * (`purgeBefore`, run by the audit retention job).
  */
 export class AuditLogRepository {
   readonly #db: GaletDatabase['db'];
@@ -102,6 +104,28 @@ export class AuditLogRepository {
       .returning('id')
       .executeTakeFirstOrThrow();
     return toAuditEntry({ ...row, id: inserted.id });
+  }
+
+  /**
+   * Deletes up to `limit` of the tenant's entries older than `before` (oldest first); returns
+   * how many. Entries of no tenant (the operator's) are never purged.
+   */
+  async purgeBefore(tenantId: string, before: IsoTimestamp, limit: number): Promise<number> {
+    assertInteger(limit, 1, 100_000, 'limit');
+    const cutoff = toIsoTimestamp(before, 'retention cutoff');
+    const result = await this.#db
+      .deleteFrom('audit_log')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('audit_log')
+          .select('id')
+          .where('tenant_id', '=', String(tenantId))
+          .where('time', '<', cutoff)
+          .orderBy('id')
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** Newest first. */

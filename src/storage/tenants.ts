@@ -138,6 +138,16 @@ export class TenantRepository {
     return rows.map(toTenant);
   }
 
+  /** Each tenant's audit log retention in days (null: kept forever), for the purge job. */
+  async auditRetention(): Promise<Array<{ id: string; auditDays: number | null }>> {
+    const rows = await this.#db.selectFrom('tenants').select(['id', 'settings']).execute();
+    return rows.map((row) => {
+      const days = (JSON.parse(row.settings) as { retention?: { auditDays?: unknown } }).retention
+        ?.auditDays;
+      return { id: row.id, auditDays: typeof days === 'number' ? days : null };
+    });
+  }
+
   /** The updated tenant, or undefined when there is none. */
   async update(id: string, update: TenantUpdate): Promise<Tenant | undefined> {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt += 1) {
