@@ -814,12 +814,13 @@ export function platformStorageSuite(target: StorageTestTarget): void {
       assert.deepEqual(await storage.auditLog.list(), []);
     });
 
-    it('is append-only: the repository has no way to change or remove an entry', async (t) => {
+    it('is append-only: no way to change an entry, and the only delete is the purge by age', async (t) => {
       const { storage } = await setup(target, t);
       const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(storage.auditLog)).filter(
         (name) => name !== 'constructor',
       );
-      assert.deepEqual(methods.sort(), ['append', 'list']);
+      // purgeBefore(tenantId, cutoff, limit): a tenant's entries past its retention (audit-retention.test.ts).
+      assert.deepEqual(methods.sort(), ['append', 'list', 'purgeBefore']);
     });
   });
 }
