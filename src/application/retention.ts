@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { PeriodicPass } from '../periodic-pass.js';
 import type { ApplicationDataSettings, MeasurementPartition, Storage } from '../storage/index.js';
 
 export interface RetentionJobOptions {
@@ -53,9 +54,7 @@ export class RetentionJob {
   readonly #options: Required<Omit<RetentionJobOptions, 'storage' | 'logger'>>;
   readonly #storage: RetentionJobOptions['storage'];
   readonly #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<RetentionSummary | undefined> | undefined;
-  #stopping = false;
+  readonly #periodic: PeriodicPass<RetentionSummary | undefined>;
 
   constructor(options: RetentionJobOptions) {
     this.#storage = options.storage;
@@ -66,6 +65,7 @@ export class RetentionJob {
       monthsAhead: options.monthsAhead ?? 2,
       now: options.now ?? (() => new Date()),
     };
+    this.#periodic = new PeriodicPass(() => this.#run(), this.#options.intervalMs);
   }
 
   /**
@@ -80,27 +80,17 @@ export class RetentionJob {
       this.counters.failures += 1;
       this.#logger.error({ err: error }, 'creating measurement partitions failed');
     }
-    const tick = () => {
-      void this.runOnce();
-    };
-    tick();
-    this.#timer = setInterval(tick, this.#options.intervalMs);
-    this.#timer.unref();
+    this.#periodic.start();
   }
 
   /** One pass; a call while a pass runs waits for that one. Undefined after a failure. */
   runOnce(): Promise<RetentionSummary | undefined> {
-    this.#running ??= this.#run().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#periodic.runOnce();
   }
 
   /** Stops the timer and the pass in progress (after its current batch). */
-  async close(): Promise<void> {
-    this.#stopping = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#running;
+  close(): Promise<void> {
+    return this.#periodic.close();
   }
 
   async #run(): Promise<RetentionSummary | undefined> {
@@ -164,7 +154,7 @@ export class RetentionJob {
   ): Promise<string[]> {
     const dropped: string[] = [];
     for (const partition of await this.#storage.measurements.listPartitions()) {
-      if (this.#stopping) break;
+      if (this.#periodic.stopping) break;
       const keepers = applicationsKeeping(partition, settings, now);
       // Every application may still keep rows of it (or there is none): nothing to decide.
       if (keepers.length === settings.length) continue;
@@ -180,7 +170,7 @@ export class RetentionJob {
   /** Runs `deleteBatch` until a batch comes back short; returns the rows deleted. */
   async #inBatches(deleteBatch: (limit: number) => Promise<number>): Promise<number> {
     let total = 0;
-    while (!this.#stopping) {
+    while (!this.#periodic.stopping) {
       const deleted = await deleteBatch(this.#options.batchRows);
       total += deleted;
       if (deleted < this.#options.batchRows) break;

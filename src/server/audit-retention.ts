@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { PeriodicPass } from '../periodic-pass.js';
 import type { IsoTimestamp, Storage } from '../storage/index.js';
 
 export interface AuditRetentionOptions {
@@ -27,12 +28,9 @@ export class AuditRetentionJob {
   readonly counters: AuditRetentionCounters = { runs: 0, entriesPurged: 0, failures: 0 };
   readonly #storage: Pick<Storage, 'tenants' | 'auditLog'>;
   readonly #logger: Logger;
-  readonly #intervalMs: number;
   readonly #batchRows: number;
   readonly #now: () => Date;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<number | undefined> | undefined;
-  #stopping = false;
+  readonly #periodic: PeriodicPass<number | undefined>;
 
   constructor(
     storage: Pick<Storage, 'tenants' | 'auditLog'>,
@@ -41,32 +39,22 @@ export class AuditRetentionJob {
   ) {
     this.#storage = storage;
     this.#logger = logger;
-    this.#intervalMs = options.intervalMs ?? 3_600_000;
     this.#batchRows = options.batchRows ?? 5000;
     this.#now = options.now ?? (() => new Date());
+    this.#periodic = new PeriodicPass(() => this.#run(), options.intervalMs ?? 3_600_000);
   }
 
   start(): void {
-    const tick = () => {
-      void this.runOnce();
-    };
-    tick();
-    this.#timer = setInterval(tick, this.#intervalMs);
-    this.#timer.unref();
+    this.#periodic.start();
   }
 
   /** One pass; returns the entries deleted, or undefined after a failure (logged, counted). */
   runOnce(): Promise<number | undefined> {
-    this.#running ??= this.#run().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#periodic.runOnce();
   }
 
-  async close(): Promise<void> {
-    this.#stopping = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#running;
+  close(): Promise<void> {
+    return this.#periodic.close();
   }
 
   async #run(): Promise<number | undefined> {
@@ -77,7 +65,7 @@ export class AuditRetentionJob {
         if (auditDays === null) continue;
         const cutoff = new Date(now - auditDays * DAY_MS).toISOString() as IsoTimestamp;
         for (;;) {
-          if (this.#stopping) break;
+          if (this.#periodic.stopping) break;
           const deleted = await this.#storage.auditLog.purgeBefore(id, cutoff, this.#batchRows);
           purged += deleted;
           if (deleted < this.#batchRows) break;
