@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { apiRequest } from '../helpers/api.js';
 import {
   type GaletProcess,
@@ -29,7 +30,11 @@ export async function stop(galet: GaletProcess): Promise<void> {
  * its own, with simulated gateway `gatewayId` attached to it; the provider's data directory is
  * made too. Returns the `galet start` options both processes share.
  */
-export async function startOperator(gatewayId: string): Promise<{
+export async function startOperator(
+  gatewayId: string,
+  /** PostgreSQL instead of the SQLite file in the data directory. */
+  databaseUrl?: string,
+): Promise<{
   opDir: string;
   provDir: string;
   common: string[];
@@ -40,7 +45,16 @@ export async function startOperator(gatewayId: string): Promise<{
   const provDir = await mkdtemp(join(tmpdir(), 'galet-prov-'));
   const common = ['--host', '127.0.0.1', '--http-port', '0', '--dedup-window-ms', '100'];
   const operator = await startGaletProcess(
-    ['--roles', 'network', '--data-dir', opDir, '--udp-port', '0', ...common],
+    [
+      '--roles',
+      'network',
+      '--data-dir',
+      opDir,
+      '--udp-port',
+      '0',
+      ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
+      ...common,
+    ],
     OPERATOR_TOKEN,
   );
   try {
@@ -73,6 +87,30 @@ export async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
     }
   }
   return found;
+}
+
+/**
+ * Every row of every table of a PostgreSQL database as JSON text (bytea as `\\x` hex), for the
+ * same scan as the files of a SQLite data directory.
+ */
+export async function postgresDump(url: string): Promise<Buffer> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ tablename: string }>(
+      'select tablename from pg_tables where schemaname = current_schema() order by tablename',
+    );
+    const parts: string[] = [];
+    for (const { tablename } of tables.rows) {
+      const rows = await client.query<{ row: string }>(
+        `select row_to_json(t)::text as row from ${client.escapeIdentifier(tablename)} t`,
+      );
+      for (const { row } of rows.rows) parts.push(`${tablename}: ${row}`);
+    }
+    return Buffer.from(parts.join('\n'));
+  } finally {
+    await client.end();
+  }
 }
 
 /** Fails when `content` holds a secret raw, in hex or in base64. */
