@@ -1,9 +1,9 @@
 import type { DeviceSession } from './store.js';
 
-/** Follows the cache's writes. */
+/** Follows the cache's writes, each with the session it replaces or removes. */
 export interface SessionMirror {
-  set(session: DeviceSession): void;
-  delete(devEui: string): void;
+  set(session: DeviceSession, previous: DeviceSession | undefined): void;
+  delete(previous: DeviceSession): void;
 }
 
 /**
@@ -42,8 +42,8 @@ export class SessionCache {
   }
 
   set(session: DeviceSession): void {
-    this.#remove(session.devEui);
-    this.#mirror?.set(session);
+    const previous = this.#remove(session.devEui);
+    this.#mirror?.set(session, previous);
     this.#byDevEui.set(session.devEui, session);
     const list = this.#byDevAddr.get(session.devAddr);
     if (list === undefined) this.#byDevAddr.set(session.devAddr, [session]);
@@ -51,18 +51,20 @@ export class SessionCache {
   }
 
   delete(devEui: string): void {
-    this.#remove(devEui);
-    this.#mirror?.delete(devEui);
+    const previous = this.#remove(devEui);
+    if (previous !== undefined) this.#mirror?.delete(previous);
   }
 
-  #remove(devEui: string): void {
+  /** Takes the device's session out of both maps; returns it. */
+  #remove(devEui: string): DeviceSession | undefined {
     const existing = this.#byDevEui.get(devEui);
-    if (existing === undefined) return;
+    if (existing === undefined) return undefined;
     this.#byDevEui.delete(devEui);
     const list = this.#byDevAddr.get(existing.devAddr);
-    if (list === undefined) return;
+    if (list === undefined) return existing;
     const remaining = list.filter((s) => s.devEui !== devEui);
     if (remaining.length === 0) this.#byDevAddr.delete(existing.devAddr);
     else this.#byDevAddr.set(existing.devAddr, remaining);
+    return existing;
   }
 }

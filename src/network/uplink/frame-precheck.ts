@@ -13,6 +13,7 @@ import { checkFCnt, DEFAULT_MAX_FCNT_GAP } from '../../lorawan/fcnt.js';
 import { type DataFrame, decodePhyPayloadWithMicInput } from '../../lorawan/phy-payload.js';
 import { type PreparableKeys, PreparedKeysCache, preparedSessionKeys } from '../prepared-keys.js';
 import type { SessionKeys } from '../session.js';
+import type { SessionMirror } from '../session-cache.js';
 import type { DeviceSession } from '../store.js';
 
 /** A 1.0.x session as the worker holds it. */
@@ -362,14 +363,14 @@ export function framePrecheckOf(annotation: unknown): FramePrecheck | undefined 
 }
 
 /**
- * Keeps the worker's table in step with the session cache: a session goes to the worker when
- * it is new or its keys or DevAddr changed (not on every counter or MAC-state update: the
- * worker follows the counter itself), and is forgotten when removed.
+ * Keeps the worker's table in step with the session cache, which hands each change over with
+ * the session it replaces: a session goes to the worker when it is new or its keys or DevAddr
+ * changed (not on a counter or MAC-state update: the worker follows the counter itself), and is
+ * forgotten when removed. After `reset` the worker holds exactly the cache's 1.0.x sessions, so
+ * nothing needs remembering here.
  */
-export class FramePrecheckMirror {
+export class FramePrecheckMirror implements SessionMirror {
   readonly #send: (update: PrecheckUpdate) => void;
-  /** The keys object and DevAddr last sent per device. */
-  readonly #sent = new Map<string, { keys: SessionKeys; devAddr: number }>();
 
   constructor(send: (update: PrecheckUpdate) => void) {
     this.#send = send;
@@ -377,35 +378,25 @@ export class FramePrecheckMirror {
 
   /** Sends every session (the worker started or restarted). */
   reset(sessions: Iterable<DeviceSession>): void {
-    this.#sent.clear();
     const list: PrecheckSession[] = [];
     for (const session of sessions) {
       const copy = precheckSessionOf(session);
-      if (copy === undefined) continue;
-      list.push(copy);
-      this.#sent.set(session.devEui, { keys: session.keys, devAddr: session.devAddr });
+      if (copy !== undefined) list.push(copy);
     }
     const { table, others } = precheckTableOf(list);
     this.#send({ kind: 'reset', table });
     if (others.length > 0) this.#send({ kind: 'upsert', sessions: others });
   }
 
-  set(session: DeviceSession): void {
-    const sent = this.#sent.get(session.devEui);
-    if (sent !== undefined && sent.keys === session.keys && sent.devAddr === session.devAddr) {
-      return;
-    }
+  set(session: DeviceSession, previous: DeviceSession | undefined): void {
+    if (previous?.keys === session.keys && previous.devAddr === session.devAddr) return;
     const copy = precheckSessionOf(session);
-    if (copy === undefined) {
-      if (sent !== undefined) this.delete(session.devEui);
-      return;
-    }
-    this.#sent.set(session.devEui, { keys: session.keys, devAddr: session.devAddr });
-    this.#send({ kind: 'upsert', sessions: [copy] });
+    if (copy !== undefined) this.#send({ kind: 'upsert', sessions: [copy] });
+    else if (previous !== undefined) this.delete(previous);
   }
 
-  delete(devEui: string): void {
-    if (!this.#sent.delete(devEui)) return;
-    this.#send({ kind: 'forget', devEuis: [devEui] });
+  delete(previous: DeviceSession): void {
+    if (previous.keys.lorawan !== '1.0') return;
+    this.#send({ kind: 'forget', devEuis: [previous.devEui] });
   }
 }

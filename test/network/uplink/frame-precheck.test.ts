@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildDataFrame } from '../../../src/lorawan/data-frame.js';
+import { SessionCache } from '../../../src/network/session-cache.js';
 import type { DeviceSession } from '../../../src/network/store.js';
 import {
   FramePrechecker,
@@ -211,29 +212,37 @@ describe('frame precheck: the network server side', () => {
   it('sends a session once per keys object, forgets removed ones, and keeps 1.1 sessions out', () => {
     const sent: PrecheckUpdate[] = [];
     const mirror = new FramePrecheckMirror((update) => sent.push(update));
+    // As the network server wires it: the cache hands each change over with what it replaces.
+    const cache = new SessionCache();
     const s10 = session('00000000000000f1', 0x2600_00f1, '1.0');
-    mirror.reset([s10, session('00000000000000f2', 0x2600_00f2, '1.1')]);
+    cache.load([s10, session('00000000000000f2', 0x2600_00f2, '1.1')]);
+    mirror.reset(cache.all());
+    cache.mirrorTo(mirror);
     assert.equal(sent.length, 1);
     const first = sent[0]!;
     assert.ok(first.kind === 'reset');
     assert.equal(first.table.count, 1);
     assert.equal(first.table.devEuis, '00000000000000f1');
     // A counter or MAC-state update keeps the keys object: nothing to send.
-    mirror.set({ ...s10, fCntUp: 5 });
+    cache.set({ ...s10, fCntUp: 5 });
     assert.equal(sent.length, 1);
     // New keys (a join): sent, with a new version.
     const rejoined = { ...s10, keys: { ...s10.keys }, fCntUp: null };
-    mirror.set(rejoined);
+    cache.set(rejoined);
     assert.equal(sent.length, 2);
     const upsert = sent[1]!;
     assert.ok(upsert.kind === 'upsert');
     assert.notEqual(upsert.sessions[0]!.version, precheckVersion(s10.keys));
     assert.equal(upsert.sessions[0]!.version, precheckVersion(rejoined.keys));
     // A session that becomes 1.1 leaves the worker's table.
-    mirror.set(session('00000000000000f1', 0x2600_00f1, '1.1'));
+    cache.set(session('00000000000000f1', 0x2600_00f1, '1.1'));
     assert.deepEqual(sent[2], { kind: 'forget', devEuis: ['00000000000000f1'] });
-    mirror.delete('00000000000000f1');
+    cache.delete('00000000000000f1');
     assert.equal(sent.length, 3);
+    // Removing a 1.0 session forgets it.
+    cache.set(rejoined);
+    cache.delete('00000000000000f1');
+    assert.deepEqual(sent[4], { kind: 'forget', devEuis: ['00000000000000f1'] });
     assert.equal(precheckSessionOf(session('00000000000000f3', 1, '1.1')), undefined);
   });
 
