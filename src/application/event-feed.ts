@@ -8,6 +8,8 @@ import type { FeedEvent, FeedEventHead } from '../storage/index.js';
  */
 export interface FeedEventSource<E extends FeedEventHead = FeedEvent> {
   listAfter(afterId: number, options?: { limit?: number }): Promise<E[]>;
+  /** The log's last id (needed with `EventFeedOptions.idle`). */
+  lastId?(): Promise<number>;
 }
 
 /** Where a feed keeps its position: durable (`storageCursor`) or in memory (`memoryCursor`). */
@@ -44,12 +46,13 @@ export interface EventFeedOptions<E extends FeedEventHead = FeedEvent> {
   /** Events above this id are not handed out yet (an earlier stage still works on them). */
   readyUpTo?: () => number;
   /**
-   * Asked before each read: an id up to which the handler has nothing to do with any event (no
-   * codec on any profile, no enabled webhook), or undefined. The feed then moves its position
-   * there without reading a row. It must read the log's last id before checking that nothing is
-   * to do, so that what is configured after the check only concerns later events.
+   * Asked before each read: true when the handler has nothing to do with any event now (no
+   * codec on any profile, no enabled webhook). The feed then reads the log's last id
+   * (`events.lastId`), asks again, and if still idle moves its position there without reading a
+   * row: what is configured before the last id was read is seen by the second question, so it
+   * only ever concerns later events.
    */
-  idleUpTo?: () => Promise<number | undefined>;
+  idle?: () => Promise<boolean>;
   /** Back-off after a failed batch: first and longest wait (defaults 200 ms and 30 s). */
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -63,7 +66,7 @@ export interface EventFeedStats {
   events: number;
   failures: number;
   gapsSkipped: number;
-  /** Moves past events without reading them, the handler having nothing to do (`idleUpTo`). */
+  /** Moves past events without reading them, the handler having nothing to do (`idle`). */
   idleSkips: number;
 }
 
@@ -93,8 +96,8 @@ export function memoryCursor(start = 0): FeedCursor {
  * overtaken.
  */
 export class EventFeed<E extends FeedEventHead = FeedEvent> {
-  readonly #options: Required<Omit<EventFeedOptions<E>, 'readyUpTo' | 'idleUpTo'>> &
-    Pick<EventFeedOptions<E>, 'readyUpTo' | 'idleUpTo'>;
+  readonly #options: Required<Omit<EventFeedOptions<E>, 'readyUpTo' | 'idle'>> &
+    Pick<EventFeedOptions<E>, 'readyUpTo' | 'idle'>;
   #position = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -181,18 +184,16 @@ export class EventFeed<E extends FeedEventHead = FeedEvent> {
   async #step(): Promise<number> {
     const readyUpTo = this.#options.readyUpTo?.() ?? Number.MAX_SAFE_INTEGER;
     if (readyUpTo <= this.#position) return 0;
-    if (this.#options.idleUpTo !== undefined) {
-      const idle = await this.#options.idleUpTo();
-      if (idle !== undefined) {
-        const target = Math.min(idle, readyUpTo);
-        if (target > this.#position) {
-          await this.#options.cursor.save(target);
-          this.#position = target;
-          this.#gap = undefined;
-          this.#stats.idleSkips += 1;
-        }
-        return 0;
+    const idleUpTo = await this.#idleUpTo();
+    if (idleUpTo !== undefined) {
+      const target = Math.min(idleUpTo, readyUpTo);
+      if (target > this.#position) {
+        await this.#options.cursor.save(target);
+        this.#position = target;
+        this.#gap = undefined;
+        this.#stats.idleSkips += 1;
       }
+      return 0;
     }
     const read = await this.#options.events.listAfter(this.#position, {
       limit: this.#options.batchSize,
@@ -213,6 +214,14 @@ export class EventFeed<E extends FeedEventHead = FeedEvent> {
     this.#stats.batches += 1;
     this.#stats.events += batch.length;
     return read.length;
+  }
+
+  /** The log's last id when the handler has nothing to do (see `idle`), else undefined. */
+  async #idleUpTo(): Promise<number | undefined> {
+    const { idle, events } = this.#options;
+    if (idle === undefined || events.lastId === undefined || !(await idle())) return undefined;
+    const last = await events.lastId();
+    return (await idle()) ? last : undefined;
   }
 
   /** True once the hole after `afterId` has been waited for long enough. */

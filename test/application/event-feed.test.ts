@@ -153,7 +153,7 @@ describe('event feed', () => {
     assert.deepEqual(seen, ids);
   });
 
-  it('moves past events without reading them while the handler has nothing to do (idleUpTo)', async (t) => {
+  it('moves past events without reading them while the handler has nothing to do (idle)', async (t) => {
     const { storage, devEui } = await openStorage(t);
     const ids = await appendUps(storage, devEui, 3);
     let idle = true;
@@ -168,6 +168,7 @@ describe('event feed', () => {
           reads += 1;
           return storage.events.listAfter(afterId, options);
         },
+        lastId: () => storage.events.lastId(),
       },
       cursor: {
         load: async () => 0,
@@ -177,10 +178,7 @@ describe('event feed', () => {
       },
       pollIntervalMs: 5,
       readyUpTo: () => ready,
-      idleUpTo: async () => {
-        const last = await storage.events.lastId();
-        return idle ? last : undefined;
-      },
+      idle: async () => idle,
       handle: async (events) => {
         seen.push(...events.map((event) => event.id));
       },

@@ -129,7 +129,10 @@ export class ApplicationStage {
     // Heads only: the bodies of the uplinks of devices with a codec are read by the batch.
     this.#feed = new EventFeed<FeedEventHead>({
       name: APPLICATION_STAGE_CURSOR,
-      events: { listAfter: (afterId, read) => options.events.listHeadsAfter(afterId, read) },
+      events: {
+        listAfter: (afterId, read) => options.events.listHeadsAfter(afterId, read),
+        lastId: () => options.events.lastId(),
+      },
       cursor: {
         load: async () => {
           this.#readyUpTo = await cursor.load();
@@ -143,12 +146,7 @@ export class ApplicationStage {
       handle: (events) => this.#handle(events),
       ...(options.anyCodec === undefined
         ? {}
-        : {
-            idleUpTo: async () => {
-              const last = await options.events.lastId();
-              return (await options.anyCodec?.()) ? undefined : last;
-            },
-          }),
+        : { idle: async () => !(await options.anyCodec?.()) }),
       batchSize: options.batchSize ?? 250,
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
       ...(options.gapWaitMs === undefined ? {} : { gapWaitMs: options.gapWaitMs }),

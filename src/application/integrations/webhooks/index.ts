@@ -43,14 +43,12 @@ export async function startWebhooks(options: StartWebhooksOptions): Promise<Runn
     name: WEBHOOK_CURSOR,
     events: {
       listAfter: (afterId, read) => options.storage.events.listHeadsAfter(afterId, read),
+      lastId: () => options.storage.events.lastId(),
     },
     cursor: storageCursor(options.storage.consumerCursors, WEBHOOK_CURSOR),
     readyUpTo: options.readyUpTo,
     // Without an enabled webhook the dispatcher would queue nothing: move on without reading.
-    idleUpTo: async () => {
-      const last = await options.storage.events.lastId();
-      return (await options.storage.webhooks.anyEnabled()) ? undefined : last;
-    },
+    idle: async () => !(await options.storage.webhooks.anyEnabled()),
     logger,
     ...(options.feedPollIntervalMs === undefined
       ? {}
