@@ -217,7 +217,7 @@ export class Authenticator {
 }
 
 /** One cookie's value from a Cookie header, or undefined. */
-function cookieValue(header: string | undefined, name: string): string | undefined {
+export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
   for (const part of header.split(';')) {
     const equals = part.indexOf('=');

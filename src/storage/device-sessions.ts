@@ -500,10 +500,10 @@ function serialiseKeys(keys: SessionKeys): Uint8Array {
 
 function parseKeys(bytes: Uint8Array, devEui: string): SessionKeys {
   const key = (index: number) => bytes.slice(1 + 16 * index, 17 + 16 * index);
-  if (bytes[0] === KEYS_LAYOUT_10 && bytes.length === 33) {
+  if (bytes[0] === KEYS_LAYOUT_10 && bytes.length === CLEAR_KEYS_LENGTH_10) {
     return { lorawan: '1.0', nwkSKey: key(0), appSKey: key(1) };
   }
-  if (bytes[0] === KEYS_LAYOUT_11 && bytes.length === 65) {
+  if (bytes[0] === KEYS_LAYOUT_11 && bytes.length === CLEAR_KEYS_LENGTH_11) {
     return {
       lorawan: '1.1',
       fNwkSIntKey: key(0),

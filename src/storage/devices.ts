@@ -116,8 +116,8 @@ export const DEVICE_SORT: SortColumns<'devEui' | 'name' | 'createdAt' | 'updated
 /** Devices inserted per statement by `createMany` (18 columns: well under both engines' limits). */
 const INSERT_BATCH = 500;
 
-/** Devices checked per query by `withRootKeys`: a whole page of the largest list (1000). */
-const ROOT_KEYS_BATCH = 1000;
+/** Devices looked up per query by `existing` and `withRootKeys`: a page of the largest list. */
+const LOOKUP_BATCH = 1000;
 
 /** Associated data of a sealed root key: binds it to its device and column. */
 export function rootKeyAssociatedData(devEui: string, key: 'app_key' | 'nwk_key'): string {
@@ -241,17 +241,7 @@ export class DeviceRepository {
 
   /** Which of these DevEUIs are taken already, in DevEUI order. */
   async existing(devEuis: readonly string[]): Promise<string[]> {
-    const euis = [...new Set(devEuis.map((eui) => toEui(eui, 'DevEUI')))];
-    const found: string[] = [];
-    for (let start = 0; start < euis.length; start += INSERT_BATCH) {
-      const rows = await this.#db
-        .selectFrom('devices')
-        .select('dev_eui')
-        .where('dev_eui', 'in', euis.slice(start, start + INSERT_BATCH))
-        .execute();
-      found.push(...rows.map((row) => row.dev_eui));
-    }
-    return found.sort();
+    return (await this.#present(devEuis, { withRootKeys: false })).sort();
   }
 
   /**
@@ -536,16 +526,23 @@ export class DeviceRepository {
    * Galet's), without opening them: one query per 1000 devices.
    */
   async withRootKeys(devEuis: Iterable<string>): Promise<Set<string>> {
+    return new Set(await this.#present(devEuis, { withRootKeys: true }));
+  }
+
+  /** Which of these devices exist (and hold root keys, if asked): one query per 1000 devices. */
+  async #present(
+    devEuis: Iterable<string>,
+    { withRootKeys }: { withRootKeys: boolean },
+  ): Promise<string[]> {
     const euis = [...new Set([...devEuis].map((devEui) => toEui(devEui, 'DevEUI')))];
-    const found = new Set<string>();
-    for (let start = 0; start < euis.length; start += ROOT_KEYS_BATCH) {
-      const rows = await this.#db
+    const found: string[] = [];
+    for (let start = 0; start < euis.length; start += LOOKUP_BATCH) {
+      let query = this.#db
         .selectFrom('devices')
         .select('dev_eui')
-        .where('dev_eui', 'in', euis.slice(start, start + ROOT_KEYS_BATCH))
-        .where('app_key_enc', 'is not', null)
-        .execute();
-      for (const row of rows) found.add(row.dev_eui);
+        .where('dev_eui', 'in', euis.slice(start, start + LOOKUP_BATCH));
+      if (withRootKeys) query = query.where('app_key_enc', 'is not', null);
+      for (const row of await query.execute()) found.push(row.dev_eui);
     }
     return found;
   }

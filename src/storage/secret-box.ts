@@ -71,10 +71,6 @@ export class SecretBox {
   }
 
   /**
-   * The id of the master key a value was sealed under (8 hex digits); null for a value of the
-   * first format, which names no key; undefined when it is no sealed value at all.
-   */
-  /**
    * The length of what was sealed (AES-GCM keeps it), read without the key; -1 when `sealed`
    * is no sealed value.
    */
@@ -84,6 +80,10 @@ export class SecretBox {
     return sealed.length - (keyId === null ? OVERHEAD_V1 : OVERHEAD_V2);
   }
 
+  /**
+   * The id of the master key a value was sealed under (8 hex digits); null for a value of the
+   * first format, which names no key; undefined when it is no sealed value at all.
+   */
   static keyIdOf(sealed: Uint8Array): string | null | undefined {
     if (!(sealed instanceof Uint8Array)) return undefined;
     if (sealed[0] === FORMAT_V1 && sealed.length >= OVERHEAD_V1) return null;

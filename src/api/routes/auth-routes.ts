@@ -295,21 +295,30 @@ export function registerAuthRoutes(api: FastifyInstance, platform: PlatformConte
   );
 }
 
-function cookieAttributes(request: FastifyRequest, maxAgeSeconds: number): string {
+function cookieAttributes(
+  request: FastifyRequest,
+  maxAgeSeconds: number,
+  alwaysSecure = false,
+): string {
   // SameSite=Strict: a browser never sends it with a request another site started (CSRF).
-  const secure = request.protocol === 'https' ? '; Secure' : '';
+  const secure = alwaysSecure || request.protocol === 'https' ? '; Secure' : '';
   return `Path=/api/v1; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
 
-function setSessionCookie(
+/**
+ * The console session's cookie, as every login sets it. `alwaysSecure`: Secure even when the
+ * request itself came over http (the OIDC login behind a TLS proxy, its redirect URL https).
+ */
+export function setSessionCookie(
   request: FastifyRequest,
   reply: FastifyReply,
   token: string,
   ttlMs: number,
+  { alwaysSecure = false }: { alwaysSecure?: boolean } = {},
 ): void {
   reply.header(
     'set-cookie',
-    `${SESSION_COOKIE}=${token}; ${cookieAttributes(request, Math.floor(ttlMs / 1000))}`,
+    `${SESSION_COOKIE}=${token}; ${cookieAttributes(request, Math.floor(ttlMs / 1000), alwaysSecure)}`,
   );
 }
 

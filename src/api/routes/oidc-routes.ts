@@ -17,8 +17,9 @@ import {
 import { hashPassword } from '../../platform/passwords.js';
 import { generateSessionToken } from '../../platform/tokens.js';
 import { StorageError, type User } from '../../storage/index.js';
-import { type PlatformContext, recordAudit, SESSION_COOKIE } from '../auth.js';
+import { cookieValue, type PlatformContext, recordAudit } from '../auth.js';
 import type { ApiOptions } from '../server.js';
+import { setSessionCookie } from './auth-routes.js';
 import { userView } from './users.js';
 
 /**
@@ -483,12 +484,10 @@ export function registerOidcRoutes(
       'success',
       { type: 'user', id: user.id, tenantId: audit.tenantId ?? null },
     );
-    const secure = login.secureCookies || request.protocol === 'https' ? '; Secure' : '';
-    // As POST /auth/login sets it (auth-routes.ts); the cleared flow cookie is set already.
-    noStore(reply).header(
-      'set-cookie',
-      `${SESSION_COOKIE}=${session.token}; Path=/api/v1; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(sessionTtlMs / 1000)}${secure}`,
-    );
+    // The cleared flow cookie is set already: Fastify adds this one beside it.
+    setSessionCookie(request, noStore(reply), session.token, sessionTtlMs, {
+      alwaysSecure: login.secureCookies,
+    });
     if (wantsJson(request)) {
       const memberships = await storage.memberships.listForUser(user.id);
       return reply.send({
@@ -557,18 +556,6 @@ function authenticationMethods(claims: Claims): Record<string, unknown> {
   const acr = claims['acr'];
   if (typeof acr === 'string' && acr.length <= 100) details['acr'] = acr;
   return details;
-}
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const equals = part.indexOf('=');
-    if (equals >= 0 && part.slice(0, equals).trim() === name) {
-      const value = part.slice(equals + 1).trim();
-      return value === '' ? undefined : value;
-    }
-  }
-  return undefined;
 }
 
 function oidcMetrics(registry: Registry | undefined): {
