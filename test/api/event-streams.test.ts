@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_EVENT_STREAM_LIMITS } from '../../src/api/routes/event-streams.js';
 import { resolveStartOptions } from '../../src/cli/start-command.js';
-import type { Logger } from '../../src/logger.js';
+import { capturingLogger, type LogEntry, metricSample } from '../helpers/capture.js';
 import { removeDir, startTestGalet, TEST_ADMIN_TOKEN, type TestGalet } from '../helpers/galet.js';
 
 const APP_KEY = '2b7e151628aed2a6abf7158809cf4f3c';
@@ -329,38 +329,6 @@ describe('server-sent event streams', () => {
   });
 });
 
-interface LogEntry {
-  level: string;
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function capturingLogger(entries: LogEntry[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: string) =>
-    (obj: object, message = '') =>
-      entries.push({ level, fields: { ...bindings, ...obj }, message });
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => capturingLogger(entries, { ...bindings, ...more }),
-  };
-}
-
-/** The value of one Prometheus sample (`name{labels}`), 0 when absent. */
-async function metric(baseUrl: string, name: string): Promise<number> {
-  const response = await fetch(`${baseUrl}/api/v1/metrics`, {
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
-  });
-  assert.equal(response.status, 200);
-  for (const line of (await response.text()).split('\n')) {
-    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
-  }
-  return 0;
-}
-
 describe('server-sent event streams: limits, metrics and heartbeat', () => {
   let galet: TestGalet;
   const logs: LogEntry[] = [];
@@ -421,13 +389,16 @@ describe('server-sent event streams: limits, metrics and heartbeat', () => {
       assert.match(total.refusal.message, /3 event streams open, its limit/);
       assert.deepEqual(total.refusal.details, { limit: 'total', max: 3 });
 
-      assert.equal(await metric(galet.baseUrl, 'galet_event_streams_open'), 3);
+      assert.equal(await metricSample(galet.baseUrl, 'galet_event_streams_open'), 3);
       assert.equal(
-        await metric(galet.baseUrl, 'galet_event_streams_refused_total{kind="per_credential"}'),
+        await metricSample(
+          galet.baseUrl,
+          'galet_event_streams_refused_total{kind="per_credential"}',
+        ),
         1,
       );
       assert.equal(
-        await metric(galet.baseUrl, 'galet_event_streams_refused_total{kind="total"}'),
+        await metricSample(galet.baseUrl, 'galet_event_streams_refused_total{kind="total"}'),
         1,
       );
       const refusals = logs.filter((entry) => entry.message.startsWith('event stream refused'));
@@ -442,19 +413,23 @@ describe('server-sent event streams: limits, metrics and heartbeat', () => {
 
       // A place freed is a place taken again.
       streams.shift()?.close();
-      await waitUntil(async () => (await metric(galet.baseUrl, 'galet_event_streams_open')) === 2);
+      await waitUntil(
+        async () => (await metricSample(galet.baseUrl, 'galet_event_streams_open')) === 2,
+      );
       const again = await openStream(galet.baseUrl, keyToken, path());
       assert.equal(again.status, 200);
       streams.push(again);
     } finally {
       for (const stream of streams) stream.close();
     }
-    await waitUntil(async () => (await metric(galet.baseUrl, 'galet_event_streams_open')) === 0);
-    assert.equal(await metric(galet.baseUrl, 'galet_event_streams_opened_total'), 4);
+    await waitUntil(
+      async () => (await metricSample(galet.baseUrl, 'galet_event_streams_open')) === 0,
+    );
+    assert.equal(await metricSample(galet.baseUrl, 'galet_event_streams_opened_total'), 4);
   });
 
   it('counts the events it sends, and sends a keep-alive comment on an idle stream', async () => {
-    const sentBefore = await metric(galet.baseUrl, 'galet_event_streams_events_sent_total');
+    const sentBefore = await metricSample(galet.baseUrl, 'galet_event_streams_events_sent_total');
     const stream = await openStream(galet.baseUrl, keyToken, path());
     try {
       assert.equal(stream.status, 200);
@@ -469,7 +444,7 @@ describe('server-sent event streams: limits, metrics and heartbeat', () => {
       }
       await stream.waitFor(2);
       assert.equal(
-        await metric(galet.baseUrl, 'galet_event_streams_events_sent_total'),
+        await metricSample(galet.baseUrl, 'galet_event_streams_events_sent_total'),
         sentBefore + 2,
       );
       // keepAliveMs is 100 here: a few heartbeats within half a second of silence.

@@ -99,42 +99,13 @@ describe('measurement shares: a provider shares chosen fields of a device with a
   });
 
   it('lets the provider’s owner share, and refuses the wrong caller, device or tenant', async () => {
+    const meterVolume = { devEui: meter, tenantId: commune, fields: ['volume'] };
     const refusals: [string, Record<string, unknown>, string | undefined, number, string][] = [
-      [
-        'viewer',
-        { devEui: meter, tenantId: commune, fields: ['volume'] },
-        tokens['providerViewer'],
-        403,
-        'FORBIDDEN',
-      ],
-      [
-        'read-only owner',
-        { devEui: meter, tenantId: commune, fields: ['volume'] },
-        tokens['providerReadOnly'],
-        403,
-        'FORBIDDEN',
-      ],
-      [
-        'integration',
-        { devEui: meter, tenantId: commune, fields: ['volume'] },
-        tokens['providerIntegration'],
-        403,
-        'FORBIDDEN',
-      ],
-      [
-        'another tenant',
-        { devEui: meter, tenantId: commune, fields: ['volume'] },
-        tokens['communeOwner'],
-        404,
-        'NOT_FOUND',
-      ],
-      [
-        'the operator',
-        { devEui: meter, tenantId: commune, fields: ['volume'] },
-        tokens['operatorAdmin'],
-        403,
-        'FORBIDDEN',
-      ],
+      ['viewer', meterVolume, tokens['providerViewer'], 403, 'FORBIDDEN'],
+      ['read-only owner', meterVolume, tokens['providerReadOnly'], 403, 'FORBIDDEN'],
+      ['integration', meterVolume, tokens['providerIntegration'], 403, 'FORBIDDEN'],
+      ['another tenant', meterVolume, tokens['communeOwner'], 404, 'NOT_FOUND'],
+      ['the operator', meterVolume, tokens['operatorAdmin'], 403, 'FORBIDDEN'],
       [
         'a device of another application',
         { devEui: valve, tenantId: commune, fields: ['open'] },

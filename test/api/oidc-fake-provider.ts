@@ -15,6 +15,7 @@ import {
 } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeHttpServer } from '../helpers/sockets.js';
 
 export interface TestSigningKey {
   kid: string;
@@ -151,8 +152,7 @@ export class FakeOidcProvider {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

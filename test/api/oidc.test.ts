@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import type { ApiOptions } from '../../src/api/server.js';
 import { resolveStartOptions } from '../../src/cli/start-command.js';
-import type { Logger } from '../../src/logger.js';
 import { decodeIdToken, signatureValid, signingKeysOf } from '../../src/platform/oidc-id-token.js';
 import {
   type OidcSettings,
@@ -16,6 +14,8 @@ import {
   resolveOidcSettings,
 } from '../../src/platform/oidc-settings.js';
 import { createStorage, openDatabase, SecretBox } from '../../src/storage/index.js';
+import { capturingLogger, type LogEntry } from '../helpers/capture.js';
+import { freePort } from '../helpers/sockets.js';
 import { FakeOidcProvider, newSigningKey, signJwt } from './oidc-fake-provider.js';
 import { ADMIN_TOKEN, PASSWORD, type PlatformApi, startPlatformApi } from './platform-helpers.js';
 
@@ -27,37 +27,11 @@ import { ADMIN_TOKEN, PASSWORD, type PlatformApi, startPlatformApi } from './pla
 const CLIENT_ID = 'galet-console';
 const CLIENT_SECRET = 'a client secret: 0123456789abcdef';
 
-interface LogLine {
-  level: string;
-  obj: object;
-  msg: string | undefined;
-}
-
-/** A logger that keeps every line, to check what is (not) written. */
-function recordingLogger(lines: LogLine[]): Logger {
-  const logger: Logger = {
-    debug: (obj, msg) => lines.push({ level: 'debug', obj, msg }),
-    info: (obj, msg) => lines.push({ level: 'info', obj, msg }),
-    warn: (obj, msg) => lines.push({ level: 'warn', obj, msg }),
-    error: (obj, msg) => lines.push({ level: 'error', obj, msg }),
-    child: () => logger,
-  };
-  return logger;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 interface Setup {
   api: PlatformApi;
   provider: FakeOidcProvider;
   base: string;
-  logs: LogLine[];
+  logs: LogEntry[];
   metrics: Registry;
   tenantId: string;
   close(): Promise<void>;
@@ -76,10 +50,10 @@ async function setUp(
   });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const logs: LogLine[] = [];
+  const logs: LogEntry[] = [];
   const metrics = new Registry();
   platform = await startPlatformApi({
-    logger: recordingLogger(logs),
+    logger: capturingLogger(logs),
     metrics,
     oidc: {
       issuer: provider.issuer,

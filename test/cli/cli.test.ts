@@ -215,29 +215,10 @@ describe('galet command line', { concurrency: 4 }, () => {
   it('prints LoRa time on air in milliseconds', async () => {
     const sf12 = await galet(['airtime', '--sf', '12', '--bw', '125', '--payload', '51']);
     assert.equal(sf12.stdout.trim(), '2465.792');
-    const sf7 = await galet([
-      'airtime',
-      '--sf',
-      '7',
-      '--bw',
-      '125',
-      '--payload',
-      '13',
-      '--cr',
-      '4/5',
-    ]);
+    const thirteenBytesSf7 = ['airtime', '--sf', '7', '--bw', '125', '--payload', '13'];
+    const sf7 = await galet([...thirteenBytesSf7, '--cr', '4/5']);
     assert.equal(sf7.stdout.trim(), '46.336');
-    const noCrc = await galet([
-      'airtime',
-      '--sf',
-      '7',
-      '--bw',
-      '125',
-      '--payload',
-      '13',
-      '--no-crc',
-      '--json',
-    ]);
+    const noCrc = await galet([...thirteenBytesSf7, '--no-crc', '--json']);
     assert.ok((json(noCrc)['airtimeMs'] as number) < 46.336);
   });
 

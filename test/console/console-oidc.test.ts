@@ -2,33 +2,20 @@
 // OpenID Connect provider (written for the tests, on 127.0.0.1), comes back to Galet's callback
 // and lands in the console logged in, as the user whose verified e-mail the provider vouched for.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { FakeOidcProvider } from '../api/oidc-fake-provider.js';
+import { chromiumOrSkip, launchChromium } from '../helpers/chromium.js';
 import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
-import { skipOrFail } from '../helpers/services.js';
+import { freePort } from '../helpers/sockets.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const EMAIL = 'agent@veauche.example';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('web console with OIDC login', () => {
   it('signs in through the identity provider and lands in the console as that user', {
     timeout: 60_000,
   }, async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      skipOrFail(t, `${CHROMIUM} is missing: install Debian's Chromium to run the console's tests`);
-      return;
-    }
+    if (!chromiumOrSkip(t)) return;
     const provider = await FakeOidcProvider.start({
       clientId: 'galet-console',
       clientSecret: 'a client secret for the console test',
@@ -58,10 +45,7 @@ describe('web console with OIDC login', () => {
       });
       assert.equal(user.status, 201, JSON.stringify(user.json));
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      browser = await launchChromium();
       const context = await browser.newContext();
       const page = await context.newPage();
       page.setDefaultTimeout(5000);

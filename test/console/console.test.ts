@@ -6,20 +6,18 @@
  * badge on the provider's device only, watches a live uplink arrive and logs out.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { fromBase32, totp } from '../../src/platform/totp.js';
 import type { RunningProvider } from '../../src/server/start-provider.js';
 import { apiRequest } from '../helpers/api.js';
+import { chromiumOrSkip, launchChromium } from '../helpers/chromium.js';
 import { removeDir } from '../helpers/galet.js';
-import { skipOrFail } from '../helpers/services.js';
 import { ScenarioNetwork, startLinkedProvider, waitFor } from '../scenarios/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 const GW = 'aa555a0000000c01';
 const DECRYPTED_DEVICE = '00000000000c0001';
@@ -39,13 +37,7 @@ describe('web console in a browser', () => {
   it('logs in with TOTP, badges only the device the operator cannot decrypt, streams a live uplink, logs out', {
     timeout: 60_000,
   }, async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      skipOrFail(
-        t,
-        `${CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium) to run the console's browser test`,
-      );
-      return;
-    }
+    if (!chromiumOrSkip(t)) return;
     const net = await ScenarioNetwork.start([{ gatewayId: GW }]);
     const providerDir = await mkdtemp(join(tmpdir(), 'galet-console-provider-'));
     let provider: RunningProvider | undefined;
@@ -95,10 +87,7 @@ describe('web console in a browser', () => {
       assert.equal(user.status, 201, JSON.stringify(user.json));
       const secret = await enrolTotp(net.galet.baseUrl);
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      browser = await launchChromium();
       const context = await browser.newContext();
       const page = await context.newPage();
       page.setDefaultTimeout(5000);

@@ -20,50 +20,14 @@ import {
   mqttClientOptions,
 } from '../../../src/application/integrations/mqtt/settings.js';
 import { resolveStartOptions } from '../../../src/cli/start-command.js';
-import type { Logger } from '../../../src/logger.js';
-import {
-  removeDir,
-  startTestGalet,
-  TEST_ADMIN_TOKEN,
-  type TestGalet,
-} from '../../helpers/galet.js';
+import { attachNetwork } from '../../helpers/attach-network.js';
+import { capturingLogger, type LogEntry, metricSample } from '../../helpers/capture.js';
+import { removeDir, startTestGalet, type TestGalet } from '../../helpers/galet.js';
 import { skipOrFail } from '../../helpers/services.js';
-import { ScenarioNetwork, waitFor } from '../../scenarios/helpers.js';
+import { type ScenarioNetwork, waitFor } from '../../scenarios/helpers.js';
 import { startTlsBroker, type TlsBroker, tlsBrokerTools } from './tls-broker.js';
 
 const GW = 'aa555a0000000d02';
-
-interface LogEntry {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-/** A Logger that keeps every entry (with its child bindings) for the test to read. */
-function capturingLogger(entries: LogEntry[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: LogEntry['level']) =>
-    (obj: object, message = '') =>
-      entries.push({ level, fields: { ...bindings, ...obj }, message });
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => capturingLogger(entries, { ...bindings, ...more }),
-  };
-}
-
-/** Prometheus samples of a Galet by `name{labels}`. */
-async function metric(galet: TestGalet, name: string): Promise<number> {
-  const response = await fetch(`${galet.baseUrl}/api/v1/metrics`, {
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
-  });
-  for (const line of (await response.text()).split('\n')) {
-    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
-  }
-  return 0;
-}
 
 async function subscriber(broker: TlsBroker, prefix: string) {
   const client: MqttClient = await connectAsync(broker.url, {
@@ -138,15 +102,7 @@ describe('MQTT integration over TLS with credentials (a Mosquitto of its own)', 
     let net: ScenarioNetwork | undefined;
     try {
       assert.equal(mqtt.password, tls.users.galet.password, 'the password read from its file');
-      net = await ScenarioNetwork.attach(
-        {
-          baseUrl: galet.baseUrl,
-          udpPort: galet.udpPort,
-          adminToken: TEST_ADMIN_TOKEN,
-          dataDir: galet.dataDir,
-        },
-        [{ gatewayId: GW }],
-      );
+      net = await attachNetwork(galet, [{ gatewayId: GW }]);
       const device = await net.addAbpDevice('00000000000e0001', '1.0.3', 0x260e0001);
       const { event } = await net.uplink(device, { fPort: 4, payload: Uint8Array.of(7, 8) });
       const upTopic = `${prefix}/${net.applicationId}/device/${device.devEui}/event/up`;
@@ -169,9 +125,12 @@ describe('MQTT integration over TLS with credentials (a Mosquitto of its own)', 
       });
       assert.equal(queued.data, 'q80=');
       assert.equal(queued.fPort, 12);
-      assert.equal(await metric(galet, 'galet_mqtt_connected'), 1);
-      assert.equal(await metric(galet, 'galet_mqtt_commands_queued_total'), 1);
-      assert.equal(await metric(galet, 'galet_mqtt_connection_errors_total{kind="tls"}'), 0);
+      assert.equal(await metricSample(galet.baseUrl, 'galet_mqtt_connected'), 1);
+      assert.equal(await metricSample(galet.baseUrl, 'galet_mqtt_commands_queued_total'), 1);
+      assert.equal(
+        await metricSample(galet.baseUrl, 'galet_mqtt_connection_errors_total{kind="tls"}'),
+        0,
+      );
       assert.ok(logs.some((entry) => entry.message === 'MQTT integration connected to the broker'));
       assert.equal(JSON.stringify(logs).includes(tls.users.galet.password), false, 'password');
     } finally {
@@ -205,11 +164,13 @@ describe('MQTT integration over TLS with credentials (a Mosquitto of its own)', 
         // Retried: several attempts, each refused, none connected.
         await waitFor(
           'retried TLS failures',
-          async () => (await metric(galet, 'galet_mqtt_connection_errors_total{kind="tls"}')) >= 3,
+          async () =>
+            (await metricSample(galet.baseUrl, 'galet_mqtt_connection_errors_total{kind="tls"}')) >=
+            3,
           10_000,
         );
-        assert.equal(await metric(galet, 'galet_mqtt_connected'), 0);
-        assert.equal(await metric(galet, 'galet_mqtt_connects_total'), 0);
+        assert.equal(await metricSample(galet.baseUrl, 'galet_mqtt_connected'), 0);
+        assert.equal(await metricSample(galet.baseUrl, 'galet_mqtt_connects_total'), 0);
         const warnings = logs.filter(
           (entry) =>
             entry.level === 'warn' &&
@@ -258,10 +219,13 @@ describe('MQTT integration over TLS with credentials (a Mosquitto of its own)', 
       await waitFor(
         'retried refusals',
         async () =>
-          (await metric(galet, 'galet_mqtt_connection_errors_total{kind="not_authorized"}')) >= 3,
+          (await metricSample(
+            galet.baseUrl,
+            'galet_mqtt_connection_errors_total{kind="not_authorized"}',
+          )) >= 3,
         10_000,
       );
-      assert.equal(await metric(galet, 'galet_mqtt_connected'), 0);
+      assert.equal(await metricSample(galet.baseUrl, 'galet_mqtt_connected'), 0);
       const warning = logs.find((entry) => entry.fields['reason'] === 'not_authorized');
       assert.ok(warning !== undefined, JSON.stringify(logs));
       assert.equal(warning.level, 'warn');
@@ -316,11 +280,14 @@ describe('MQTT integration over TLS with credentials (a Mosquitto of its own)', 
       await waitFor(
         'the handshake refused without a client certificate, retried',
         async () =>
-          (await metric(without.galet, 'galet_mqtt_connection_errors_total{kind="tls"}')) >= 2,
+          (await metricSample(
+            without.galet.baseUrl,
+            'galet_mqtt_connection_errors_total{kind="tls"}',
+          )) >= 2,
         10_000,
       );
-      assert.equal(await metric(without.galet, 'galet_mqtt_connected'), 0);
-      assert.equal(await metric(without.galet, 'galet_mqtt_connects_total'), 0);
+      assert.equal(await metricSample(without.galet.baseUrl, 'galet_mqtt_connected'), 0);
+      assert.equal(await metricSample(without.galet.baseUrl, 'galet_mqtt_connects_total'), 0);
       const warning = withoutLogs.find((entry) => entry.fields['reason'] === 'tls');
       assert.ok(warning !== undefined, JSON.stringify(withoutLogs));
       assert.match(warning.message, /asks for a client certificate.*mqttCert, mqttKey/);

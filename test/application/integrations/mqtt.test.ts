@@ -16,6 +16,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { SimulatedGateway } from '../../../src/sim/gateway.js';
 import { apiRequest } from '../../helpers/api.js';
+import { attachNetwork } from '../../helpers/attach-network.js';
 import {
   removeDir,
   startTestGalet,
@@ -145,15 +146,7 @@ describe('MQTT integration (real Mosquitto)', () => {
         mqtt: { url: BROKER_URL, topicPrefix: prefix, reconnectPeriodMs: 200 },
       },
     });
-    network = await ScenarioNetwork.attach(
-      {
-        baseUrl: galet.baseUrl,
-        udpPort: galet.udpPort,
-        adminToken: TEST_ADMIN_TOKEN,
-        dataDir: galet.dataDir,
-      },
-      [{ gatewayId: GW }],
-    );
+    network = await attachNetwork(galet, [{ gatewayId: GW }]);
   });
 
   after(async () => {
@@ -362,15 +355,7 @@ describe('MQTT integration across a broker outage', () => {
     });
     let net: ScenarioNetwork | undefined;
     try {
-      net = await ScenarioNetwork.attach(
-        {
-          baseUrl: galet.baseUrl,
-          udpPort: galet.udpPort,
-          adminToken: TEST_ADMIN_TOKEN,
-          dataDir: galet.dataDir,
-        },
-        [{ gatewayId: GW }],
-      );
+      net = await attachNetwork(galet, [{ gatewayId: GW }]);
       const device = await net.addAbpDevice('00000000000b0001', '1.0.3', 0x260b0001);
       const topic = `${prefix}/${net.applicationId}/device/${device.devEui}/event/up`;
       await net.uplink(device, { fPort: 1, payload: Uint8Array.of(0) });
@@ -566,12 +551,7 @@ describe('MQTT integration on PostgreSQL', () => {
     let galet = await startTestGalet(options);
     let net: ScenarioNetwork | undefined;
     try {
-      const attach = () =>
-        ScenarioNetwork.attach(
-          { baseUrl: galet.baseUrl, udpPort: galet.udpPort, adminToken: TEST_ADMIN_TOKEN, dataDir },
-          [{ gatewayId: GW }],
-        );
-      net = await attach();
+      net = await attachNetwork(galet, [{ gatewayId: GW }]);
       const device = await net.addAbpDevice('00000000000d0001', '1.0.3', 0x260d0001);
       const topic = `${prefix}/${net.applicationId}/device/${device.devEui}/event/up`;
       await net.uplink(device, { fPort: 1, payload: Uint8Array.of(1) });

@@ -2,6 +2,7 @@
 // what the test decides (a status, or no answer at all).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeHttpServer } from '../../helpers/sockets.js';
 
 export interface ReceivedRequest {
   eventId: number;
@@ -63,8 +64,7 @@ export class WebhookReceiver {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 
   /** Distinct event ids received with a 2xx-answer-worthy request, per device, in arrival order. */
