@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningProvider } from '../../src/server/start-provider.js';
 import { removeDir, startTestGalet, type TestGalet } from '../helpers/galet.js';
-import { ScenarioNetwork, startLinkedProvider, waitFor } from '../scenarios/helpers.js';
-
-const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
+import { startLinkedProvider } from '../helpers/linked-provider.js';
+import { ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 
 describe('HTTP API', () => {
   let galet: TestGalet;
@@ -268,7 +267,6 @@ describe('device list items (issue #6)', () => {
       const blindEui = '00000000000d0004';
       const linked = await startLinkedProvider(net, {
         dataDir: providerDir,
-        adminToken: PROVIDER_TOKEN,
         applicationName: 'Eau',
         device: { devEui: blindEui, name: 'water meter' },
       });

@@ -18,6 +18,7 @@ import { ApiClient, ApiError } from '../../src/cli/api-client.js';
 import { CliInputError } from '../../src/cli/fail.js';
 import { exchange, HttpTransportError } from '../../src/cli/http-request.js';
 import { removeDir } from '../helpers/galet.js';
+import { closeHttpServer } from '../helpers/sockets.js';
 import { galetCli } from './run-cli.js';
 
 interface Seen {
@@ -51,11 +52,6 @@ async function recordingServer(
   const { port } = server.address() as AddressInfo;
   const scheme = server instanceof HttpsServer ? 'https' : 'http';
   return { server, url: `${scheme}://127.0.0.1:${port}`, seen };
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 function api(url: string, token = 'secret-token'): ApiClient {
@@ -145,8 +141,8 @@ describe('the CLI API client over node:http', () => {
     }));
   });
   after(async () => {
-    await closeServer(server);
-    await closeServer(other.server);
+    await closeHttpServer(server);
+    await closeHttpServer(other.server);
   });
 
   it('sends the bearer token, Accept and a JSON body, and parses the JSON answer', async () => {
@@ -261,7 +257,7 @@ describe('the CLI API client over node:http', () => {
 
   it('names the server and ECONNREFUSED when nothing listens', async () => {
     const closed = await recordingServer(() => undefined);
-    await closeServer(closed.server);
+    await closeHttpServer(closed.server);
     await assert.rejects(api(closed.url).request('GET', '/applications'), {
       name: 'CliInputError',
       message: `cannot reach Galet at ${closed.url}: ECONNREFUSED`,
@@ -350,7 +346,7 @@ describe('the CLI API client over https', () => {
     );
   });
   after(async () => {
-    if (https !== undefined) await closeServer(https.server);
+    if (https !== undefined) await closeHttpServer(https.server);
     await removeDir(dir);
   });
 

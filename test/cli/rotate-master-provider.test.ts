@@ -9,33 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { rotateMasterKey } from '../../src/cli/master-key-command.js';
-import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
-import { apiRequest } from '../helpers/api.js';
+import type { RunningProvider } from '../../src/server/start-provider.js';
+import { linkProvider, providerRequest } from '../helpers/linked-provider.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 
-const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 const GW = 'aa555a0000000d01';
-
-function startLinkedProvider(net: ScenarioNetwork, dataDir: string, token: string) {
-  return startProvider({
-    dataDir,
-    host: '127.0.0.1',
-    httpPort: 0,
-    region: 'EU868',
-    networkUrl: net.galet.baseUrl,
-    networkToken: token,
-    env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
-  });
-}
 
 async function decryptedUplink(provider: RunningProvider, devEui: string, fCnt: number) {
   return waitFor(`the provider stores uplink ${fCnt} decrypted`, async () => {
-    const events = await apiRequest(
-      `http://127.0.0.1:${provider.httpPort}`,
-      PROVIDER_TOKEN,
-      'GET',
-      `/api/v1/devices/${devEui}/events`,
-    );
+    const events = await providerRequest(provider, 'GET', `/api/v1/devices/${devEui}/events`);
     const up = (events.json.events as { event: string; fCnt?: number; data?: string }[]).find(
       (event) => event.event === 'up' && event.fCnt === fCnt,
     );
@@ -49,29 +31,17 @@ describe('a provider rotating its master key', () => {
     const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-rotation-'));
     let provider: RunningProvider | undefined;
     try {
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${net.applicationId}/link-tokens`,
-        { name: 'water supplier' },
-      );
-      assert.equal(link.status, 201);
-      provider = await startLinkedProvider(net, providerDir, link.json.token);
-      await provider.link.ready();
+      const linked = await linkProvider(net, providerDir);
+      provider = linked.provider;
       const devEui = '00000000000d0001';
-      const created = await apiRequest(
-        `http://127.0.0.1:${provider.httpPort}`,
-        PROVIDER_TOKEN,
-        'POST',
-        '/api/v1/devices',
-        {
-          devEui,
-          joinEui: JOIN_EUI,
-          name: 'meter',
-          applicationId: net.applicationId,
-          macVersion: '1.0.4',
-          appKey: Buffer.from(APP_KEY).toString('hex'),
-        },
-      );
+      const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
+        devEui,
+        joinEui: JOIN_EUI,
+        name: 'meter',
+        applicationId: net.applicationId,
+        macVersion: '1.0.4',
+        appKey: Buffer.from(APP_KEY).toString('hex'),
+      });
       assert.equal(created.status, 201, JSON.stringify(created.json));
       const device = await net.addOtaaDevice(devEui, '1.0.4', { register: false });
       await net.join(device);
@@ -94,8 +64,7 @@ describe('a provider rotating its master key', () => {
       assert.notEqual(await readFile(join(providerDir, 'master.key'), 'utf8'), masterKeyBefore);
 
       // Same session on the network (no rejoin): its envelope is under the KEK of before.
-      provider = await startLinkedProvider(net, providerDir, link.json.token);
-      await provider.link.ready();
+      ({ provider } = await linkProvider(net, providerDir, { token: linked.token }));
       const after = await net.uplink(device, { fPort: 2, payload: Buffer.from('index=2') });
       assert.deepEqual(
         await decryptedUplink(provider, devEui, after.transmission.counter),

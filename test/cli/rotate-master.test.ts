@@ -100,6 +100,18 @@ async function keyFile(path: string): Promise<Uint8Array> {
   return new Uint8Array(Buffer.from((await readFile(path, 'utf8')).trim(), 'hex'));
 }
 
+/** The .new files a rotation to `newKey` writes before its transaction, as a crash leaves them. */
+async function writePendingFiles(dataDir: string, newKey: Uint8Array, kek: Uint8Array) {
+  await writeFile(join(dataDir, MASTER_KEY_PENDING_FILE), Buffer.from(newKey).toString('hex'), {
+    mode: 0o600,
+  });
+  await writeFile(
+    join(dataDir, APPLICATION_KEK_PENDING_FILE),
+    sealApplicationKek(SecretBox.fromKey(newKey), kek),
+    { mode: 0o600 },
+  );
+}
+
 function rotate(dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   return galetCli(['keys', 'rotate-master', '--data-dir', dataDir, ...extra], {
     GALET_MASTER_KEY: '',
@@ -175,18 +187,7 @@ describe('galet keys rotate-master (SQLite, master.key)', () => {
     const committed = await populatedDataDir();
     const newKey = new Uint8Array(randomBytes(32));
     const kek = applicationKek(committed.masterKey).key;
-    await writeFile(
-      join(committed.dataDir, MASTER_KEY_PENDING_FILE),
-      Buffer.from(newKey).toString('hex'),
-      {
-        mode: 0o600,
-      },
-    );
-    await writeFile(
-      join(committed.dataDir, APPLICATION_KEK_PENDING_FILE),
-      sealApplicationKek(SecretBox.fromKey(newKey), kek),
-      { mode: 0o600 },
-    );
+    await writePendingFiles(committed.dataDir, newKey, kek);
     const database = await openDatabase({ dataDir: committed.dataDir });
     await rotateSealedValues(database, {
       from: SecretBox.fromKey(committed.masterKey),
@@ -212,17 +213,10 @@ describe('galet keys rotate-master (SQLite, master.key)', () => {
     // Stopped before the commit: the database is still on the old key.
     const uncommitted = await populatedDataDir();
     const abandoned = new Uint8Array(randomBytes(32));
-    await writeFile(
-      join(uncommitted.dataDir, MASTER_KEY_PENDING_FILE),
-      Buffer.from(abandoned).toString('hex'),
-      {
-        mode: 0o600,
-      },
-    );
-    await writeFile(
-      join(uncommitted.dataDir, APPLICATION_KEK_PENDING_FILE),
-      sealApplicationKek(SecretBox.fromKey(abandoned), applicationKek(uncommitted.masterKey).key),
-      { mode: 0o600 },
+    await writePendingFiles(
+      uncommitted.dataDir,
+      abandoned,
+      applicationKek(uncommitted.masterKey).key,
     );
     const redone = await rotate(uncommitted.dataDir);
     assert.equal(redone.status, 0, redone.stderr);

@@ -16,9 +16,9 @@ import type { RunningProvider } from '../../src/server/start-provider.js';
 import { apiRequest } from '../helpers/api.js';
 import { chromiumOrSkip, launchChromium } from '../helpers/chromium.js';
 import { removeDir } from '../helpers/galet.js';
-import { ScenarioNetwork, startLinkedProvider, waitFor } from '../scenarios/helpers.js';
+import { startLinkedProvider } from '../helpers/linked-provider.js';
+import { ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 
-const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 const GW = 'aa555a0000000c01';
 const DECRYPTED_DEVICE = '00000000000c0001';
 const BLIND_DEVICE = '00000000000c0002';
@@ -55,7 +55,6 @@ describe('web console in a browser', () => {
       // A second application, linked to a provider that registers its device without keys.
       const linked = await startLinkedProvider(net, {
         dataDir: providerDir,
-        adminToken: PROVIDER_TOKEN,
         applicationName: 'Eau du Forez',
         device: { devEui: BLIND_DEVICE, name: 'town hall water meter' },
       });

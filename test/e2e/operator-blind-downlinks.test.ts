@@ -10,15 +10,15 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { SimulatedDevice } from '../../src/sim/device.js';
-import { APP_KEY, JOIN_EUI, NWK_KEY, type ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { APP_KEY, JOIN_EUI, NWK_KEY, waitFor } from '../scenarios/helpers.js';
 import {
   assertHoldsNone,
   filesUnder,
   type GaletProcess,
   PROVIDER_TOKEN,
   request,
-  startGaletProcess,
   startOperator,
+  startProviderProcess,
   stop,
 } from './operator-blind-helpers.js';
 
@@ -35,41 +35,15 @@ describe('operator-blind downlinks across two processes', () => {
   it('sends the provider’s downlinks encrypted, re-encrypts them when the counter moved on, and serves a 1.1 device', {
     timeout: 90_000,
   }, async () => {
-    const { opDir, provDir, common, operator, net: attached } = await startOperator(GW);
+    const operatorSide = await startOperator(GW);
+    const { opDir, provDir, operator, net } = operatorSide;
     let provider: GaletProcess | undefined;
-    const net: ScenarioNetwork | undefined = attached;
     try {
-      const network = net;
       const applicationId = net.applicationId;
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${applicationId}/link-tokens`,
-        {},
-      );
-      assert.equal(link.status, 201);
-      provider = await startGaletProcess(
-        [
-          '--roles',
-          'join,application',
-          '--data-dir',
-          provDir,
-          '--network-url',
-          `http://127.0.0.1:${operator.httpPort}`,
-          '--network-token',
-          link.json.token,
-          ...common.slice(0, 4),
-        ],
-        PROVIDER_TOKEN,
-      );
+      provider = (await startProviderProcess(operatorSide)).provider;
       const providerPort = provider.httpPort;
       const onProvider = (method: string, path: string, body?: unknown) =>
         request(providerPort, PROVIDER_TOKEN, method, path, body);
-      await waitFor('the provider lists the linked application', async () => {
-        const listed = await onProvider('GET', '/api/v1/applications');
-        return listed.json.applications.some((a: { id: string }) => a.id === applicationId)
-          ? true
-          : undefined;
-      });
 
       const register = async (devEui: string, macVersion: '1.0.4' | '1.1.0') => {
         const created = await onProvider('POST', '/api/v1/devices', {
@@ -99,7 +73,7 @@ describe('operator-blind downlinks across two processes', () => {
       /** The item as the operator holds it, once `ready` says so. */
       const onOperator = (devEui: string, id: string, ready: (item: QueueItem) => boolean) =>
         waitFor(`the operator holds downlink ${id}`, async () => {
-          const listed = await network.galet.request('GET', `/api/v1/devices/${devEui}/queue`);
+          const listed = await net.galet.request('GET', `/api/v1/devices/${devEui}/queue`);
           const item = (listed.json.items as QueueItem[]).find((i) => i.id === id);
           return item !== undefined && ready(item) ? item : undefined;
         });
@@ -117,8 +91,8 @@ describe('operator-blind downlinks across two processes', () => {
         });
       const downlinkAfter = async (device: SimulatedDevice, uplink: Buffer) => {
         const before = device.receivedDownlinks.length;
-        await network.uplink(device, { fPort: 3, payload: uplink });
-        return network.waitForDownlink(device, before + 1);
+        await net.uplink(device, { fPort: 3, payload: uplink });
+        return net.waitForDownlink(device, before + 1);
       };
       const plaintexts: Buffer[] = [];
       const uplinkPayload = (n: number) => Buffer.from(`index=${n}17 m3`);

@@ -13,7 +13,7 @@ import {
   startGaletProcess,
   stopGaletProcess,
 } from '../helpers/galet-process.js';
-import { ScenarioNetwork } from '../scenarios/helpers.js';
+import { ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
 
 export const OPERATOR_TOKEN = 'operator-admin-token-0123456789';
 export const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
@@ -128,4 +128,53 @@ export function assertHoldsNone(
       assert.equal(content.includes(form), false, `${what} found in ${where}`);
     }
   }
+}
+
+/**
+ * The provider's side: a link token for the operator's application, then `galet start --roles
+ * join,application` with it, returned once the provider lists the linked application. `args`
+ * start it again.
+ */
+export async function startProviderProcess(
+  side: { operator: GaletProcess; net: ScenarioNetwork; provDir: string; common: string[] },
+  /** PostgreSQL instead of the SQLite file in the data directory. */
+  databaseUrl?: string,
+): Promise<{ provider: GaletProcess; args: string[] }> {
+  const { applicationId } = side.net;
+  const link = await side.net.galet.request(
+    'POST',
+    `/api/v1/applications/${applicationId}/link-tokens`,
+    {},
+  );
+  assert.equal(link.status, 201);
+  const args = [
+    '--roles',
+    'join,application',
+    '--data-dir',
+    side.provDir,
+    '--network-url',
+    `http://127.0.0.1:${side.operator.httpPort}`,
+    '--network-token',
+    link.json.token,
+    ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
+    ...side.common.slice(0, 4),
+  ];
+  const provider = await startGaletProcess(args, PROVIDER_TOKEN);
+  try {
+    await waitFor('the provider lists the linked application', async () => {
+      const listed = await request(
+        provider.httpPort,
+        PROVIDER_TOKEN,
+        'GET',
+        '/api/v1/applications',
+      );
+      return listed.json.applications.some((a: { id: string }) => a.id === applicationId)
+        ? true
+        : undefined;
+    });
+  } catch (error) {
+    await stop(provider);
+    throw error;
+  }
+  return { provider, args };
 }

@@ -16,7 +16,7 @@ import {
   postgresTestHost,
   skipOrFail,
 } from '../helpers/services.js';
-import { APP_KEY, JOIN_EUI, type ScenarioNetwork, waitFor } from '../scenarios/helpers.js';
+import { APP_KEY, JOIN_EUI, waitFor } from '../scenarios/helpers.js';
 import {
   assertHoldsNone,
   filesUnder,
@@ -26,6 +26,7 @@ import {
   request,
   startGaletProcess,
   startOperator,
+  startProviderProcess,
   stop,
 } from './operator-blind-helpers.js';
 
@@ -50,47 +51,17 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
           provider: await newPostgresTestDatabase(),
         };
       }
-      const {
-        opDir,
-        provDir,
-        common,
-        operator,
-        net: attached,
-      } = await startOperator(GW, databases?.operator);
+      const operatorSide = await startOperator(GW, databases?.operator);
+      const { opDir, provDir, operator, net } = operatorSide;
       let provider: GaletProcess | undefined;
-      const net: ScenarioNetwork | undefined = attached;
       try {
         const applicationId = net.applicationId;
-        const link = await net.galet.request(
-          'POST',
-          `/api/v1/applications/${applicationId}/link-tokens`,
-          {},
-        );
-        assert.equal(link.status, 201);
-        const providerArgs = [
-          '--roles',
-          'join,application',
-          '--data-dir',
-          provDir,
-          '--network-url',
-          `http://127.0.0.1:${operator.httpPort}`,
-          '--network-token',
-          link.json.token,
-          ...(databases === undefined ? [] : ['--database-url', databases.provider]),
-          ...common.slice(0, 4),
-        ];
-        provider = await startGaletProcess(providerArgs, PROVIDER_TOKEN);
-        const providerPort = () => provider!.httpPort;
-        const onProvider = (method: string, path: string, body?: unknown) =>
-          request(providerPort(), PROVIDER_TOKEN, method, path, body);
-
         // The linked application appears on the provider's side with the same id.
-        await waitFor('the provider lists the linked application', async () => {
-          const listed = await onProvider('GET', '/api/v1/applications');
-          return listed.json.applications.some((a: { id: string }) => a.id === applicationId)
-            ? true
-            : undefined;
-        });
+        const started = await startProviderProcess(operatorSide, databases?.provider);
+        provider = started.provider;
+        const onProvider = (method: string, path: string, body?: unknown) =>
+          request(provider!.httpPort, PROVIDER_TOKEN, method, path, body);
+
         const devEui = '00000000000e0001';
         const created = await onProvider('POST', '/api/v1/devices', {
           devEui,
@@ -133,7 +104,7 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
           const { event } = await net.uplink(device, { fPort: 3, payload });
           assert.equal(event.data, undefined);
         }
-        provider = await startGaletProcess(providerArgs, PROVIDER_TOKEN);
+        provider = await startGaletProcess(started.args, PROVIDER_TOKEN);
         const ups = await upOnProvider(4);
         assert.deepEqual(
           ups.map((e) => [e.fCnt, Buffer.from(e.data!, 'base64').toString()]),

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -20,6 +19,7 @@ import { StorageJoinServerStore } from '../../src/server/stores.js';
 import { SimulatedDevice } from '../../src/sim/device.js';
 import { createStorage, openDatabase, SecretBox } from '../../src/storage/index.js';
 import { removeDir, startTestGalet, TEST_ADMIN_TOKEN } from '../helpers/galet.js';
+import { freePort } from '../helpers/sockets.js';
 import { ScenarioNetwork } from '../scenarios/helpers.js';
 
 const GW = 'aa555a0000000c01';
@@ -42,15 +42,6 @@ function recordingLogger(lines: { level: string; fields: object; message: string
     child: () => logger,
   };
   return logger;
-}
-
-/** A TCP port that was free a moment ago (nothing listens on it). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function otaaDevice(devEui: string, joinEui: string, appKey: Uint8Array): SimulatedDevice {
@@ -100,7 +91,7 @@ describe('join servers chosen by JoinEUI', () => {
     });
 
     const networkLog: { level: string; fields: object; message: string }[] = [];
-    const unreachableUrl = `http://127.0.0.1:${await closedPort()}/bi`;
+    const unreachableUrl = `http://127.0.0.1:${await freePort()}/bi`;
     const galet = await startTestGalet({
       dataDir: join(dir, 'network'),
       logger: recordingLogger(networkLog),

@@ -7,7 +7,6 @@ import { createSocket } from 'node:dgram';
 import type { TxAckStatus } from '../../src/gateway/types.js';
 import { bytesToHex } from '../../src/lorawan/index.js';
 import type { GaletOptions } from '../../src/server/galet.js';
-import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
 import {
   type DeviceActivation,
   type DeviceLorawanVersion,
@@ -558,63 +557,4 @@ async function startGateways(
     throw error;
   }
   return gateways;
-}
-
-/**
- * A service provider's Galet (roles join,application) in this process, linked to `net` for a new
- * application of its own, with one OTAA device registered on the provider with its AppKey (so
- * the network holds no key of it). Close `provider` and remove `dataDir` after the test.
- */
-export async function startLinkedProvider(
-  net: ScenarioNetwork,
-  options: {
-    dataDir: string;
-    adminToken: string;
-    applicationName: string;
-    device: { devEui: string; name: string };
-  },
-): Promise<{ provider: RunningProvider; applicationId: string }> {
-  const application = await net.galet.request('POST', '/api/v1/applications', {
-    name: options.applicationName,
-  });
-  if (application.status !== 201) throw new Error(JSON.stringify(application.json));
-  const link = await net.galet.request(
-    'POST',
-    `/api/v1/applications/${application.json.id}/link-tokens`,
-    { name: options.applicationName },
-  );
-  if (link.status !== 201) throw new Error(JSON.stringify(link.json));
-  const provider = await startProvider({
-    dataDir: options.dataDir,
-    host: '127.0.0.1',
-    httpPort: 0,
-    region: 'EU868',
-    networkUrl: net.galet.baseUrl,
-    networkToken: link.json.token,
-    env: { GALET_ADMIN_TOKEN: options.adminToken },
-  });
-  try {
-    if ((await provider.link.ready()) !== application.json.id) {
-      throw new Error('the provider linked another application');
-    }
-    const created = await apiRequest(
-      `http://127.0.0.1:${provider.httpPort}`,
-      options.adminToken,
-      'POST',
-      '/api/v1/devices',
-      {
-        devEui: options.device.devEui,
-        joinEui: JOIN_EUI,
-        name: options.device.name,
-        applicationId: application.json.id,
-        macVersion: '1.0.4',
-        appKey: bytesToHex(APP_KEY),
-      },
-    );
-    if (created.status !== 201) throw new Error(JSON.stringify(created.json));
-  } catch (error) {
-    await provider.close();
-    throw error;
-  }
-  return { provider, applicationId: application.json.id };
 }

@@ -12,37 +12,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { isLinkError } from '../../src/link/index.js';
-import type { ApplicationServiceSettings } from '../../src/server/application-services.js';
-import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
-import { apiRequest } from '../helpers/api.js';
+import type { RunningProvider } from '../../src/server/start-provider.js';
+import { linkProvider, providerRequest } from '../helpers/linked-provider.js';
 import { skipOrFail } from '../helpers/services.js';
 import { APP_KEY, JOIN_EUI, ScenarioNetwork, waitFor } from './helpers.js';
 
-const PROVIDER_TOKEN = 'provider-admin-token-0123456789';
 const GW = 'aa555a0000000b01';
-
-function providerRequest(provider: RunningProvider, method: string, path: string, body?: unknown) {
-  return apiRequest(`http://127.0.0.1:${provider.httpPort}`, PROVIDER_TOKEN, method, path, body);
-}
-
-/** A provider's Galet in this process, linked to `net` with `token`. */
-function startLinkedProvider(
-  net: ScenarioNetwork,
-  dataDir: string,
-  token: string,
-  application?: ApplicationServiceSettings,
-): Promise<RunningProvider> {
-  return startProvider({
-    ...(application === undefined ? {} : { application }),
-    dataDir,
-    host: '127.0.0.1',
-    httpPort: 0,
-    region: 'EU868',
-    networkUrl: net.galet.baseUrl,
-    networkToken: token,
-    env: { GALET_ADMIN_TOKEN: PROVIDER_TOKEN },
-  });
-}
 
 /**
  * A Class C device registered on the provider (AppKey there only), joined through the network,
@@ -114,8 +89,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
       );
       assert.equal(JSON.stringify(listed.json).includes(link.json.token), false);
 
-      provider = await startLinkedProvider(net, providerDir, link.json.token);
-      assert.equal(await provider.link.ready(), net.applicationId);
+      ({ provider } = await linkProvider(net, providerDir, { token: link.json.token }));
       const applications = await providerRequest(provider, 'GET', '/api/v1/applications');
       assert.deepEqual(
         applications.json.applications.map((a: { id: string }) => a.id),
@@ -262,13 +236,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
     const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
     let provider: RunningProvider | undefined;
     try {
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${net.applicationId}/link-tokens`,
-        {},
-      );
-      provider = await startLinkedProvider(net, providerDir, link.json.token);
-      await provider.link.ready();
+      ({ provider } = await linkProvider(net, providerDir));
       const created = await providerRequest(provider, 'POST', '/api/v1/devices', {
         devEui,
         joinEui: JOIN_EUI,
@@ -308,13 +276,7 @@ describe('operator-blind split (network role alone, provider linked)', () => {
     const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
     let provider: RunningProvider | undefined;
     try {
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${net.applicationId}/link-tokens`,
-        {},
-      );
-      provider = await startLinkedProvider(net, providerDir, link.json.token);
-      await provider.link.ready();
+      ({ provider } = await linkProvider(net, providerDir));
       const devEui = '00000000000b0c01';
       const { device, acked } = await linkedClassCDevice(net, provider, devEui, 'street light');
       assert.equal(acked.ack, true);
@@ -356,15 +318,9 @@ describe('operator-blind split (network role alone, provider linked)', () => {
     const providerDir = await mkdtemp(join(tmpdir(), 'galet-provider-'));
     let provider: RunningProvider | undefined;
     try {
-      const link = await net.galet.request(
-        'POST',
-        `/api/v1/applications/${net.applicationId}/link-tokens`,
-        {},
-      );
-      provider = await startLinkedProvider(net, providerDir, link.json.token, {
-        mqtt: { url: brokerUrl, topicPrefix: prefix, reconnectPeriodMs: 200 },
-      });
-      await provider.link.ready();
+      ({ provider } = await linkProvider(net, providerDir, {
+        application: { mqtt: { url: brokerUrl, topicPrefix: prefix, reconnectPeriodMs: 200 } },
+      }));
       const devEui = '00000000000b0c02';
       const { device } = await linkedClassCDevice(net, provider, devEui, 'street light on MQTT');
 

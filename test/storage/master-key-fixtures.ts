@@ -11,6 +11,7 @@ import {
   type SecretBox,
   type Storage,
 } from '../../src/storage/index.js';
+import { deviceSessionInput } from '../helpers/device-session.js';
 
 function key(): Uint8Array {
   return new Uint8Array(randomBytes(16));
@@ -72,19 +73,10 @@ export async function storeEverySecret(storage: Storage, count = 3): Promise<Sto
           },
         }
       : { lorawan: '1.0' as const, nwkSKey: key(), appSKey: key() };
-    await storage.deviceSessions.upsert({
-      devEui: device.devEui,
-      devAddr: 0x2601_0000 + index,
-      macVersion: is11 ? '1.1.0' : '1.0.4',
-      keys,
-      fCntUp: null,
-      nFCntDown: 0,
-      aFCntDown: 0,
-      rx1DelaySeconds: 1,
-      rx1DrOffset: 0,
-      rx2Dr: 0,
-      rx2FrequencyHz: 869_525_000,
-    });
+    // Its macVersion follows the keys: 1.1.0 or 1.0.4.
+    await storage.deviceSessions.upsert(
+      deviceSessionInput({ devEui: device.devEui, devAddr: 0x2601_0000 + index, keys }),
+    );
     stored.sessions.push({ devEui: device.devEui, keys });
 
     const email = `user${index}-${randomBytes(3).toString('hex')}@example.org`;

@@ -23,6 +23,7 @@ import {
   type StorageLogger,
 } from '../../src/storage/index.js';
 import { migrations } from '../../src/storage/migrations/index.js';
+import { deviceSessionInput } from '../helpers/device-session.js';
 
 /** Every migration Galet knows, in order. */
 const MIGRATION_NAMES = Object.keys(migrations('sqlite'));
@@ -141,20 +142,13 @@ function session10(
   devEui: string,
   overrides: Partial<DeviceSessionInput> = {},
 ): DeviceSessionInput {
-  return {
+  return deviceSessionInput({
     devEui,
     devAddr: 0x2601_1234,
     macVersion: '1.0.4',
     keys: { lorawan: '1.0', nwkSKey: key(), appSKey: key() },
-    fCntUp: null,
-    nFCntDown: 0,
-    aFCntDown: 0,
-    rx1DelaySeconds: 1,
-    rx1DrOffset: 0,
-    rx2Dr: 0,
-    rx2FrequencyHz: 869_525_000,
     ...overrides,
-  };
+  });
 }
 
 function session11(

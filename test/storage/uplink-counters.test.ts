@@ -15,6 +15,7 @@ import {
   type Storage,
   type UplinkCommit,
 } from '../../src/storage/index.js';
+import { deviceSessionInput } from '../helpers/device-session.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
 
@@ -68,20 +69,14 @@ async function deviceWithSession(storage: Storage, createdAt?: string): Promise<
 }
 
 async function newSession(storage: Storage, devEui: string, createdAt?: string): Promise<void> {
-  await storage.deviceSessions.upsert({
-    devEui,
-    devAddr: 0x2601_1234,
-    macVersion: '1.0.4',
-    keys: { lorawan: '1.0', nwkSKey: randomBytes(16), appSKey: randomBytes(16) },
-    fCntUp: null,
-    nFCntDown: 0,
-    aFCntDown: 0,
-    rx1DelaySeconds: 1,
-    rx1DrOffset: 0,
-    rx2Dr: 0,
-    rx2FrequencyHz: 869_525_000,
-    ...(createdAt === undefined ? {} : { createdAt }),
-  });
+  await storage.deviceSessions.upsert(
+    deviceSessionInput({
+      devEui,
+      devAddr: 0x2601_1234,
+      keys: { lorawan: '1.0', nwkSKey: randomBytes(16), appSKey: randomBytes(16) },
+      ...(createdAt === undefined ? {} : { createdAt }),
+    }),
+  );
 }
 
 function up(devEui: string, expected: number | null, next: number): UplinkCommit {
