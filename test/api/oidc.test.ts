@@ -579,6 +579,28 @@ describe('OIDC login', () => {
 });
 
 describe('OIDC login: provider down, configuration, limits', () => {
+  it('marks the session cookie Secure when the redirect URL is https, even over a plain-http hop', async () => {
+    // Galet behind a TLS proxy: the public URL is https, the request reaches it over http.
+    const setup = await setUp({
+      redirectUrl: 'https://galet.example.org/api/v1/auth/oidc/callback',
+    });
+    try {
+      await addUser(setup, 'agent@veauche.fr');
+      const started = await start(setup);
+      const back = new URL(await authorize(started.authorizeUrl));
+      assert.equal(back.origin, 'https://galet.example.org');
+      const response = await callback(
+        `${setup.base}${back.pathname}${back.search}`,
+        started.flowCookie,
+      );
+      assert.equal(response.status, 200, await response.clone().text());
+      const session = cookiesOf(response).lines.find((line) => line.startsWith('galet_session='));
+      assert.match(session ?? '', /; Secure/);
+    } finally {
+      await setup.close();
+    }
+  });
+
   it('answers 502 with a clear reason when the provider cannot be reached', async () => {
     const setup = await setUp();
     try {
