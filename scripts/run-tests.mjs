@@ -29,7 +29,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
+const failureSummary = join(root, 'scripts', 'failure-summary-reporter.mjs');
+const reporters = [
+  '--test-reporter=tap',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${failureSummary}`,
+  '--test-reporter-destination=stderr',
+];
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...files], {
   cwd: root,
   stdio: 'inherit',
 });
