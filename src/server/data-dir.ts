@@ -14,6 +14,8 @@ export async function openDataDir(options: {
   databaseUrl?: string | undefined;
   env: NodeJS.ProcessEnv;
   logger: Logger;
+  /** SQLite: checkpoint the WAL on a thread of its own (default true). */
+  walCheckpointThread?: boolean | undefined;
 }): Promise<{ adminToken: AdminToken; masterKey: Uint8Array; database: GaletDatabase }> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const adminToken = await loadOrCreateAdminToken(options.dataDir, options.env);
@@ -22,6 +24,7 @@ export async function openDataDir(options: {
     ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
     dataDir: options.dataDir,
     logger: options.logger.child({ component: 'storage' }),
+    walCheckpointThread: options.walCheckpointThread ?? true,
   });
   return { adminToken, masterKey, database };
 }

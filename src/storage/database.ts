@@ -18,6 +18,7 @@ import pg from 'pg';
 import { StorageError } from './errors.js';
 import { migrationProvider } from './migrations/index.js';
 import type { DatabaseDialect, Schema } from './schema.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /** The logging the storage layer does: structured fields first, as pino takes them. */
 export interface StorageLogger {
@@ -40,6 +41,11 @@ export interface OpenDatabaseOptions {
   connectTimeoutMs?: number;
   /** SQLite: how long a writer waits for another process's lock (default 5 s). */
   busyTimeoutMs?: number;
+  /**
+   * SQLite file: copy the WAL into the database file on a thread of its own (WalCheckpointer)
+   * instead of inside the commits (default false: servers turn it on, see openDataDir).
+   */
+  walCheckpointThread?: boolean;
 }
 
 export interface GaletDatabase {
@@ -52,6 +58,8 @@ export interface GaletDatabase {
    * statements directly (see uplink-commits.ts). Everything else goes through `db`.
    */
   readonly sqlite?: SqliteDatabase.Database;
+  /** SQLite file with `walCheckpointThread`: the thread that checkpoints the WAL. */
+  readonly checkpointer?: WalCheckpointer;
   /** Closes the SQLite file or ends the PostgreSQL pool. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -227,14 +235,20 @@ async function openSqlite(path: string, options: OpenDatabaseOptions): Promise<G
   const db = new Kysely<Schema>({
     dialect: new GaletSqliteDialect({ database: withStatementCache(sqlite) }),
   });
+  const checkpointer =
+    options.walCheckpointThread === true && !memory
+      ? new WalCheckpointer(sqlite, options.logger === undefined ? {} : { logger: options.logger })
+      : undefined;
   let closing: Promise<void> | undefined;
   return {
     db,
     dialect: 'sqlite',
     location,
     sqlite,
+    ...(checkpointer === undefined ? {} : { checkpointer }),
     close: () => {
       closing ??= (async () => {
+        await checkpointer?.close();
         // Recommended before closing a connection that ran queries (sqlite.org/lang_analyze.html).
         await sql`pragma optimize`.execute(db).catch(() => undefined);
         await db.destroy();
