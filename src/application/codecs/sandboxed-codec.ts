@@ -204,12 +204,17 @@ export class SandboxedCodec implements PayloadCodec {
     if (input.fPort !== undefined && !isApplicationFPort(input.fPort)) {
       return failed(invalidInput(`fPort ${String(input.fPort)} is not an integer 1-223`));
     }
+    if (input.defaultFPort !== undefined && !isApplicationFPort(input.defaultFPort)) {
+      return failed(
+        invalidInput(`defaultFPort ${String(input.defaultFPort)} is not an integer 1-223`),
+      );
+    }
     const text = jsonText(input.data);
     if (typeof text !== 'string') return failed(text);
     return this.#call(
       (live) => live.encodeDownlink,
       [text, input.fPort ?? null, variablesText(input.variables)],
-      (record) => encodeOutcome(record, input.fPort),
+      (record) => encodeOutcome(record, input.fPort ?? input.defaultFPort),
     );
   }
 

@@ -32,6 +32,11 @@ export interface DownlinkEncodeInput {
   data: JsonValue;
   /** Passed to the codec; also the FPort of the result when the codec does not choose one. */
   fPort?: number;
+  /**
+   * The FPort of the result when neither the codec nor `fPort` gives one; not passed to the
+   * codec. For callers that only want the bytes (a Device Repository example without an FPort).
+   */
+  defaultFPort?: number;
   variables?: Readonly<Record<string, string>>;
 }
 

@@ -102,7 +102,7 @@ describe('importing the fixture repository', () => {
       'warnings: expected [], got ["hot"]',
       'errors: expected ["unknown FPort 1"], the codec returned a result',
       'data.humidity: expected 40, got nothing',
-      'normalizedOutput.data.air.temperature: expected 20, got 21.5',
+      'normalizedOutput.data[0].air.temperature: expected 20, got 21.5',
       'the example has a wrong shape: input.bytes[1] is not a byte: 300',
       'the example has a wrong shape: input is not a map',
       'bytes[0]: expected 11, got 10',

@@ -33,7 +33,7 @@ export type CodecExample =
       description: string;
       input: Frame;
       output: ExpectedDecode;
-      /** Compared with `normalizeUplink` applied to the decoded data. */
+      /** Compared with `normalizeUplink` applied to the decoded data, its result as a list. */
       normalizedOutput?: ExpectedDecode;
     }
   | { function: 'downlinkDecoder'; description: string; input: Frame; output: ExpectedDecode }
