@@ -64,6 +64,22 @@ export interface ApiNetwork
   deviceChanged?(devEui: string): void;
   /** A gateway was deleted: refuse its traffic from now on (absent: until a restart). */
   gatewayRemoved?(gatewayId: string): void;
+  /**
+   * A provider's Galet: pending downlinks deleted through the API are withdrawn from the
+   * operator's network (over the link) and deleted here. Absent: the queue is this process's.
+   */
+  withdrawDownlinks?(
+    devEui: string,
+    ids: readonly string[],
+  ): Promise<DownlinkWithdrawal | { unavailable: string }>;
+}
+
+/** What a deletion of pending downlinks did. */
+export interface DownlinkWithdrawal {
+  /** Ids taken out of the queue (and off the network): they are never transmitted. */
+  withdrawn: string[];
+  /** Transmitted already: left as they are, with the counter they went out with. */
+  sent: { id: string; fCntDown: number | null }[];
 }
 
 export interface ApiOptions {
@@ -371,7 +387,7 @@ const HTTP_ERROR_CODES: Record<number, string> = {
 };
 /** Routes without credentials. */
 const PUBLIC_ROUTE =
-  /^\/api\/v1\/(health|openapi\.json|auth\/login|auth\/oidc(\/start|\/callback)?)$/;
+  /^\/api\/v1\/(health|openapi\.json|auth\/login|auth\/oidc(\/start|\/callback|\/backchannel-logout)?)$/;
 
 const UNSCOPED_RESOURCES = new Set<Resource>([
   'applications',

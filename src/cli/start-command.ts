@@ -7,6 +7,11 @@ import {
   mqttClientOptions,
 } from '../application/integrations/mqtt/settings.js';
 import { resolveWebhookSettings } from '../application/integrations/webhooks/settings.js';
+import {
+  BACKEND_INTERFACES_PATH,
+  type JoinEndpointSetting,
+  parseJoinEndpointSetting,
+} from '../join/join-endpoint.js';
 import { type JoinServerSetting, parseJoinServerSettings } from '../join/join-server-directory.js';
 import { createLogger } from '../logger.js';
 import {
@@ -174,6 +179,9 @@ const SETTINGS = [
   // --- join servers by JoinEUI (issue 5): JSON text in the flag and variable, an array in the file ---
   { key: 'joinServers', flag: 'joinServers', env: 'GALET_JOIN_SERVERS', kind: 'joinServers' },
   // --- end join servers ---
+  // --- Backend Interfaces endpoint of the join role (issue 5): JSON, an object in the file ---
+  { key: 'joinEndpoint', flag: 'joinEndpoint', env: 'GALET_JOIN_ENDPOINT', kind: 'joinEndpoint' },
+  // --- end Backend Interfaces endpoint ---
   // --- OIDC login (issue 6); folded into `oidc` by oidcSettings(); the secret never in a flag ---
   { key: 'oidcIssuer', flag: 'oidcIssuer', env: 'GALET_OIDC_ISSUER', kind: 'url' },
   { key: 'oidcClientId', flag: 'oidcClientId', env: 'GALET_OIDC_CLIENT_ID', kind: 'string' },
@@ -219,7 +227,7 @@ function parseSetting(
   kind: string,
   value: unknown,
   what: string,
-): string | number | boolean | JoinServerSetting[] {
+): string | number | boolean | JoinServerSetting[] | JoinEndpointSetting {
   switch (kind) {
     case 'port': {
       const port = readInteger(value, 16, what);
@@ -280,6 +288,21 @@ function parseSetting(
         throw new CliInputError(`${what}: ${(error as Error).message}`);
       }
     }
+    case 'joinEndpoint': {
+      let parsed = value;
+      if (typeof value === 'string') {
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          throw new CliInputError(`${what} must be a JSON object {"networks": [...]}`);
+        }
+      }
+      try {
+        return parseJoinEndpointSetting(parsed);
+      } catch (error) {
+        throw new CliInputError(`${what}: ${(error as Error).message}`);
+      }
+    }
     case 'boolean':
       if (value === true || value === 'true' || value === '1') return true;
       if (value === false || value === 'false' || value === '0') return false;
@@ -318,6 +341,8 @@ function readConfigFile(path: string): Record<string, unknown> {
 export type StartOptions = Omit<GaletOptions, 'logger' | 'env'> & {
   networkUrl?: string;
   networkToken?: string;
+  /** Roles join,application: Backend Interfaces JoinReq served over HTTP (issue 5). */
+  joinEndpoint?: JoinEndpointSetting;
 };
 
 /** Flags, then GALET_* variables, then the config file, then the defaults. */
@@ -342,6 +367,16 @@ export function resolveStartOptions(
   if (typeof resolved['roles'] === 'string') {
     resolved['roles'] = (resolved['roles'] as string).split(',') as GaletRole[];
   }
+  // --- Backend Interfaces endpoint (issue 5) ---
+  if (
+    resolved['joinEndpoint'] !== undefined &&
+    roleSetup((resolved['roles'] as GaletRole[] | undefined) ?? GALET_ROLES) !== 'provider'
+  ) {
+    throw new CliInputError(
+      `${settingNames('joinEndpoint')} is a setting of roles join,application: the AppSKey it hands out is wrapped for that Galet's application role, which gets the uplinks over its provider link`,
+    );
+  }
+  // --- end Backend Interfaces endpoint ---
   const mqtt = mqttSettings(resolved, env);
   if (mqtt !== undefined) {
     resolved['application'] = { ...(resolved['application'] as object | undefined), mqtt };
@@ -698,6 +733,10 @@ export function registerStartCommand(program: Command): void {
       '--join-servers <json>',
       'join servers by JoinEUI: [{"joinEuiPrefix":"70b3d57ed0000000/36","url":…,"kekLabel":…,"kekFile":…}] (see docs/CONFIGURATION.md)',
     )
+    .option(
+      '--join-endpoint <json>',
+      'roles join,application: serve Backend Interfaces JoinReq to {"networks":[{"name":…,"kekLabel":…,"kekFile":…,"tokenFile":…}]} (see docs/CONFIGURATION.md)',
+    )
     // --- MQTT integration (issue 7) ---
     .option(
       '--mqtt-url <url>',
@@ -819,10 +858,13 @@ export function registerStartCommand(program: Command): void {
       'register a demo commune and run simulated gateways and sensors against this server',
     )
     .action(async (flags: Record<string, unknown>) => {
-      const options = resolveStartOptions(flags, process.env);
+      const { joinEndpoint, ...options } = resolveStartOptions(flags, process.env);
       const logger = createLogger();
       if (roleSetup(options.roles ?? GALET_ROLES) === 'provider') {
-        await runProvider(options, logger);
+        await runProvider(
+          { ...options, ...(joinEndpoint === undefined ? {} : { joinEndpoint }) },
+          logger,
+        );
         return;
       }
       const galet = await startGalet({ ...options, logger });
@@ -866,12 +908,18 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     apiRateLimitBurst: options.apiRateLimitBurst,
     ...(options.oidc === undefined ? {} : { oidc: options.oidc }), // OIDC login (issue 6)
     ...(options.application === undefined ? {} : { application: options.application }),
+    ...(options.joinEndpoint === undefined ? {} : { joinEndpoint: options.joinEndpoint }),
     logger,
   });
   printAdminToken(provider.adminToken, options.dataDir);
   process.stdout.write(
     `Galet provider is running: HTTP API http://127.0.0.1:${provider.httpPort}/api/v1, linked to ${options.networkUrl}\n`,
   );
+  if (options.joinEndpoint !== undefined) {
+    process.stdout.write(
+      `Backend Interfaces joins: POST http://127.0.0.1:${provider.httpPort}${BACKEND_INTERFACES_PATH}${provider.joinEndpointTlsPort === undefined ? '' : `, and https on port ${provider.joinEndpointTlsPort}`}\n`,
+    );
+  }
   await stopSignal('closing the link and the database');
   await provider.close();
   process.stdout.write('Galet stopped.\n');

@@ -1,16 +1,24 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { decodePhyPayloadWithMicInput } from '../lorawan/phy-payload.js';
+import type { RejoinType } from '../lorawan/rejoin-request.js';
 import type { MacVersion, SessionKeys } from '../network/session.js';
 import {
+  type ActivationAnswerFields,
+  answerHeader,
   type BackendMacVersion,
   decodeValue,
   encodeValue,
+  type FailureResultCode,
   failedAnswer,
   isBackendInterfacesError,
   type JoinAns,
   type JoinReq,
   type KekRing,
   type KeyEnvelope,
+  type NsAnswerHeader,
+  type RejoinAns,
+  type RejoinReq,
+  type ResultCode,
   unwrapKeyEnvelope,
   wrapKeyEnvelope,
 } from './backend-interfaces/index.js';
@@ -44,20 +52,47 @@ export class BackendJoinServerClient implements JoinServer {
       networkKeks: KekRing;
       /** The device's MAC version and JoinEUI, which the JoinRequest alone does not tell. */
       device: (devEui: string) => Promise<{ macVersion: MacVersion; joinEui: string } | undefined>;
+      /** Whether RejoinRequests go out as RejoinReq (default false: refused here). */
+      rejoins?: boolean;
     },
   ) {}
 
-  async handleJoinRequest(request: JoinRequestMessage): Promise<JoinAnswer> {
+  handleJoinRequest(request: JoinRequestMessage): Promise<JoinAnswer> {
+    return this.#activate(request, 'JoinReq');
+  }
+
+  /**
+   * A RejoinRequest as a Backend Interfaces RejoinReq (answered by a RejoinAns), when the
+   * transport carries them (`rejoins`); else refused. Types 0 and 2 arrive here checked by the
+   * network (their MIC is under the SNwkSIntKey, which the join server does not hold).
+   */
+  async handleRejoinRequest(request: RejoinRequestMessage): Promise<JoinAnswer> {
+    if (this.options.rejoins !== true) {
+      return {
+        result: 'JoinReqFailed',
+        message: 'RejoinRequests through a join server in another process are not supported yet',
+      };
+    }
+    return this.#activate(request, 'RejoinReq');
+  }
+
+  async #activate(
+    request: JoinRequestMessage,
+    messageType: 'JoinReq' | 'RejoinReq',
+  ): Promise<JoinAnswer> {
+    const frameType = messageType === 'JoinReq' ? 'JoinRequest' : 'RejoinRequest';
     let devEui: string;
+    let rejoinType: RejoinType | undefined;
     try {
       const { payload } = decodePhyPayloadWithMicInput(request.phyPayload);
-      if (payload.mType !== 'JoinRequest') {
+      if (payload.mType !== frameType) {
         return {
           result: 'MalformedRequest',
-          message: `expected a JoinRequest, got ${payload.mType}`,
+          message: `expected a ${frameType}, got ${payload.mType}`,
         };
       }
       devEui = payload.devEui;
+      if (payload.mType === 'RejoinRequest') rejoinType = payload.rejoinType;
     } catch (error) {
       return { result: 'MalformedRequest', message: (error as Error).message };
     }
@@ -65,9 +100,9 @@ export class BackendJoinServerClient implements JoinServer {
     if (device === undefined) {
       return { result: 'UnknownDevEUI', message: `no device ${devEui}`, devEui };
     }
-    const joinReq: JoinReq = {
+    const activation: JoinReq | RejoinReq = {
       protocolVersion: '1.1',
-      messageType: 'JoinReq',
+      messageType,
       senderId: hexNetId(request.netId),
       receiverId: device.joinEui,
       transactionId: randomInt(0, 2 ** 32),
@@ -79,9 +114,12 @@ export class BackendJoinServerClient implements JoinServer {
       rxDelay: request.rxDelay,
       ...(request.cfList === undefined ? {} : { cfList: request.cfList }),
     };
-    let answer: JoinAns;
+    let answer: JoinAns | RejoinAns;
     try {
-      answer = decodeValue(await this.options.send(encodeValue(joinReq)), 'JoinAns') as JoinAns;
+      answer = decodeValue(
+        await this.options.send(encodeValue(activation)),
+        messageType === 'JoinReq' ? 'JoinAns' : 'RejoinAns',
+      );
     } catch (error) {
       return {
         result: 'JoinReqFailed',
@@ -89,8 +127,12 @@ export class BackendJoinServerClient implements JoinServer {
         devEui,
       };
     }
-    if (answer.transactionId !== joinReq.transactionId) {
-      return { result: 'JoinReqFailed', message: 'JoinAns answers another transaction', devEui };
+    if (answer.transactionId !== activation.transactionId) {
+      return {
+        result: 'JoinReqFailed',
+        message: `${answer.messageType} answers another transaction`,
+        devEui,
+      };
     }
     if (answer.result.resultCode !== 'Success' || !('phyPayload' in answer)) {
       return {
@@ -109,34 +151,28 @@ export class BackendJoinServerClient implements JoinServer {
         sessionKeys: this.#sessionKeys(answer, device.macVersion),
         // Not carried by JoinAns: the network only uses it in logs and events.
         joinNonce: -1,
+        ...(rejoinType === undefined ? {} : { rejoinType }),
       };
     } catch (error) {
       return {
         result: 'JoinReqFailed',
         message: isBackendInterfacesError(error)
-          ? `JoinAns keys refused (${error.code}): ${error.message}`
+          ? `${answer.messageType} keys refused (${error.code}): ${error.message}`
           : (error as Error).message,
         devEui,
       };
     }
   }
 
-  async handleRejoinRequest(_request: RejoinRequestMessage): Promise<JoinAnswer> {
-    return {
-      result: 'JoinReqFailed',
-      message: 'RejoinRequests through a join server in another process are not supported yet',
-    };
-  }
-
-  #sessionKeys(answer: Extract<JoinAns, { phyPayload: Uint8Array }>, macVersion: MacVersion) {
+  #sessionKeys(answer: ActivationAnswerFields & NsAnswerHeader, macVersion: MacVersion) {
     const open = (envelope: KeyEnvelope | undefined, name: string) => {
-      if (envelope === undefined) throw new Error(`JoinAns has no ${name}`);
+      if (envelope === undefined) throw new Error(`the answer has no ${name}`);
       return unwrapKeyEnvelope(envelope, this.options.networkKeks);
     };
-    if (answer.appSKey === undefined) throw new Error('JoinAns has no AppSKey envelope');
+    if (answer.appSKey === undefined) throw new Error('the answer has no AppSKey envelope');
     if (answer.appSKey.kekLabel === '') {
       throw new Error(
-        'JoinAns carries the AppSKey in clear: refused, the network must not hold it',
+        'the answer carries the AppSKey in clear: refused, the network must not hold it',
       );
     }
     const appSKeyEnvelope = { kekLabel: answer.appSKey.kekLabel, aesKey: answer.appSKey.aesKey };
@@ -173,9 +209,10 @@ export interface JoinAnsKeks {
 }
 
 /**
- * The join server side: answers a Backend Interfaces JoinReq (decoded from untrusted JSON) with
- * the local join server, the network keys wrapped for the network and the AppSKey wrapped for
- * the application role. Always returns a JoinAns to send back (failures included).
+ * The join server side: answers a Backend Interfaces JoinReq (or RejoinReq: a JoinAns or
+ * RejoinAns) decoded from untrusted JSON, with the local join server, the network keys wrapped
+ * for the network and the AppSKey wrapped for the application role. Always returns an answer to
+ * send back (failures included) and its ResultCode.
  */
 export async function answerJoinReq(
   joinServer: JoinServer,
@@ -183,44 +220,42 @@ export async function answerJoinReq(
   keks: JoinAnsKeks,
 ): Promise<{
   answer: Record<string, unknown>;
+  resultCode: ResultCode;
   accepted?: { devEui: string; sessionKeyId: string; appSKey: Uint8Array };
 }> {
-  let request: JoinReq;
+  let request: JoinReq | RejoinReq;
   try {
-    request = decodeValue(message, 'JoinReq') as JoinReq;
+    request = decodeValue(message, ['JoinReq', 'RejoinReq']);
   } catch (error) {
     if (!isBackendInterfacesError(error)) throw error;
-    const header = joinReqHeaderOf(message);
     return {
-      answer: encodeValue({
-        ...header,
-        messageType: 'JoinAns',
-        result: { resultCode: error.resultCode, description: error.message },
-      } as JoinAns),
+      answer: unreadRequestAnswer(message, error.resultCode, error.message),
+      resultCode: error.resultCode,
     };
   }
-  const answer = await joinServer.handleJoinRequest({
+  const activation: JoinRequestMessage = {
     phyPayload: request.phyPayload,
     netId: Number.parseInt(request.senderId, 16),
     devAddr: request.devAddr,
     dlSettings: { rx1DrOffset: request.dlSettings.rx1DrOffset, rx2Dr: request.dlSettings.rx2Dr },
     rxDelay: request.rxDelay,
     ...(request.cfList === undefined ? {} : { cfList: request.cfList }),
-  });
+  };
+  const answer =
+    request.messageType === 'RejoinReq'
+      ? await joinServer.handleRejoinRequest(activation)
+      : await joinServer.handleJoinRequest(activation);
   if (answer.result !== 'Success') {
-    return { answer: encodeValue(failedAnswer(request, answer.result, answer.message)) };
+    return {
+      answer: encodeValue(failedAnswer(request, answer.result, answer.message)),
+      resultCode: answer.result,
+    };
   }
   const wrapNetwork = (key: Uint8Array) => wrapKeyEnvelope(key, keks.network);
   const keys = answer.sessionKeys;
   if (keys.appSKey === undefined) throw new Error('the local join server gave no AppSKey');
   const sessionKeyId = randomBytes(16);
-  const joinAns: JoinAns = {
-    protocolVersion: request.protocolVersion,
-    messageType: 'JoinAns',
-    senderId: request.receiverId,
-    receiverId: request.senderId,
-    transactionId: request.transactionId,
-    result: { resultCode: 'Success' },
+  const fields: ActivationAnswerFields = {
     phyPayload: answer.phyPayload,
     lifetimeSeconds: SESSION_LIFETIME_SECONDS,
     ...(keys.lorawan === '1.0'
@@ -233,14 +268,41 @@ export async function answerJoinReq(
     appSKey: wrapKeyEnvelope(keys.appSKey, keks.application),
     sessionKeyId,
   };
+  const success: JoinAns | RejoinAns = {
+    ...answerHeader(request),
+    result: { resultCode: 'Success' },
+    ...fields,
+  } as JoinAns | RejoinAns;
   return {
-    answer: encodeValue(joinAns),
+    answer: encodeValue(success),
+    resultCode: 'Success',
     accepted: {
       devEui: answer.devEui,
       sessionKeyId: Buffer.from(sessionKeyId).toString('hex'),
       appSKey: keys.appSKey,
     },
   };
+}
+
+/**
+ * The failed answer to a request that could not be read (not JSON, not a JoinReq, ...): a
+ * JoinAns, or a RejoinAns when the request says it is a RejoinReq, with as much of the header
+ * as is readable.
+ */
+export function unreadRequestAnswer(
+  message: unknown,
+  resultCode: FailureResultCode,
+  description: string,
+): Record<string, unknown> {
+  const rejoin =
+    typeof message === 'object' &&
+    message !== null &&
+    (message as Record<string, unknown>)['MessageType'] === 'RejoinReq';
+  return encodeValue({
+    ...joinReqHeaderOf(message),
+    messageType: rejoin ? 'RejoinAns' : 'JoinAns',
+    result: { resultCode, description },
+  } as JoinAns | RejoinAns);
 }
 
 /** The header to answer a request the decoder refused with (as much of it as is readable). */

@@ -8,8 +8,11 @@
  *                      ← {devAddr, sessionKeyId, fCntDown, appSKey, queuedIds}
  *   queueDownlink      provider → network  {devEui, id, fPort, confirmed, sessionKeyId, fCntDown, frmPayload}
  *                      ← {queued}
- *   reencryptDownlink  network → provider  {devEui, id, devAddr, sessionKeyId, fCntDown, appSKey}
- *                      ← {frmPayload}
+ *   reencryptDownlink  network → provider  {devEui, id, devAddr, sessionKeyId, fCntDown, appSKey,
+ *                                           laterFCntDownAccepted?}
+ *                      ← {frmPayload, fCntDown?}
+ *   withdrawDownlinks  provider → network  {devEui, ids}
+ *                      ← {items: [{id, status: 'withdrawn' | 'unknown' | 'sent', fCntDown?}]}
  *   downlinkEvent      delivery, network → provider  {type: 'txack' | 'ack', devEui, time, body}
  *
  * Counters are the session's next application downlink counter (1.0.x: the shared FCntDown,
@@ -20,6 +23,7 @@ import { LinkAnswerError, LinkProtocolError } from './errors.js';
 export const DOWNLINK_SESSION_METHOD = 'downlinkSession';
 export const QUEUE_DOWNLINK_METHOD = 'queueDownlink';
 export const REENCRYPT_DOWNLINK_METHOD = 'reencryptDownlink';
+export const WITHDRAW_DOWNLINKS_METHOD = 'withdrawDownlinks';
 export const DOWNLINK_EVENT_TOPIC = 'downlinkEvent';
 
 /** The largest FRMPayload any region allows (MACPayload 250 − FHDR 7 − FPort 1). */
@@ -72,10 +76,41 @@ export interface ReencryptDownlinkRequest {
   sessionKeyId: string;
   fCntDown: number;
   appSKey: WrappedAppSKey;
+  /**
+   * The network sends an item encrypted for a later counter, skipping the ones before: when
+   * `fCntDown` encrypted another item, the provider may answer for the next free counter
+   * instead (and says which). Absent: only `fCntDown` will do.
+   */
+  laterFCntDownAccepted?: boolean;
 }
 
 export interface ReencryptDownlinkAnswer {
   frmPayload: string;
+  /** The counter it is encrypted for, when not the one asked (only if the request accepted it). */
+  fCntDown?: number;
+}
+
+export interface WithdrawDownlinksRequest {
+  devEui: string;
+  /** The provider's item ids (1 to 1000, each once) it deleted or is deleting. */
+  ids: string[];
+}
+
+/** What became of one item the provider withdrew, on the network's side. */
+export type WithdrawnDownlink =
+  /** The network held it pending: it never goes out (failed, "withdrawn by the provider"). */
+  | { id: string; status: 'withdrawn' }
+  /** The network does not hold it (it was never handed over): nothing to take back. */
+  | { id: string; status: 'unknown' }
+  /**
+   * Transmitted already (at least once, with `fCntDown`, null when unknown): it is left as it
+   * is (a confirmed one keeps waiting for its ACK, and its txack/ack events still come).
+   */
+  | { id: string; status: 'sent'; fCntDown: number | null };
+
+export interface WithdrawDownlinksAnswer {
+  /** One per requested id, in the request's order. */
+  items: WithdrawnDownlink[];
 }
 
 export interface DownlinkEventDelivery {
@@ -167,6 +202,25 @@ class Fields {
     return value as string[];
   }
 
+  /** true or false, or undefined when absent. */
+  optionalBoolean(name: string): boolean | undefined {
+    return this.#value[name] === undefined ? undefined : this.boolean(name);
+  }
+
+  /** An integer in range, or null when absent or null. */
+  optionalInteger(name: string, min: number, max: number): number | null {
+    const value = this.#value[name];
+    return value === undefined || value === null ? null : this.integer(name, min, max);
+  }
+
+  list(name: string): unknown[] {
+    const value = this.#value[name];
+    if (!Array.isArray(value) || value.length > MAX_QUEUED_IDS) {
+      this.refuse(`${this.what}: ${name} must be a list of at most ${MAX_QUEUED_IDS} entries`);
+    }
+    return value as unknown[];
+  }
+
   object(name: string): Record<string, unknown> {
     const value = this.#value[name];
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -220,12 +274,58 @@ export function readReencryptDownlinkRequest(body: unknown): ReencryptDownlinkRe
     sessionKeyId: f.text('sessionKeyId', SESSION_KEY_ID),
     fCntDown: f.integer('fCntDown', 0, UINT32_MAX),
     appSKey: f.wrappedKey('appSKey'),
+    ...(f.optionalBoolean('laterFCntDownAccepted') === true ? { laterFCntDownAccepted: true } : {}),
   };
 }
 
-export function readReencryptDownlinkAnswer(body: unknown): ReencryptDownlinkAnswer {
-  const f = new Fields(`${REENCRYPT_DOWNLINK_METHOD} answer`, body, refuseAnswer);
-  return { frmPayload: f.payload('frmPayload') };
+/** The answer, checked against the request: a later counter only if the request accepted one. */
+export function readReencryptDownlinkAnswer(
+  body: unknown,
+  request: Pick<ReencryptDownlinkRequest, 'fCntDown' | 'laterFCntDownAccepted'>,
+): ReencryptDownlinkAnswer {
+  const what = `${REENCRYPT_DOWNLINK_METHOD} answer`;
+  const f = new Fields(what, body, refuseAnswer);
+  const frmPayload = f.payload('frmPayload');
+  const fCntDown = f.optionalInteger('fCntDown', 0, UINT32_MAX);
+  if (fCntDown === null || fCntDown === request.fCntDown) return { frmPayload };
+  if (request.laterFCntDownAccepted !== true || fCntDown < request.fCntDown) {
+    refuseAnswer(`${what}: encrypted for FCntDown ${fCntDown}, ${request.fCntDown} was asked`);
+  }
+  return { frmPayload, fCntDown };
+}
+
+export function readWithdrawDownlinksRequest(body: unknown): WithdrawDownlinksRequest {
+  const f = new Fields(WITHDRAW_DOWNLINKS_METHOD, body, refuseRequest);
+  const devEui = f.text('devEui', EUI);
+  const ids = f.ids('ids');
+  if (ids.length === 0 || new Set(ids).size !== ids.length) {
+    refuseRequest(
+      `${WITHDRAW_DOWNLINKS_METHOD}: ids must name 1 to ${MAX_QUEUED_IDS} items, each once`,
+    );
+  }
+  return { devEui, ids };
+}
+
+/** The answer, checked against the request: every id answered once, in order. */
+export function readWithdrawDownlinksAnswer(
+  body: unknown,
+  request: WithdrawDownlinksRequest,
+): WithdrawDownlinksAnswer {
+  const what = `${WITHDRAW_DOWNLINKS_METHOD} answer`;
+  const value = new Fields(what, body, refuseAnswer).list('items');
+  if (value.length !== request.ids.length) {
+    refuseAnswer(`${what}: ${value.length} items for ${request.ids.length} ids`);
+  }
+  const items = value.map((entry, index): WithdrawnDownlink => {
+    const f = new Fields(`${what}.items[${index}]`, entry, refuseAnswer);
+    const id = f.text('id', ITEM_ID);
+    if (id !== request.ids[index])
+      refuseAnswer(`${what}: item ${index} is not ${request.ids[index]}`);
+    const status = f.text('status', /^(withdrawn|unknown|sent)$/);
+    if (status !== 'sent') return { id, status: status as 'withdrawn' | 'unknown' };
+    return { id, status, fCntDown: f.optionalInteger('fCntDown', 0, UINT32_MAX) };
+  });
+  return { items };
 }
 
 export function readDownlinkEventDelivery(body: unknown): DownlinkEventDelivery {

@@ -75,8 +75,11 @@ export interface NetworkStore {
     next: number,
     event: GaletEvent,
   ): Promise<boolean>;
-  /** Returns the downlink counter to use now and persists the next one. */
-  takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number>;
+  /**
+   * Returns the downlink counter to use now and persists the next one; `atLeast`: skips to it
+   * first when the counter is below (an operator-blind item encrypted for a later counter).
+   */
+  takeFCntDown(devEui: string, counter: 'n' | 'a', atLeast?: number): Promise<number>;
   /** Stores the session's MAC state (null: back to the defaults). */
   saveMacState(devEui: string, macState: SessionMac | null): Promise<void>;
   getDevice(devEui: string): Promise<NetworkDevice | undefined>;

@@ -1,12 +1,18 @@
 import { codeChallengeS256, type OidcFlow } from './oidc-flow.js';
 import {
   checkIdTokenClaims,
+  type DecodedIdToken,
   decodeIdToken,
   keyFor,
   type SigningKey,
   signatureValid,
   signingKeysOf,
 } from './oidc-id-token.js';
+import {
+  checkLogoutTokenClaims,
+  type LogoutRequest,
+  logoutFailureOf,
+} from './oidc-logout-token.js';
 import { checkedUrl, OidcError, type ResolvedOidcSettings } from './oidc-settings.js';
 
 /**
@@ -146,7 +152,10 @@ export class OidcClient {
         'the userinfo answer is about another subject than the ID token',
       );
     }
-    return { ...userinfo, ...claims };
+    // `sid` names the provider's session of this ID token only (back-channel logout): never
+    // one from the userinfo answer.
+    const { sid: _sid, ...fromUserinfo } = userinfo;
+    return { ...fromUserinfo, ...claims };
   }
 
   async #exchangeCode(
@@ -207,7 +216,41 @@ export class OidcClient {
 
   /** The claims of a valid ID token of this login (signature, issuer, audience, times, nonce). */
   async verifyIdToken(idToken: string, nonce: string): Promise<Record<string, unknown>> {
-    const token = decodeIdToken(idToken);
+    const token = await this.#verifiedToken(idToken, 'ID token');
+    checkIdTokenClaims(token.claims, {
+      issuer: this.settings.issuer,
+      clientId: this.settings.clientId,
+      nonce,
+      nowMs: this.#now(),
+      clockSkewMs: this.settings.clockSkewMs,
+    });
+    return token.claims;
+  }
+
+  /**
+   * What a valid logout token (OpenID Connect Back-Channel Logout 1.0 §2.6) asks: its signature
+   * checked as an ID token's, with the same keys, then its claims (`oidc-logout-token.ts`).
+   * Throws an `OidcLogoutError`; the replay check (`jti`) is the caller's, which remembers them.
+   */
+  async verifyLogoutToken(logoutToken: string): Promise<LogoutRequest> {
+    let token: DecodedIdToken;
+    try {
+      token = await this.#verifiedToken(logoutToken, 'logout token');
+    } catch (error) {
+      if (error instanceof OidcError) throw logoutFailureOf(error);
+      throw error;
+    }
+    return checkLogoutTokenClaims(token.header, token.claims, {
+      issuer: this.settings.issuer,
+      clientId: this.settings.clientId,
+      nowMs: this.#now(),
+      clockSkewMs: this.settings.clockSkewMs,
+    });
+  }
+
+  /** A token signed by one of the provider's keys (fetched again once for an unknown kid). */
+  async #verifiedToken(text: string, what: string): Promise<DecodedIdToken> {
+    const token = decodeIdToken(text, what);
     let key = keyFor(await this.#signingKeys(false), token.header);
     if (key === undefined) {
       // A key the cache does not know: the provider may have rotated its keys.
@@ -219,20 +262,13 @@ export class OidcClient {
     if (key === undefined) {
       throw new OidcError(
         'unknown-key',
-        `the ID token is signed with a key the provider does not publish (${token.header.alg}, kid ${JSON.stringify(token.header.kid ?? null)})`,
+        `the ${what} is signed with a key the provider does not publish (${token.header.alg}, kid ${JSON.stringify(token.header.kid ?? null)})`,
       );
     }
     if (!signatureValid(token, key)) {
-      throw new OidcError('bad-signature', "the ID token's signature is not the provider's");
+      throw new OidcError('bad-signature', `the ${what}'s signature is not the provider's`);
     }
-    checkIdTokenClaims(token.claims, {
-      issuer: this.settings.issuer,
-      clientId: this.settings.clientId,
-      nonce,
-      nowMs: this.#now(),
-      clockSkewMs: this.settings.clockSkewMs,
-    });
-    return token.claims;
+    return token;
   }
 
   async #signingKeys(refresh: boolean): Promise<SigningKey[]> {

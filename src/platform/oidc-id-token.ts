@@ -26,6 +26,8 @@ const MAX_TOKEN_LENGTH = 16_384;
 export interface JwsHeader {
   alg: IdTokenAlgorithm;
   kid?: string;
+  /** The media type of the token (RFC 7515 §4.1.9), when the header names one. */
+  typ?: string;
 }
 
 export interface DecodedIdToken {
@@ -36,38 +38,49 @@ export interface DecodedIdToken {
   signature: Buffer;
 }
 
-/** Splits and parses a compact JWS; `malformed-token` or `unsupported-algorithm` otherwise. */
-export function decodeIdToken(token: unknown): DecodedIdToken {
+/**
+ * Splits and parses a compact JWS; `malformed-token` or `unsupported-algorithm` otherwise.
+ * `what` names the token in the messages (a logout token is checked the same way).
+ */
+export function decodeIdToken(token: unknown, what = 'ID token'): DecodedIdToken {
   if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) {
-    throw new OidcError('malformed-token', 'the ID token is missing or too long');
+    throw new OidcError('malformed-token', `the ${what} is missing or too long`);
   }
   const parts = token.split('.');
   if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]*$/.test(part))) {
     throw new OidcError(
       'malformed-token',
-      'the ID token is not a compact JWS (three base64url parts)',
+      `the ${what} is not a compact JWS (three base64url parts)`,
     );
   }
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-  const header = parseJsonObject(headerPart, 'header');
-  const claims = parseJsonObject(payloadPart, 'payload');
+  const header = parseJsonObject(headerPart, `${what} header`);
+  const claims = parseJsonObject(payloadPart, `${what} payload`);
   const alg = header['alg'];
   if (typeof alg !== 'string' || !(ID_TOKEN_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new OidcError(
       'unsupported-algorithm',
-      `the ID token is signed with ${JSON.stringify(alg)}: Galet accepts ${ID_TOKEN_ALGORITHMS.join(' and ')}`,
+      `the ${what} is signed with ${JSON.stringify(alg)}: Galet accepts ${ID_TOKEN_ALGORITHMS.join(' and ')}`,
     );
   }
   // RFC 7515 §4.1.11: an extension Galet does not know must make the token invalid.
   if (header['crit'] !== undefined) {
-    throw new OidcError('malformed-token', 'the ID token has critical header extensions (crit)');
+    throw new OidcError('malformed-token', `the ${what} has critical header extensions (crit)`);
   }
   const kid = header['kid'];
   if (kid !== undefined && typeof kid !== 'string') {
-    throw new OidcError('malformed-token', 'the ID token header has a kid that is not a string');
+    throw new OidcError('malformed-token', `the ${what} header has a kid that is not a string`);
+  }
+  const typ = header['typ'];
+  if (typ !== undefined && typeof typ !== 'string') {
+    throw new OidcError('malformed-token', `the ${what} header has a typ that is not a string`);
   }
   return {
-    header: { alg: alg as IdTokenAlgorithm, ...(kid === undefined ? {} : { kid }) },
+    header: {
+      alg: alg as IdTokenAlgorithm,
+      ...(kid === undefined ? {} : { kid }),
+      ...(typ === undefined ? {} : { typ }),
+    },
     claims,
     signingInput: `${headerPart}.${payloadPart}`,
     signature: Buffer.from(signaturePart, 'base64url'),
@@ -79,10 +92,10 @@ function parseJsonObject(part: string, what: string): Record<string, unknown> {
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
   } catch {
-    throw new OidcError('malformed-token', `the ID token ${what} is not JSON`);
+    throw new OidcError('malformed-token', `the ${what} is not JSON`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new OidcError('malformed-token', `the ID token ${what} is not a JSON object`);
+    throw new OidcError('malformed-token', `the ${what} is not a JSON object`);
   }
   return value as Record<string, unknown>;
 }
@@ -167,26 +180,7 @@ export function checkIdTokenClaims(
   claims: Readonly<Record<string, unknown>>,
   expected: IdTokenExpectations,
 ): void {
-  if (claims['iss'] !== expected.issuer) {
-    throw new OidcError(
-      'wrong-issuer',
-      `the ID token was issued by ${JSON.stringify(claims['iss'])}, not by ${expected.issuer}`,
-    );
-  }
-  const aud = claims['aud'];
-  const audiences = Array.isArray(aud) ? aud : [aud];
-  if (!audiences.includes(expected.clientId)) {
-    throw new OidcError(
-      'wrong-audience',
-      `the ID token is not meant for client ${expected.clientId}`,
-    );
-  }
-  if (audiences.length > 1 && claims['azp'] !== expected.clientId) {
-    throw new OidcError(
-      'wrong-audience',
-      `the ID token has several audiences and its azp is not ${expected.clientId}`,
-    );
-  }
+  checkIssuerAndAudience(claims, expected, 'ID token');
   const seconds = (name: string, required: boolean): number | undefined => {
     const value = claims[name];
     if (value === undefined && !required) return undefined;
@@ -221,6 +215,38 @@ export function checkIdTokenClaims(
   }
   if (typeof claims['sub'] !== 'string' || claims['sub'] === '') {
     throw new OidcError('malformed-token', 'the ID token has no subject (sub)');
+  }
+}
+
+/**
+ * `iss` exactly the issuer, `aud` holding the client id, and `azp` the client id when there are
+ * several audiences (OpenID Connect Core §3.1.3.7, items 2 to 5): `wrong-issuer` or
+ * `wrong-audience` otherwise. ID tokens and logout tokens are checked alike.
+ */
+export function checkIssuerAndAudience(
+  claims: Readonly<Record<string, unknown>>,
+  expected: { issuer: string; clientId: string },
+  what: string,
+): void {
+  if (claims['iss'] !== expected.issuer) {
+    throw new OidcError(
+      'wrong-issuer',
+      `the ${what} was issued by ${JSON.stringify(claims['iss'])}, not by ${expected.issuer}`,
+    );
+  }
+  const aud = claims['aud'];
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  if (!audiences.includes(expected.clientId)) {
+    throw new OidcError(
+      'wrong-audience',
+      `the ${what} is not meant for client ${expected.clientId}`,
+    );
+  }
+  if (audiences.length > 1 && claims['azp'] !== expected.clientId) {
+    throw new OidcError(
+      'wrong-audience',
+      `the ${what} has several audiences and its azp is not ${expected.clientId}`,
+    );
   }
 }
 

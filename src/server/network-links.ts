@@ -22,6 +22,10 @@ import {
   readDownlinkSessionRequest,
   readQueueDownlinkRequest,
   readReencryptDownlinkAnswer,
+  readWithdrawDownlinksRequest,
+  WITHDRAW_DOWNLINKS_METHOD,
+  type WithdrawDownlinksAnswer,
+  type WithdrawnDownlink,
 } from '../link/index.js';
 import { linkKekLabel, linkTokenHash, parseLinkToken } from '../link/link-token.js';
 import type { Logger } from '../logger.js';
@@ -30,6 +34,7 @@ import {
   appSessionKeyId,
   type BlindDownlinkRelay,
   type HandBackRequest,
+  MAX_SKIPPED_FCNT_DOWN,
   nextApplicationFCntDown,
 } from '../network/downlink/blind-downlinks.js';
 import type { GaletEvent } from '../network/events.js';
@@ -43,7 +48,10 @@ export function newDownlinkCounters() {
     blindDownlinksQueued: 0,
     blindDownlinksReencrypted: 0,
     blindDownlinkHandBacksFailed: 0,
+    /** Items a provider withdrew before they went out (or that it no longer had at a hand-back). */
     blindDownlinksWithdrawn: 0,
+    /** Items a provider tried to withdraw after they were transmitted: left as they were. */
+    blindDownlinkWithdrawalsTooLate: 0,
     downlinkRequestsRefused: 0,
     downlinkEventsForwarded: 0,
     downlinkEventsForwardFailed: 0,
@@ -97,6 +105,9 @@ export class NetworkLinks {
     this.server.onRequest(QUEUE_DOWNLINK_METHOD, (linkId, body) =>
       this.#refusalsCounted(QUEUE_DOWNLINK_METHOD, () => this.#queueDownlink(linkId, body)),
     );
+    this.server.onRequest(WITHDRAW_DOWNLINKS_METHOD, (linkId, body) =>
+      this.#refusalsCounted(WITHDRAW_DOWNLINKS_METHOD, () => this.#withdrawDownlinks(linkId, body)),
+    );
   }
 
   /** The network server sends a device's queue when a provider queued or re-encrypted an item. */
@@ -120,11 +131,22 @@ export class NetworkLinks {
     return tokens.some((token) => token.revokedAt === null);
   }
 
-  /** A join server that reaches the provider of `applicationId` over its link. */
+  /**
+   * A join server that reaches the provider of `applicationId` over its link: JoinRequests as
+   * Backend Interfaces JoinReq, LoRaWAN 1.1 RejoinRequests as RejoinReq (link methods of the
+   * same names; a provider too old for rejoins answers UNKNOWN_METHOD, and the rejoin is
+   * refused).
+   */
   joinServerFor(applicationId: string): JoinServer {
     return new BackendJoinServerClient({
+      rejoins: true,
       send: (message) =>
-        this.server.request(applicationId, 'JoinReq', message, { timeoutMs: JOIN_TIMEOUT_MS }),
+        this.server.request(
+          applicationId,
+          message['MessageType'] === 'RejoinReq' ? 'RejoinReq' : 'JoinReq',
+          message,
+          { timeoutMs: JOIN_TIMEOUT_MS },
+        ),
       networkKeks: (label) => this.#keks.get(label),
       device: async (devEui) => {
         const device = await this.#storage.devices.get(devEui);
@@ -260,6 +282,60 @@ export class NetworkLinks {
     return { queued };
   }
 
+  /**
+   * The provider deleted items of its queue: each one the network holds pending fails at once
+   * (one pending → failed transition, so that it cannot go out afterwards; a transmission that
+   * won the race makes it `sent`). An item transmitted already is left as it is and answered
+   * `sent` with its counter; an item never handed over is `unknown`.
+   */
+  async #withdrawDownlinks(linkId: string, body: unknown): Promise<WithdrawDownlinksAnswer> {
+    const request = readWithdrawDownlinksRequest(body);
+    const device = await this.#storage.devices.get(request.devEui);
+    if (device === undefined || device.applicationId !== linkId) {
+      throw new LinkAnswerError('NOT_FOUND', `device ${request.devEui} is not in this application`);
+    }
+    const queue = this.#storage.downlinkQueue;
+    const items: WithdrawnDownlink[] = [];
+    for (const id of request.ids) {
+      let item = await queue.get(id);
+      // Only the provider's own (encrypted) items of this device: anything else is not its.
+      if (item === undefined || item.devEui !== device.devEui || item.encryptedFor === undefined) {
+        items.push({ id, status: 'unknown' });
+        continue;
+      }
+      if (item.status === 'pending' && item.attempts === 0) {
+        try {
+          await queue.withdraw(id, 'withdrawn by the provider');
+          this.#downlinkCounters.blindDownlinksWithdrawn++;
+          this.#logger.info(
+            { devEui: device.devEui, queueItemId: id, applicationId: linkId },
+            'downlink withdrawn by its provider',
+          );
+          items.push({ id, status: 'withdrawn' });
+          continue;
+        } catch (error) {
+          if (!isStorageError(error, 'INVALID_STATE')) throw error;
+          // Sent meanwhile (the transmission won the race).
+          item = (await queue.get(id)) ?? item;
+        }
+      }
+      if (item.attempts === 0 && item.status !== 'pending') {
+        // Failed or expired without ever going out (withdrawn before, refused): it never will.
+        items.push({ id, status: 'withdrawn' });
+        continue;
+      }
+      // Transmitted at least once (a confirmed one back in the queue for a retransmission too):
+      // left as it is, its retries, ACK and events go on.
+      this.#downlinkCounters.blindDownlinkWithdrawalsTooLate++;
+      this.#logger.info(
+        { devEui: device.devEui, queueItemId: id, status: item.status, fCntDown: item.fCntDown },
+        'downlink not withdrawn: transmitted already',
+      );
+      items.push({ id, status: 'sent', fCntDown: item.fCntDown });
+    }
+    return { items };
+  }
+
   #handBack(request: HandBackRequest): void {
     if (this.#handingBack.has(request.itemId)) return;
     this.#handingBack.add(request.itemId);
@@ -302,6 +378,9 @@ export class NetworkLinks {
         kekLabel: request.appSKeyEnvelope.kekLabel,
         aesKey: Buffer.from(request.appSKeyEnvelope.aesKey).toString('hex'),
       },
+      // The network server skips to a later counter (blind-downlinks.ts), so the provider may
+      // pick the next one it has not used when this one encrypted another item.
+      laterFCntDownAccepted: true,
     };
     this.#logger.info(
       {
@@ -316,12 +395,29 @@ export class NetworkLinks {
       await this.server.request(request.applicationId, REENCRYPT_DOWNLINK_METHOD, body, {
         timeoutMs: REENCRYPT_TIMEOUT_MS,
       }),
+      body,
     );
-    await this.#storage.downlinkQueue.reencrypt(
-      request.itemId,
-      Buffer.from(answer.frmPayload, 'base64'),
-      { fCntDown: request.fCntDown, sessionKeyId },
-    );
+    const fCntDown = answer.fCntDown ?? request.fCntDown;
+    if (fCntDown - request.fCntDown > MAX_SKIPPED_FCNT_DOWN) {
+      throw new Error(
+        `the provider encrypted for FCntDown ${fCntDown}, more than ${MAX_SKIPPED_FCNT_DOWN} past ${request.fCntDown}`,
+      );
+    }
+    try {
+      await this.#storage.downlinkQueue.reencrypt(
+        request.itemId,
+        Buffer.from(answer.frmPayload, 'base64'),
+        { fCntDown, sessionKeyId },
+      );
+    } catch (error) {
+      if (!isStorageError(error, 'INVALID_STATE')) throw error;
+      // Withdrawn by the provider (or settled) while it was being encrypted again: dropped.
+      this.#logger.info(
+        { devEui: request.devEui, queueItemId: request.itemId },
+        'operator-blind downlink re-encrypted after it was withdrawn or settled: ciphertext dropped',
+      );
+      return;
+    }
     this.#downlinkCounters.blindDownlinksReencrypted++;
     this.#onDownlinkQueued(request.devEui);
   }

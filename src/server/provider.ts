@@ -1,9 +1,10 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unwrapKeyEnvelope } from '../join/backend-interfaces/index.js';
+import type { DownlinkWithdrawal } from '../api/server.js';
+import { unwrapKeyEnvelope, wrapKeyEnvelope } from '../join/backend-interfaces/index.js';
 import { answerJoinReq } from '../join/backend-join.js';
-import { LocalJoinServer } from '../join/join-server.js';
+import { type JoinAnswer, type JoinServer, LocalJoinServer } from '../join/join-server.js';
 import {
   DOWNLINK_EVENT_TOPIC,
   DOWNLINK_SESSION_METHOD,
@@ -19,13 +20,21 @@ import {
   readDownlinkSessionAnswer,
   readQueueDownlinkAnswer,
   readReencryptDownlinkRequest,
+  readWithdrawDownlinksAnswer,
+  WITHDRAW_DOWNLINKS_METHOD,
+  type WithdrawDownlinksRequest,
   type WrappedAppSKey,
 } from '../link/index.js';
 import { linkKek, linkKekLabel, parseLinkToken } from '../link/link-token.js';
 import type { Logger } from '../logger.js';
 import { encryptFrmPayload } from '../lorawan/crypto/frm-payload.js';
-import { appSessionKeyId } from '../network/downlink/blind-downlinks.js';
-import { type Device, isStorageError, type Storage } from '../storage/index.js';
+import { appSessionKeyId, MAX_SKIPPED_FCNT_DOWN } from '../network/downlink/blind-downlinks.js';
+import {
+  type Device,
+  isStorageError,
+  type KeystreamClaim,
+  type Storage,
+} from '../storage/index.js';
 import { StorageJoinServerStore } from './stores.js';
 
 /** The provider's application KEK: wraps the AppSKeys its join server hands out. */
@@ -47,8 +56,50 @@ export function applicationKekOf(key: Uint8Array): ApplicationKek {
   return { label: `galet-app:${fingerprint}`, key };
 }
 
+/**
+ * The provider's join server, remembering each session it issues in the downlink keystream
+ * memory (storage/downlink-keystreams.ts) before the JoinAccept leaves: the keystreams of a
+ * session are claimed from its start, and the device's older sessions are forgotten, so that
+ * the network can never have this provider encrypt for them again. Every path that answers
+ * joins with this application KEK (the link, an HTTP join endpoint) must go through it, or the
+ * sessions it issues are refused for downlinks (`UNKNOWN_SESSION`) once the device has one
+ * recorded.
+ */
+export function recordingIssuedSessions(
+  joinServer: JoinServer,
+  storage: Storage,
+  applicationKek: ApplicationKek,
+): JoinServer {
+  const remember = async (answer: JoinAnswer): Promise<JoinAnswer> => {
+    if (answer.result === 'Success' && answer.sessionKeys.appSKey !== undefined) {
+      // RFC 3394 wrapping is deterministic: the very envelope the network will name.
+      const envelope = wrapKeyEnvelope(answer.sessionKeys.appSKey, applicationKek);
+      await storage.downlinkKeystreams.startSession(answer.devEui, appSessionKeyId(envelope));
+    }
+    return answer;
+  };
+  return {
+    handleJoinRequest: async (request) => remember(await joinServer.handleJoinRequest(request)),
+    handleRejoinRequest: async (request) => remember(await joinServer.handleRejoinRequest(request)),
+  };
+}
+
 const CURSOR_FILE = 'link.cursor';
-const MAX_REMEMBERED_KEYSTREAMS = 100_000;
+const WITHDRAW_TIMEOUT_MS = 5000;
+
+/** Counters of the provider's side of the link (for the metrics), all zero. */
+export function newProviderLinkCounters() {
+  return {
+    /** Pending items deleted here and taken back from the network (or never handed over). */
+    downlinksWithdrawn: 0,
+    /** Items a deletion found transmitted already (here or on the network): kept. */
+    downlinkWithdrawalsTooLate: 0,
+    /** Deletions refused because the network could not be asked (link down, no answer). */
+    downlinkWithdrawalsUnavailable: 0,
+    /** Requests to encrypt with a keystream another item used, or that is not remembered. */
+    keystreamClaimsRefused: 0,
+  };
+}
 
 /** The last delivery handled, kept in the data directory (written atomically). */
 function fileCursor(dataDir: string): LinkDeliveryCursor {
@@ -116,13 +167,8 @@ export class ProviderLink {
   #linked: (applicationId: string) => void = () => {};
   /** Per device, the hand-over of its pending downlinks under way. */
   readonly #submitting = new Map<string, Promise<void>>();
-  /**
-   * The item each keystream (session key id, downlink counter) encrypted. AES-CTR: two
-   * plaintexts under one keystream give their XOR away, so a network asking to encrypt another
-   * item for a counter already used is refused. Memory only (a restart forgets it), bounded.
-   */
-  readonly #keystreams = new Map<string, string>();
   readonly #eventStored: () => void;
+  readonly #counters = newProviderLinkCounters();
 
   constructor(options: {
     networkUrl: string;
@@ -146,7 +192,11 @@ export class ProviderLink {
     this.#applicationKek = options.applicationKek;
     this.#eventStored = options.eventStored ?? (() => {});
     const network = { label: linkKekLabel(parsed.id), key: linkKek(options.token) };
-    const joinServer = new LocalJoinServer(new StorageJoinServerStore(options.storage));
+    const joinServer = recordingIssuedSessions(
+      new LocalJoinServer(new StorageJoinServerStore(options.storage)),
+      options.storage,
+      options.applicationKek,
+    );
     this.client = new LinkClient({
       networkUrl: options.networkUrl,
       token: options.token,
@@ -160,7 +210,8 @@ export class ProviderLink {
         }
       },
     });
-    this.client.onRequest('JoinReq', async (body) => {
+    // RejoinReq (LoRaWAN 1.1 RejoinRequests) reads the same fields and is answered alike.
+    const activation = async (body: unknown) => {
       const { answer, accepted } = await answerJoinReq(joinServer, body, {
         network,
         application: this.#applicationKek,
@@ -169,7 +220,9 @@ export class ProviderLink {
         this.#logger.info({ devEui: accepted.devEui }, 'device joined through the network link');
       }
       return answer;
-    });
+    };
+    this.client.onRequest('JoinReq', activation);
+    this.client.onRequest('RejoinReq', activation);
     this.client.onDelivery('uplink', (body) => this.#uplink(body));
     this.client.onRequest(REENCRYPT_DOWNLINK_METHOD, (body) => this.#reencrypt(body));
     this.client.onDelivery(DOWNLINK_EVENT_TOPIC, (body) => this.#downlinkEvent(body));
@@ -197,6 +250,105 @@ export class ProviderLink {
 
   start(): void {
     this.client.start();
+  }
+
+  /** Counters for the metrics (`galet_provider_link_*`). */
+  counters(): Record<string, number> {
+    return { ...this.#counters };
+  }
+
+  /**
+   * Pending items deleted on this Galet's API: taken back from the network first, over the
+   * link, in the device's turn (never while its items are being handed over, so an item cannot
+   * reach the network after it was withdrawn). An item the network transmitted already is kept
+   * here and answered in `sent`. The link down or not answering: `{unavailable}`, nothing
+   * deleted (a retry is harmless).
+   */
+  withdrawDownlinks(
+    devEui: string,
+    ids: readonly string[],
+  ): Promise<DownlinkWithdrawal | { unavailable: string }> {
+    const previous = this.#submitting.get(devEui) ?? Promise.resolve();
+    const result = previous.then(() => this.#withdraw(devEui, ids));
+    const next = result.then(
+      () => {},
+      () => {},
+    );
+    this.#submitting.set(devEui, next);
+    void next.finally(() => {
+      if (this.#submitting.get(devEui) === next) this.#submitting.delete(devEui);
+    });
+    return result;
+  }
+
+  async #withdraw(
+    devEui: string,
+    ids: readonly string[],
+  ): Promise<DownlinkWithdrawal | { unavailable: string }> {
+    const outcome: DownlinkWithdrawal = { withdrawn: [], sent: [] };
+    const queue = this.#storage.downlinkQueue;
+    const asked: string[] = [];
+    for (const id of ids) {
+      const item = await queue.get(id);
+      if (item === undefined || item.devEui !== devEui) continue;
+      if (item.status === 'pending') asked.push(id);
+      else if (item.status === 'sent' || item.status === 'acked') {
+        outcome.sent.push({ id, fCntDown: item.fCntDown });
+      }
+    }
+    if (asked.length === 0) return this.#withdrawn(devEui, outcome);
+    const request: WithdrawDownlinksRequest = { devEui, ids: asked };
+    let answer: ReturnType<typeof readWithdrawDownlinksAnswer>;
+    try {
+      answer = readWithdrawDownlinksAnswer(
+        await this.client.request(WITHDRAW_DOWNLINKS_METHOD, request, {
+          timeoutMs: WITHDRAW_TIMEOUT_MS,
+        }),
+        request,
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#counters.downlinkWithdrawalsUnavailable++;
+      this.#logger.warn(
+        { devEui, queueItemIds: asked, error: reason },
+        'downlinks not withdrawn: the network did not answer (nothing deleted)',
+      );
+      return { unavailable: reason };
+    }
+    for (const item of answer.items) {
+      if (item.status === 'sent') {
+        outcome.sent.push({ id: item.id, fCntDown: item.fCntDown });
+        continue;
+      }
+      try {
+        await queue.withdraw(item.id, 'deleted through the API (withdrawn from the network)');
+        outcome.withdrawn.push(item.id);
+      } catch (error) {
+        if (!isStorageError(error, 'INVALID_STATE')) throw error;
+        // Its txack came meanwhile (the network answered before it was recorded here).
+        const current = await queue.get(item.id);
+        outcome.sent.push({ id: item.id, fCntDown: current?.fCntDown ?? null });
+      }
+    }
+    return this.#withdrawn(devEui, outcome);
+  }
+
+  #withdrawn(devEui: string, outcome: DownlinkWithdrawal): DownlinkWithdrawal {
+    this.#counters.downlinksWithdrawn += outcome.withdrawn.length;
+    this.#counters.downlinkWithdrawalsTooLate += outcome.sent.length;
+    for (const id of outcome.withdrawn) {
+      this.#logger.info(
+        { devEui, queueItemId: id },
+        'downlink deleted and withdrawn from the network',
+      );
+    }
+    for (const { id, fCntDown } of outcome.sent) {
+      this.#logger.info(
+        { devEui, queueItemId: id, fCntDown },
+        'downlink not deleted: the network transmitted it already',
+      );
+    }
+    return outcome;
   }
 
   /** Resolves once connected and the linked application is known here. */
@@ -247,17 +399,23 @@ export class ProviderLink {
     }
   }
 
-  /** False when this keystream already encrypted another item. */
-  #claimKeystream(sessionKeyId: string, fCntDown: number, itemId: string): boolean {
-    const key = `${sessionKeyId}:${fCntDown}`;
-    const owner = this.#keystreams.get(key);
-    if (owner !== undefined) return owner === itemId;
-    if (this.#keystreams.size >= MAX_REMEMBERED_KEYSTREAMS) {
-      const oldest = this.#keystreams.keys().next().value;
-      if (oldest !== undefined) this.#keystreams.delete(oldest);
-    }
-    this.#keystreams.set(key, itemId);
-    return true;
+  /**
+   * Claims the keystream (session, downlink counter) for an item, in the store: AES-CTR, two
+   * plaintexts under one keystream would give their XOR to the network, so each keystream
+   * encrypts one item ever, across restarts (storage/downlink-keystreams.ts).
+   */
+  #claimKeystream(
+    devEui: string,
+    sessionKeyId: string,
+    fCntDown: number,
+    itemId: string,
+  ): Promise<KeystreamClaim> {
+    return this.#storage.downlinkKeystreams.claim({
+      devEui,
+      sessionKeyId,
+      fCntDown,
+      queueItemId: itemId,
+    });
   }
 
   #unwrapAppSKey(wrapped: WrappedAppSKey): Uint8Array {
@@ -265,6 +423,29 @@ export class ProviderLink {
       { kekLabel: wrapped.kekLabel, aesKey: Buffer.from(wrapped.aesKey, 'hex') },
       (label) => (label === this.#applicationKek.label ? this.#applicationKek.key : undefined),
     );
+  }
+
+  /**
+   * Claims the first counter from `fCntDown` up to `last` whose keystream this item may use: a
+   * counter that encrypted another item is passed, one below those remembered jumps to them.
+   * The refusal of the last counter tried when none is free.
+   */
+  async #claimFirstFree(
+    devEui: string,
+    sessionKeyId: string,
+    fCntDown: number,
+    itemId: string,
+    last: number,
+  ): Promise<{ fCntDown: number } | { refused: Exclude<KeystreamClaim, { outcome: 'claimed' }> }> {
+    let counter = fCntDown;
+    for (;;) {
+      const claim = await this.#claimKeystream(devEui, sessionKeyId, counter, itemId);
+      if (claim.outcome === 'claimed') return { fCntDown: counter };
+      if (claim.outcome === 'unknownSession') return { refused: claim };
+      const next = claim.outcome === 'belowFloor' ? claim.floor : counter + 1;
+      if (next > last) return { refused: claim };
+      counter = next;
+    }
   }
 
   async #submitPending(devEui: string): Promise<void> {
@@ -295,7 +476,24 @@ export class ProviderLink {
     let fCntDown = session.fCntDown;
     for (const item of pending) {
       if (held.has(item.id)) continue;
-      while (!this.#claimKeystream(session.sessionKeyId, fCntDown, item.id)) fCntDown++;
+      // A counter used by another item (one withdrawn, say) is skipped: the network skips it
+      // too when it sends this one.
+      const claimed = await this.#claimFirstFree(
+        devEui,
+        session.sessionKeyId,
+        fCntDown,
+        item.id,
+        Math.min(session.fCntDown + MAX_SKIPPED_FCNT_DOWN, 0xffff_ffff),
+      );
+      if ('refused' in claimed) {
+        this.#counters.keystreamClaimsRefused++;
+        throw new Error(
+          claimed.refused.outcome === 'unknownSession'
+            ? `the network named session ${session.sessionKeyId}, which this provider did not issue or no longer serves`
+            : `no unused downlink counter within ${MAX_SKIPPED_FCNT_DOWN} of ${session.fCntDown}`,
+        );
+      }
+      fCntDown = claimed.fCntDown;
       const request: QueueDownlinkRequest = {
         devEui,
         id: item.id,
@@ -345,22 +543,52 @@ export class ProviderLink {
     } catch {
       throw new LinkAnswerError('KEY_UNWRAP_FAILED', 'the AppSKey envelope does not open here');
     }
-    if (!this.#claimKeystream(request.sessionKeyId, request.fCntDown, item.id)) {
+    // The counter asked, or (when the network skips counters) the next one this item may use.
+    const claimed = await this.#claimFirstFree(
+      request.devEui,
+      request.sessionKeyId,
+      request.fCntDown,
+      item.id,
+      request.laterFCntDownAccepted === true
+        ? Math.min(request.fCntDown + MAX_SKIPPED_FCNT_DOWN, 0xffff_ffff)
+        : request.fCntDown,
+    );
+    if ('refused' in claimed) {
+      const claim = claimed.refused;
+      this.#counters.keystreamClaimsRefused++;
+      const context = { devEui: request.devEui, queueItemId: item.id, fCntDown: request.fCntDown };
+      if (claim.outcome === 'unknownSession') {
+        this.#logger.warn(
+          { ...context, sessionKeyId: request.sessionKeyId },
+          'the network asked to encrypt a downlink for a session this provider does not serve: refused',
+        );
+        throw new LinkAnswerError(
+          'UNKNOWN_SESSION',
+          'this provider did not issue this session or no longer serves it',
+        );
+      }
       this.#logger.warn(
-        { devEui: request.devEui, queueItemId: item.id, fCntDown: request.fCntDown },
+        { ...context, reason: claim.outcome },
         'the network asked to encrypt a downlink with a counter another one used: refused',
       );
-      throw new LinkAnswerError('COUNTER_REUSED', 'this counter encrypted another downlink');
+      throw new LinkAnswerError(
+        'COUNTER_REUSED',
+        claim.outcome === 'taken'
+          ? 'this counter encrypted another downlink'
+          : `counters below ${claim.floor} of this session are no longer remembered: refused as used`,
+      );
     }
+    const { fCntDown } = claimed;
     const devAddr = Number.parseInt(request.devAddr, 16);
     this.#logger.info(
-      { devEui: request.devEui, queueItemId: item.id, fCntDown: request.fCntDown },
+      { devEui: request.devEui, queueItemId: item.id, fCntDown, asked: request.fCntDown },
       'downlink encrypted again for a new counter',
     );
     return {
       frmPayload: Buffer.from(
-        encryptFrmPayload(appSKey, 'downlink', devAddr, request.fCntDown, item.data),
+        encryptFrmPayload(appSKey, 'downlink', devAddr, fCntDown, item.data),
       ).toString('base64'),
+      ...(fCntDown === request.fCntDown ? {} : { fCntDown }),
     };
   }
 

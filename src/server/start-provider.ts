@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { createMetricsRegistry } from '../api/metrics.js';
 import { type ApiNetwork, buildApi } from '../api/server.js';
+import { JoinEndpoint, type JoinEndpointSetting } from '../join/join-endpoint.js';
+import { LocalJoinServer } from '../join/join-server.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { getRegion } from '../lorawan/regions/index.js';
 import { defaultNetworkConfig } from '../network/network-server.js';
@@ -20,7 +22,13 @@ import { AuditRetentionJob } from './audit-retention.js';
 import { Closers } from './closers.js';
 import { type AdminToken, openDataDir } from './data-dir.js';
 import { apiRateLimit } from './galet.js';
-import { applicationKek, applicationKekOf, ProviderLink } from './provider.js';
+import {
+  applicationKek,
+  applicationKekOf,
+  ProviderLink,
+  recordingIssuedSessions,
+} from './provider.js';
+import { StorageJoinServerStore } from './stores.js';
 
 export interface ProviderOptions {
   dataDir: string;
@@ -38,6 +46,11 @@ export interface ProviderOptions {
   application?: ApplicationServiceSettings | undefined;
   /** OpenID Connect login for the console (absent: off). */
   oidc?: OidcSettings | undefined;
+  /**
+   * Backend Interfaces JoinReq served over HTTP to the networks listed (absent: off); see
+   * join/join-endpoint.ts.
+   */
+  joinEndpoint?: JoinEndpointSetting | undefined;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -47,6 +60,8 @@ export interface RunningProvider {
   link: ProviderLink;
   api: FastifyInstance;
   httpPort: number;
+  /** The Backend Interfaces endpoint's HTTPS port, when `joinEndpoint.tls` is set. */
+  joinEndpointTlsPort?: number;
   adminToken: AdminToken;
   close(): Promise<void>;
 }
@@ -70,6 +85,21 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   try {
     // After a master key rotation the KEK stays the one the network's envelopes are under.
     const keptKek = await readKeptApplicationKek(options.dataDir, secrets);
+    const appKek = keptKek === undefined ? applicationKek(masterKey) : applicationKekOf(keptKek);
+    // Joins over HTTP (issue 5): the AppSKey wrapped for this application role, as on the link.
+    const joinEndpoint =
+      options.joinEndpoint === undefined
+        ? undefined
+        : await JoinEndpoint.load(options.joinEndpoint, {
+            // Its sessions go into the downlink keystream memory, as the link's do.
+            joinServer: recordingIssuedSessions(
+              new LocalJoinServer(new StorageJoinServerStore(storage)),
+              storage,
+              appKek,
+            ),
+            applicationKek: appKek,
+            logger: logger.child({ component: 'join-endpoint' }),
+          });
     const eventsStored = new EventEmitter();
     eventsStored.setMaxListeners(0);
     const link = new ProviderLink({
@@ -77,7 +107,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       token: options.networkToken,
       dataDir: options.dataDir,
       storage,
-      applicationKek: keptKek === undefined ? applicationKek(masterKey) : applicationKekOf(keptKek),
+      applicationKek: appKek,
       logger: logger.child({ component: 'link' }),
       eventStored: () => eventsStored.emit('stored'),
     });
@@ -100,10 +130,21 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       sessionChanged: () => {},
       sessionRemoved: () => {},
       downlinkQueued: (devEui) => link.downlinkQueued(devEui),
+      // Deleted here once the network gave its copy back (or never had it).
+      withdrawDownlinks: (devEui, ids) => link.withdrawDownlinks(devEui, ids),
       gatewayAdded: () => {},
     };
     const api = await buildApi({
-      metrics: createMetricsRegistry(application.metricSources, application.gauges),
+      metrics: createMetricsRegistry(
+        {
+          ...application.metricSources,
+          provider_link: () => link.counters(),
+          ...(joinEndpoint === undefined
+            ? {}
+            : { join_endpoint: () => ({ ...joinEndpoint.counters() }) }),
+        },
+        application.gauges,
+      ),
       application,
       storage,
       network,
@@ -115,6 +156,9 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       logger: logger.child({ component: 'api' }),
     });
     closers.add(() => api.close());
+    await joinEndpoint?.mount(api);
+    const joinEndpointTls = await joinEndpoint?.listenTls(options.host);
+    if (joinEndpointTls !== undefined) closers.add(() => joinEndpointTls.close());
     const auditRetention = new AuditRetentionJob(storage, logger.child({ component: 'audit' }));
     auditRetention.start();
     closers.add(() => auditRetention.close());
@@ -124,10 +168,23 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
     const httpPort =
       typeof address === 'object' && address !== null ? address.port : options.httpPort;
     logger.info(
-      { httpPort, networkUrl: options.networkUrl, database: database.location },
+      {
+        httpPort,
+        networkUrl: options.networkUrl,
+        database: database.location,
+        ...(joinEndpoint === undefined ? {} : { joinEndpointTlsPort: joinEndpointTls?.port }),
+      },
       'Galet provider started (roles join,application)',
     );
-    return { storage, link, api, httpPort, adminToken, close: closeAll };
+    return {
+      storage,
+      link,
+      api,
+      httpPort,
+      ...(joinEndpointTls === undefined ? {} : { joinEndpointTlsPort: joinEndpointTls.port }),
+      adminToken,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll();
     throw error;

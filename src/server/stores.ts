@@ -119,8 +119,8 @@ export class StorageNetworkStore implements NetworkStore {
     return this.storage.downlinkQueue.devicesWithPending();
   }
 
-  takeFCntDown(devEui: string, counter: 'n' | 'a'): Promise<number> {
-    return this.storage.deviceSessions.takeFCntDown(devEui, counter);
+  takeFCntDown(devEui: string, counter: 'n' | 'a', atLeast?: number): Promise<number> {
+    return this.storage.deviceSessions.takeFCntDown(devEui, counter, atLeast);
   }
 
   async saveMacState(devEui: string, macState: SessionMac | null): Promise<void> {

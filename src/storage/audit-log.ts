@@ -41,6 +41,12 @@ export interface AuditEntry {
   objectId: string | null;
   /** The tenant the object belongs to; null for global objects. */
   tenantId: string | null;
+  /**
+   * A second tenant the entry is about, whose owners and admins see it too: the receiving
+   * tenant of a read of shared measurements (the entry's tenant is the provider's). Null
+   * otherwise.
+   */
+  relatedTenantId: string | null;
   sourceIp: string | null;
   outcome: AuditOutcome;
   /** What the action changed or why it failed. Never a secret (no token, password, key). */
@@ -55,6 +61,7 @@ export interface NewAuditEntry {
   objectType: string;
   objectId?: string | null;
   tenantId?: string | null;
+  relatedTenantId?: string | null;
   sourceIp?: string | null;
   outcome: AuditOutcome;
   details?: Record<string, unknown>;
@@ -65,7 +72,10 @@ export interface AuditQuery {
   limit?: number;
   /** Only entries older than this id: the cursor for the next page. */
   beforeId?: number;
-  /** Only the entries of these tenants (never the global ones). An empty list gives nothing. */
+  /**
+   * Only the entries of these tenants, or related to them (`relatedTenantId`); never the global
+   * ones. An empty list gives nothing.
+   */
   tenantIds?: readonly string[];
   /** Only the entries of this actor (a user or API key id). */
   actorId?: string;
@@ -135,7 +145,10 @@ export class AuditLogRepository {
     if (query?.tenantIds !== undefined && query.tenantIds.length === 0) return [];
     let select = this.#db.selectFrom('audit_log').selectAll();
     if (query?.tenantIds !== undefined) {
-      select = select.where('tenant_id', 'in', [...query.tenantIds]);
+      const tenantIds = query.tenantIds.map(String);
+      select = select.where((eb) =>
+        eb.or([eb('tenant_id', 'in', tenantIds), eb('related_tenant_id', 'in', tenantIds)]),
+      );
     }
     if (query?.beforeId !== undefined) {
       assertInteger(query.beforeId, 0, Number.MAX_SAFE_INTEGER, 'beforeId');
@@ -187,6 +200,7 @@ function toRow(
     object_type: entry.objectType,
     object_id: optionalText(entry.objectId),
     tenant_id: optionalText(entry.tenantId),
+    related_tenant_id: optionalText(entry.relatedTenantId),
     source_ip: optionalText(entry.sourceIp),
     outcome: entry.outcome,
     details,
@@ -207,6 +221,7 @@ function toAuditEntry(row: Selectable<AuditLogTable>): AuditEntry {
     objectType: row.object_type,
     objectId: row.object_id,
     tenantId: row.tenant_id,
+    relatedTenantId: row.related_tenant_id,
     sourceIp: row.source_ip,
     outcome: row.outcome,
     details: JSON.parse(row.details) as Record<string, unknown>,

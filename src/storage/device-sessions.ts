@@ -305,12 +305,18 @@ export class DeviceSessionRepository {
 
   /**
    * Returns the counter's current value and increments it, atomically (one UPDATE ...
-   * RETURNING): concurrent callers get distinct values. `COUNTER_EXHAUSTED` once 2^32 - 1 has
-   * been used (the device must rejoin), `NOT_FOUND` without a session.
+   * RETURNING): concurrent callers get distinct values. `atLeast`: a counter below it skips to
+   * it first (an operator-blind item encrypted for a later counter; LoRaWAN allows gaps in
+   * FCntDown). `COUNTER_EXHAUSTED` once 2^32 - 1 has been used (the device must rejoin),
+   * `NOT_FOUND` without a session.
    */
-  async takeFCntDown(devEui: string, counter: DownlinkCounter): Promise<number> {
+  async takeFCntDown(devEui: string, counter: DownlinkCounter, atLeast?: number): Promise<number> {
     const eui = toEui(devEui, 'DevEUI');
     oneOf(counter, ['n', 'a'], 'downlink counter');
+    if (atLeast !== undefined) {
+      assertInteger(atLeast, 0, UINT32_MAX, 'FCntDown');
+      return this.#takeFCntDownFrom(eui, counter, atLeast);
+    }
     const query = this.#db.updateTable('device_sessions').where('dev_eui', '=', eui);
     const row =
       counter === 'n'
@@ -325,6 +331,43 @@ export class DeviceSessionRepository {
             .returning('a_f_cnt_down as next')
             .executeTakeFirst();
     if (row) return row.next - 1;
+    return this.#counterNotTaken(eui, counter);
+  }
+
+  /** `takeFCntDown` skipping to `atLeast` first: one UPDATE with a CASE, as atomic. */
+  async #takeFCntDownFrom(eui: string, counter: DownlinkCounter, atLeast: number): Promise<number> {
+    const query = this.#db.updateTable('device_sessions').where('dev_eui', '=', eui);
+    const row =
+      counter === 'n'
+        ? await query
+            .set((eb) => ({
+              n_f_cnt_down: eb
+                .case()
+                .when('n_f_cnt_down', '<', atLeast)
+                .then(atLeast + 1)
+                .else(eb('n_f_cnt_down', '+', 1))
+                .end(),
+            }))
+            .where('n_f_cnt_down', '<=', UINT32_MAX)
+            .returning('n_f_cnt_down as next')
+            .executeTakeFirst()
+        : await query
+            .set((eb) => ({
+              a_f_cnt_down: eb
+                .case()
+                .when('a_f_cnt_down', '<', atLeast)
+                .then(atLeast + 1)
+                .else(eb('a_f_cnt_down', '+', 1))
+                .end(),
+            }))
+            .where('a_f_cnt_down', '<=', UINT32_MAX)
+            .returning('a_f_cnt_down as next')
+            .executeTakeFirst();
+    if (row) return row.next - 1;
+    return this.#counterNotTaken(eui, counter);
+  }
+
+  async #counterNotTaken(eui: string, counter: DownlinkCounter): Promise<never> {
     const exists = await this.#db
       .selectFrom('device_sessions')
       .select('dev_eui')

@@ -283,6 +283,31 @@ export class DownlinkQueueRepository {
     return this.#transition(id, ['pending', 'sent'], 'failed', () => ({ last_error: lastError }));
   }
 
+  /**
+   * Taken back before it went out (deleted through the API, withdrawn by its provider): failed
+   * with the reason, only while pending and never sent (no attempt: a confirmed downlink back
+   * in the queue for a retransmission went out already), in one UPDATE, so that of a withdrawal
+   * and a transmission racing for one item exactly one happens. `INVALID_STATE` otherwise,
+   * `NOT_FOUND` for an unknown id.
+   */
+  async withdraw(id: string, reason: string): Promise<DownlinkQueueItem> {
+    const row = await this.#db
+      .updateTable('downlink_queue')
+      .set({ status: 'failed', last_error: String(reason).slice(0, 1000), updated_at: this.#now() })
+      .where('id', '=', String(id))
+      .where('status', '=', 'pending')
+      .where('attempts', '=', 0)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return toItem(row);
+    const current = await this.get(id);
+    if (current === undefined) throw new StorageError('NOT_FOUND', `downlink ${id} does not exist`);
+    throw new StorageError(
+      'INVALID_STATE',
+      `downlink ${id} is ${current.status}${current.attempts > 0 ? ` and was sent ${current.attempts} time(s)` : ''}; only a pending downlink never sent can be withdrawn`,
+    );
+  }
+
   /** No longer worth sending (e.g. the session it was meant for ended): from pending or sent. */
   async markExpired(id: string): Promise<DownlinkQueueItem> {
     return this.#transition(id, ['pending', 'sent'], 'expired', () => ({}));

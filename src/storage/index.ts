@@ -12,6 +12,7 @@ import { DevNonceRepository } from './dev-nonces.js';
 import { DeviceProfileRepository } from './device-profiles.js';
 import { DeviceSessionRepository } from './device-sessions.js';
 import { DeviceRepository } from './devices.js';
+import { DownlinkKeystreamRepository } from './downlink-keystreams.js';
 import { DownlinkQueueRepository } from './downlink-queue.js';
 import { EventRepository } from './events.js';
 import { GatewayRepository } from './gateways.js';
@@ -37,6 +38,7 @@ export * from './dev-nonces.js';
 export * from './device-profiles.js';
 export * from './device-sessions.js';
 export * from './devices.js';
+export * from './downlink-keystreams.js';
 export * from './downlink-queue.js';
 export * from './errors.js';
 export * from './events.js';
@@ -73,6 +75,8 @@ export interface Storage {
   readonly deviceSessions: DeviceSessionRepository;
   readonly devNonces: DevNonceRepository;
   readonly downlinkQueue: DownlinkQueueRepository;
+  /** The provider's memory of downlink keystreams (operator-blind downlinks). */
+  readonly downlinkKeystreams: DownlinkKeystreamRepository;
   readonly events: EventRepository;
   readonly uplinkCommits: UplinkCommitRepository;
   readonly tenants: TenantRepository;
@@ -111,6 +115,7 @@ export function createStorage(
     }),
     devNonces: new DevNonceRepository(database, secrets, options),
     downlinkQueue: new DownlinkQueueRepository(database, secrets, options),
+    downlinkKeystreams: new DownlinkKeystreamRepository(database, secrets, options),
     events: new EventRepository(database, secrets, options),
     uplinkCommits,
     tenants: new TenantRepository(database, secrets, options),

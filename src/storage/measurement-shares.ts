@@ -56,6 +56,21 @@ export interface ReceivedMeasurementShare {
   createdAt: IsoTimestamp;
 }
 
+/** What a share's provider may change: its fields and its note, never its device or tenant. */
+export interface MeasurementShareChanges {
+  fields?: readonly string[] | undefined;
+  /** null clears it. */
+  note?: string | null | undefined;
+}
+
+/** A share its receiver reads, with whose it is: for the audit entry of the read. */
+export interface ReceivedShareWithProvider {
+  share: ReceivedMeasurementShare;
+  applicationId: string;
+  /** The application's tenant; null for an application of the operator's. */
+  providerTenantId: string | null;
+}
+
 export interface MeasurementShareListOptions extends ListOptions {
   devEui?: string;
   tenantId?: string;
@@ -141,7 +156,7 @@ export class MeasurementShareRepository {
         case 'unique':
           throw new StorageError(
             'ALREADY_EXISTS',
-            `device ${devEui} is shared with tenant ${tenantId} already: delete that share to change its fields`,
+            `device ${devEui} is shared with tenant ${tenantId} already: change that share's fields instead (PATCH)`,
             { cause: error },
           );
         case 'foreign-key':
@@ -185,6 +200,31 @@ export class MeasurementShareRepository {
     return rows.map(toShare);
   }
 
+  /**
+   * Changes the fields and/or the note of a share of this application; undefined when it has
+   * none with this id. `INVALID_INPUT` for bad fields or note, or nothing to change.
+   */
+  async update(
+    applicationId: string,
+    id: string,
+    changes: MeasurementShareChanges,
+  ): Promise<MeasurementShare | undefined> {
+    const set: { fields?: string; note?: string | null } = {};
+    if (changes.fields !== undefined) set.fields = JSON.stringify(toSharedFields(changes.fields));
+    if (changes.note !== undefined) set.note = toNote(changes.note);
+    if (Object.keys(set).length === 0) {
+      throw new StorageError('INVALID_INPUT', 'a share change names its fields, its note or both');
+    }
+    const result = await this.#db
+      .updateTable('measurement_shares')
+      .set(set)
+      .where('id', '=', String(id))
+      .where('application_id', '=', String(applicationId))
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) return undefined;
+    return this.get(id);
+  }
+
   /** Deletes a share of this application; false when it has none with this id. */
   async delete(applicationId: string, id: string): Promise<boolean> {
     const result = await this.#db
@@ -214,6 +254,24 @@ export class MeasurementShareRepository {
       .where('measurement_shares.id', '=', String(id))
       .executeTakeFirst();
     return row && toReceived(row);
+  }
+
+  /**
+   * `getReceived`, with the share's application and its tenant (never shown to the receiver):
+   * what the audit entry of a read names.
+   */
+  async getReceivedWithProvider(id: string): Promise<ReceivedShareWithProvider | undefined> {
+    const row = await this.#receiverView()
+      .select(['measurement_shares.application_id', 'applications.tenant_id as provider_tenant_id'])
+      .where('measurement_shares.id', '=', String(id))
+      .executeTakeFirst();
+    return (
+      row && {
+        share: toReceived(row),
+        applicationId: row.application_id,
+        providerTenantId: row.provider_tenant_id,
+      }
+    );
   }
 
   #providerView() {

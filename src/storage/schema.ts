@@ -253,6 +253,19 @@ export interface ConsoleSessionsTable {
   created_at: IsoTimestamp;
   expires_at: IsoTimestamp;
   last_seen_at: IsoTimestamp;
+  /** The OIDC provider of the login (0015); null for a password login. */
+  oidc_issuer: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The ID token's `sub`. */
+  oidc_subject: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SHA-256 of the ID token's `sid`, hex; null when it had none. */
+  oidc_sid_hash: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Logout tokens accepted (0015), until they would be refused as too old anyway. */
+export interface OidcLogoutTokensTable {
+  /** SHA-256 of `<issuer>\n<jti>`, hex. */
+  token_hash: string;
+  expires_at: IsoTimestamp;
 }
 
 export interface AuditLogTable {
@@ -265,6 +278,8 @@ export interface AuditLogTable {
   object_type: string;
   object_id: string | null;
   tenant_id: string | null;
+  /** A second tenant whose owners and admins see the entry too (0015). */
+  related_tenant_id: ColumnType<string | null, string | null | undefined, string | null>;
   source_ip: string | null;
   outcome: AuditOutcome;
   /** JSON text, never a secret. */
@@ -377,6 +392,25 @@ export interface MeasurementSharesTable {
   created_by: string | null;
 }
 
+/**
+ * The provider's downlink keystream memory (0014): the sessions of a device it keeps the memory
+ * of (the latest its join server issued), and each counter's queue item.
+ */
+export interface DownlinkKeystreamSessionsTable {
+  session_key_id: string;
+  dev_eui: string;
+  /** Every counter below it counts as used. */
+  f_cnt_down_floor: ColumnType<Int64, Int64 | undefined, Int64>;
+  started_at: IsoTimestamp;
+}
+
+export interface DownlinkKeystreamsTable {
+  session_key_id: string;
+  f_cnt_down: Int64;
+  queue_item_id: string;
+  created_at: IsoTimestamp;
+}
+
 export interface Schema {
   applications: ApplicationsTable;
   gateways: GatewaysTable;
@@ -393,6 +427,7 @@ export interface Schema {
   api_keys: ApiKeysTable;
   console_sessions: ConsoleSessionsTable;
   audit_log: AuditLogTable;
+  oidc_logout_tokens: OidcLogoutTokensTable;
   link_outbox_cursors: LinkOutboxCursorsTable;
   link_outbox: LinkOutboxTable;
   link_tokens: LinkTokensTable;
@@ -400,6 +435,8 @@ export interface Schema {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   measurement_shares: MeasurementSharesTable;
+  downlink_keystream_sessions: DownlinkKeystreamSessionsTable;
+  downlink_keystreams: DownlinkKeystreamsTable;
 }
 
 /** The two engines Galet stores its state in. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { type PlatformApi, startPlatformApi } from './platform-helpers.js';
 import { eui, newDeviceBody, quietNetwork } from './tenancy-helpers.js';
 
@@ -464,6 +465,219 @@ describe('measurement shares: a provider shares chosen fields of a device with a
     } finally {
       await blind.close();
     }
+  });
+
+  it('changes a share’s fields and note: the commune reads the new fields at once', async () => {
+    const created = (
+      await share({ devEui: meter, tenantId: commune, fields: ['volume'], note: 'town hall' })
+    ).json;
+    const url = `/api/v1/applications/${application}/measurement-shares/${created.id}`;
+    const patch = (body: unknown, token = tokens['providerAdmin']) =>
+      api.request('PATCH', url, { token: token ?? null, body });
+    const read = (field: string) =>
+      api.request(
+        'GET',
+        `/api/v1/shared-measurements/${created.id}/measurements?from=${FROM}&to=${TO}&field=${field}`,
+        { token: tokens['communeViewer'] },
+      );
+    assert.equal((await read('index')).status, 404, 'not shared yet');
+
+    const widened = await patch({ fields: ['volume', 'index', 'volume'] });
+    assert.equal(widened.status, 200, JSON.stringify(widened.json));
+    assert.deepEqual(widened.json, { ...created, fields: ['volume', 'index'] });
+    assert.equal((await read('index')).status, 200);
+    const received = await api.request('GET', `/api/v1/shared-measurements/${created.id}`, {
+      token: tokens['communeViewer'],
+    });
+    assert.deepEqual(received.json.fields, ['volume', 'index']);
+
+    const narrowed = await patch({ fields: ['index'], note: null });
+    assert.equal(narrowed.status, 200);
+    assert.equal(narrowed.json.note, null);
+    assert.equal((await read('volume')).status, 404, 'taken back at once');
+    assert.equal((await patch({ note: 'index only' })).json.note, 'index only');
+
+    const refusals: [string, unknown, string | undefined, number][] = [
+      ['nothing to change', {}, undefined, 400],
+      ['no field', { fields: [] }, undefined, 400],
+      ['a field too long', { fields: ['x'.repeat(201)] }, undefined, 400],
+      ['an empty note', { note: '' }, undefined, 400],
+      ['another device', { devEui: valve }, undefined, 400],
+      ['another receiving tenant', { tenantId: otherCommune }, undefined, 400],
+      ['a viewer', { fields: ['volume'] }, tokens['providerViewer'], 403],
+      ['a read-only owner', { fields: ['volume'] }, tokens['providerReadOnly'], 403],
+      ['an integration', { fields: ['volume'] }, tokens['providerIntegration'], 403],
+      ['the operator', { fields: ['volume'] }, tokens['operatorAdmin'], 403],
+      ['the receiving tenant', { fields: ['volume'] }, tokens['communeOwner'], 404],
+      ['another tenant', { fields: ['volume'] }, tokens['otherViewer'], 404],
+    ];
+    for (const [what, body, token, status] of refusals) {
+      const answer = await patch(body, token);
+      assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.json)}`);
+      assert.equal(typeof answer.json.message, 'string', what);
+    }
+    const viaOtherApplication = await api.request(
+      'PATCH',
+      `/api/v1/applications/${otherApplication}/measurement-shares/${created.id}`,
+      { body: { fields: ['volume'] } },
+    );
+    assert.equal(viaOtherApplication.status, 404, 'a share is reached through its application');
+    const unchanged = await api.request('GET', url);
+    assert.deepEqual(unchanged.json.fields, ['index']);
+    assert.equal(unchanged.json.note, 'index only');
+    assert.equal(unchanged.json.devEui, meter);
+    assert.equal(unchanged.json.tenantId, commune);
+
+    const updates = (
+      await api.request(
+        'GET',
+        `/api/v1/audit?tenantId=${provider}&action=measurement-share.update&limit=1000`,
+      )
+    ).json.entries.filter((entry: { objectId: string }) => entry.objectId === created.id);
+    assert.deepEqual(
+      updates.map((entry: { outcome: string }) => entry.outcome),
+      ['failure', 'denied', 'denied', 'denied', 'denied', 'success', 'success', 'success'],
+      'newest first: the changes, the refusals of the provider’s keys, the wrong application',
+    );
+    const first = updates.at(-1);
+    assert.equal(first.tenantId, provider);
+    assert.equal(first.actor.type, 'api-key');
+    assert.deepEqual(first.details.changed, ['fields']);
+    assert.deepEqual(first.details.fields, ['volume', 'index']);
+    assert.deepEqual(first.details.previousFields, ['volume']);
+    assert.equal(first.details.receivingTenantId, commune);
+    assert.deepEqual(updates[6].details.changed, ['fields', 'note']);
+    assert.deepEqual(updates[6].details.previousFields, ['volume', 'index']);
+    assert.deepEqual(updates[5].details.changed, ['note']);
+    assert.equal(updates[5].details.fields, undefined, 'the note only');
+    await deleteShare(created.id);
+  });
+
+  it('audits every read of shared measurements for the provider and the commune, not own reads', async () => {
+    const created = (await share({ devEui: meter, tenantId: commune, fields: ['volume', 'index'] }))
+      .json;
+    const base = `/api/v1/shared-measurements/${created.id}/measurements`;
+    const reads = async (token: string | undefined, tenantId?: string) =>
+      (
+        await api.request(
+          'GET',
+          `/api/v1/audit?action=shared-measurements.read&limit=1000${tenantId === undefined ? '' : `&tenantId=${tenantId}`}`,
+          // No token: the admin token's (the operator's) view.
+          token === undefined ? {} : { token },
+        )
+      ).json.entries.filter((entry: { objectId: string }) => entry.objectId === created.id);
+    const viewerKey = (
+      await api.request('GET', '/api/v1/auth/me', { token: tokens['communeViewer'] })
+    ).json.apiKey.id;
+
+    const daily = await api.request(
+      'GET',
+      `${base}?from=${FROM}&to=${TO}&interval=1d&aggregate=sum&field=volume`,
+      { token: tokens['communeViewer'] },
+    );
+    assert.equal(daily.status, 200);
+    const csv = await api.app.inject({
+      method: 'GET',
+      url: `${base}?to=${TO}&format=csv`,
+      headers: { authorization: `Bearer ${tokens['communeReadOnly']}` },
+    });
+    assert.equal(csv.statusCode, 200);
+    const notShared = await api.request('GET', `${base}?from=${FROM}&field=temperature`, {
+      token: tokens['communeViewer'],
+    });
+    assert.equal(notShared.status, 404);
+    const badQuery = await api.request('GET', `${base}?aggregate=sum`, {
+      token: tokens['communeViewer'],
+    });
+    assert.equal(badQuery.status, 400);
+    // Not audited: the provider reading its own device, others probing the share (404).
+    await api.request('GET', `/api/v1/devices/${meter}/measurements?from=${FROM}&to=${TO}`, {
+      token: tokens['providerViewer'],
+    });
+    assert.equal((await api.request('GET', base, { token: tokens['otherViewer'] })).status, 404);
+
+    const seenByProvider = await reads(tokens['providerOwner']);
+    assert.deepEqual(
+      seenByProvider.map((entry: { outcome: string }) => entry.outcome),
+      ['failure', 'denied', 'success', 'success'],
+    );
+    const [failed, denied, csvRead, dailyRead] = seenByProvider;
+    assert.deepEqual(dailyRead.actor, { type: 'api-key', id: viewerKey, tenantId: commune });
+    assert.equal(dailyRead.tenantId, provider);
+    assert.equal(dailyRead.relatedTenantId, commune);
+    assert.equal(dailyRead.objectType, 'measurement-share');
+    assert.deepEqual(dailyRead.details, {
+      devEui: meter,
+      fields: ['volume'],
+      from: FROM,
+      to: TO,
+      interval: '1d',
+      aggregate: 'sum',
+      rows: 2,
+    });
+    // The range actually read: the default start filled in.
+    assert.deepEqual(csvRead.details, {
+      devEui: meter,
+      fields: ['volume', 'index'],
+      from: '2026-02-02T00:00:00.000Z',
+      to: TO,
+      format: 'csv',
+      rows: 48,
+    });
+    assert.equal(csvRead.details.to, TO);
+    assert.equal(denied.details.error, 'NOT_FOUND');
+    assert.deepEqual(denied.details.fields, ['temperature']);
+    assert.equal(failed.details.error, 'BAD_REQUEST');
+    for (const entry of seenByProvider) {
+      assert.ok(!JSON.stringify(entry).includes(application), 'nothing of the application');
+    }
+
+    // The commune's owner sees the same entries, without the provider's tenant id.
+    const seenByCommune = await reads(tokens['communeOwner']);
+    assert.deepEqual(
+      seenByCommune.map((entry: { id: number }) => entry.id),
+      seenByProvider.map((entry: { id: number }) => entry.id),
+    );
+    for (const entry of seenByCommune) {
+      assert.equal(entry.tenantId, null);
+      assert.equal(entry.relatedTenantId, commune);
+      assert.ok(!JSON.stringify(entry).includes(provider));
+    }
+    assert.equal((await reads(tokens['communeOwner'], commune)).length, 4, 'by the tenant filter');
+    assert.equal((await reads(tokens['providerOwner'], provider)).length, 4);
+    assert.equal((await reads(undefined)).length, 4, 'the operator sees them once');
+    // Another tenant's admin sees none of it.
+    const otherAdmin = await key('f admin', { tenantId: otherCommune, role: 'admin' });
+    assert.equal((await reads(otherAdmin)).length, 0);
+    await deleteShare(created.id);
+  });
+
+  it('answers a shared read only once its audit entry is written', async () => {
+    const created = (await share({ devEui: meter, tenantId: commune, fields: ['volume'] })).json;
+    const url = `/api/v1/shared-measurements/${created.id}/measurements?from=${FROM}&to=${TO}`;
+    const token = tokens['communeViewer'];
+    // The audit log cannot be written (its table is away): the read is refused, no value leaves.
+    await sql`ALTER TABLE audit_log RENAME TO audit_log_away`.execute(api.database.db);
+    try {
+      const refused = await api.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(refused.statusCode, 500);
+      assert.ok(!refused.body.includes('points'), refused.body);
+      const csv = await api.app.inject({
+        method: 'GET',
+        url: `${url}&format=csv`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(csv.statusCode, 500);
+      assert.ok(!csv.body.includes('volume'), csv.body);
+    } finally {
+      await sql`ALTER TABLE audit_log_away RENAME TO audit_log`.execute(api.database.db);
+    }
+    assert.equal((await api.request('GET', url, { token })).status, 200);
+    await deleteShare(created.id);
   });
 
   it('audits each write with actor, tenant, share and outcome', async () => {

@@ -4,6 +4,10 @@
  * code, a token endpoint (client_secret_basic or _post, PKCE S256, one use per code) that signs
  * ID tokens with keys generated here, and a userinfo endpoint. Tests change what it does next
  * (`tamperNext`, `denyNext`, `rotateKey`) and read what it saw (`seen`).
+ *
+ * Each login opens a session at the provider, named in the ID token's `sid` (as Keycloak does);
+ * `logoutToken` signs the logout token the provider would POST to the relying party's
+ * back-channel logout URL when such a session ends (OpenID Connect Back-Channel Logout 1.0).
  */
 import {
   createHash,
@@ -59,12 +63,28 @@ export interface IdTokenDraft {
   key: TestSigningKey;
 }
 
+/** The `events` member of a logout token (Back-Channel Logout 1.0 §2.4). */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/** What a logout token says, and how it is signed: each field changes the default. */
+export interface LogoutTokenDraft {
+  /** Default: the person's `sub`; null leaves it out. */
+  sub?: string | null;
+  /** Default: the latest session's `sid`; null leaves it out. */
+  sid?: string | null;
+  /** Claims added or replaced (undefined values are removed). */
+  claims?: Record<string, unknown>;
+  header?: Record<string, unknown>;
+  key?: TestSigningKey;
+}
+
 interface IssuedCode {
   clientId: string;
   redirectUri: string;
   codeChallenge: string;
   nonce: string | undefined;
   person: Record<string, unknown>;
+  sid: string;
   used: boolean;
 }
 
@@ -88,6 +108,10 @@ export class FakeOidcProvider {
   idTokenOmits: string[] = [];
   /** Adds `iss` to the redirect back (RFC 9207). */
   sendIssInRedirect = false;
+  /** Puts the session's `sid` in the ID token. */
+  sendSid = true;
+  /** The `sid` of each login's session at the provider, oldest first. */
+  readonly sessions: string[] = [];
   /** Keys in the JWKS document; `signingKey` signs. */
   published: TestSigningKey[];
   signingKey: TestSigningKey;
@@ -140,6 +164,32 @@ export class FakeOidcProvider {
   /** The next authorization answers with this error instead of a code. */
   denyNext(error: string): void {
     this.#deny = error;
+  }
+
+  /**
+   * A logout token as the provider POSTs it (`logout_token`): `iss`, `aud`, `iat`, `exp` two
+   * minutes on, a fresh `jti`, the back-channel logout event, the person's `sub` and the latest
+   * session's `sid`, typed `logout+jwt`, signed with the signing key.
+   */
+  logoutToken(draft: LogoutTokenDraft = {}): string {
+    const nowSeconds = Math.floor(this.#now() / 1000);
+    const sub = draft.sub === undefined ? this.person['sub'] : draft.sub;
+    const sid = draft.sid === undefined ? this.sessions.at(-1) : draft.sid;
+    const claims: Record<string, unknown> = {
+      iss: this.#issuer,
+      aud: this.clientId,
+      iat: nowSeconds,
+      exp: nowSeconds + 120,
+      jti: randomBytes(12).toString('base64url'),
+      events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+      ...(sub === null || sub === undefined ? {} : { sub }),
+      ...(sid === null || sid === undefined ? {} : { sid }),
+    };
+    for (const [name, value] of Object.entries(draft.claims ?? {})) {
+      if (value === undefined) delete claims[name];
+      else claims[name] = value;
+    }
+    return signJwt(claims, draft.key ?? this.signingKey, { typ: 'logout+jwt', ...draft.header });
   }
 
   /** A new signing key, published beside the old one (or instead of it). */
@@ -215,6 +265,7 @@ export class FakeOidcProvider {
           query.get('code_challenge_method') === 'S256' ? (query.get('code_challenge') ?? '') : '',
         nonce: query.get('nonce') ?? undefined,
         person: { ...this.person },
+        sid: randomBytes(9).toString('base64url'),
         used: false,
       });
       back.searchParams.set('code', code);
@@ -268,8 +319,10 @@ export class FakeOidcProvider {
       auth_time: nowSeconds,
       amr: ['pwd', 'otp'],
       ...(issued.nonce === undefined ? {} : { nonce: issued.nonce }),
+      ...(this.sendSid ? { sid: issued.sid } : {}),
       ...issued.person,
     };
+    this.sessions.push(issued.sid);
     for (const name of this.idTokenOmits) delete claims[name];
     const draft: IdTokenDraft = { claims, header: {}, key: this.signingKey };
     this.#tamper?.(draft);

@@ -16,7 +16,12 @@ import {
 import { createStorage, openDatabase, SecretBox } from '../../src/storage/index.js';
 import { capturingLogger, type LogEntry } from '../helpers/capture.js';
 import { freePort } from '../helpers/sockets.js';
-import { FakeOidcProvider, newSigningKey, signJwt } from './oidc-fake-provider.js';
+import {
+  BACKCHANNEL_LOGOUT_EVENT,
+  FakeOidcProvider,
+  newSigningKey,
+  signJwt,
+} from './oidc-fake-provider.js';
 import { ADMIN_TOKEN, PASSWORD, type PlatformApi, startPlatformApi } from './platform-helpers.js';
 
 /**
@@ -789,6 +794,366 @@ describe('OIDC login: provider down, configuration, limits', () => {
       assert.equal(back.statusCode, 404);
     } finally {
       await api.close();
+    }
+  });
+});
+
+/** The provider's POST to Galet's back-channel logout URL. */
+async function backchannel(
+  setup: Setup,
+  body: string,
+  contentType = 'application/x-www-form-urlencoded',
+): Promise<Response> {
+  return fetch(`${setup.base}/api/v1/auth/oidc/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  });
+}
+
+function logoutForm(token: string): string {
+  return new URLSearchParams({ logout_token: token }).toString();
+}
+
+/** A refused logout (§2.8): 400, no-store, OAuth's error form with Galet's reason. */
+async function assertLogoutRefused(response: Response, reason: string): Promise<void> {
+  const text = await response.text();
+  assert.equal(response.status, 400, text);
+  assert.equal(response.headers.get('cache-control'), 'no-store');
+  const body = JSON.parse(text) as {
+    error: string;
+    error_description: string;
+    details: { reason: string };
+  };
+  assert.equal(body.error, 'invalid_request');
+  assert.equal(typeof body.error_description, 'string');
+  assert.equal(body.details.reason, reason, body.error_description);
+}
+
+/** An OIDC login's session token (the JSON answer of the callback). */
+async function oidcSession(setup: Setup): Promise<string> {
+  const response = await login(setup);
+  assert.equal(response.status, 200, await response.clone().text());
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** Whether a session token still opens the API. */
+async function works(setup: Setup, token: string): Promise<boolean> {
+  const status = (await setup.api.request('GET', '/api/v1/auth/me', { token })).status;
+  assert.ok(status === 200 || status === 401, String(status));
+  return status === 200;
+}
+
+async function logoutAudits(setup: Setup) {
+  return (await setup.api.request('GET', '/api/v1/audit?action=auth.logout&limit=1000')).json
+    .entries as {
+    outcome: string;
+    objectId: string | null;
+    tenantId: string | null;
+    actor: { type: string; id?: string | null };
+    details: Record<string, unknown>;
+  }[];
+}
+
+describe('OIDC back-channel logout', () => {
+  let setup: Setup;
+  let userId: string;
+
+  before(async () => {
+    setup = await setUp();
+    userId = (await addUser(setup, 'agent@veauche.fr')).id;
+  });
+
+  after(async () => {
+    await setup.close();
+  });
+
+  beforeEach(() => {
+    setup.provider.person = { sub: 'user-1', email: 'agent@veauche.fr', email_verified: true };
+    setup.provider.sendSid = true;
+  });
+
+  it('ends the console sessions opened from the provider session it names, and only those', async () => {
+    const first = await oidcSession(setup);
+    const firstSid = setup.provider.sessions.at(-1);
+    const second = await oidcSession(setup);
+    const password = (
+      await setup.api.request('POST', '/api/v1/auth/login', {
+        token: null,
+        body: { email: 'agent@veauche.fr', password: PASSWORD },
+      })
+    ).json.token as string;
+    const response = await backchannel(
+      setup,
+      logoutForm(setup.provider.logoutToken({ sid: firstSid })),
+    );
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(await response.text(), '');
+    assert.equal(response.headers.get('cache-control'), 'no-store');
+    assert.equal(await works(setup, first), false, 'the session of that provider session ended');
+    assert.equal(await works(setup, second), true, 'another provider session goes on');
+    assert.equal(await works(setup, password), true, 'a password login goes on');
+
+    const [entry] = await logoutAudits(setup);
+    assert.equal(entry?.outcome, 'success');
+    assert.equal(entry?.objectId, userId);
+    assert.deepEqual(entry?.actor, { type: 'user', id: userId, tenantId: setup.tenantId });
+    assert.equal(entry?.tenantId, setup.tenantId);
+    assert.equal(entry?.details['method'], 'oidc-backchannel');
+    assert.equal(entry?.details['by'], 'sid+sub');
+    assert.equal(entry?.details['subject'], 'user-1');
+    assert.equal(entry?.details['sessionsEnded'], 1);
+    assert.ok(!JSON.stringify(entry).includes(firstSid as string), 'the sid is not recorded');
+    assert.equal(await metricValue(setup, 'galet_oidc_backchannel_logouts_total'), 1);
+    assert.equal(await metricValue(setup, 'galet_oidc_backchannel_sessions_ended_total'), 1);
+
+    // The logout by sub alone: every OIDC session of the person, never the password one.
+    const third = await oidcSession(setup);
+    const bySub = await backchannel(setup, logoutForm(setup.provider.logoutToken({ sid: null })));
+    assert.equal(bySub.status, 200);
+    assert.equal(await works(setup, second), false);
+    assert.equal(await works(setup, third), false);
+    assert.equal(await works(setup, password), true);
+    assert.equal((await logoutAudits(setup))[0]?.details['sessionsEnded'], 2);
+    assert.equal(await metricValue(setup, 'galet_oidc_backchannel_sessions_ended_total'), 3);
+  });
+
+  it('ends the sessions of another person only by their own sub or sid', async () => {
+    const mine = await oidcSession(setup);
+    await addUser(setup, 'chef@veauche.fr');
+    setup.provider.person = { sub: 'user-2', email: 'chef@veauche.fr', email_verified: true };
+    const theirs = await oidcSession(setup);
+    const theirSid = setup.provider.sessions.at(-1);
+    // Their sid with my sub: nothing of theirs ends (nor mine).
+    setup.provider.person = { sub: 'user-1', email: 'agent@veauche.fr', email_verified: true };
+    const crossed = await backchannel(
+      setup,
+      logoutForm(setup.provider.logoutToken({ sid: theirSid })),
+    );
+    assert.equal(crossed.status, 200);
+    assert.equal(await works(setup, theirs), true);
+    assert.equal(await works(setup, mine), true);
+    const [entry] = await logoutAudits(setup);
+    assert.equal(entry?.objectId, null, 'recorded though it ended nothing');
+    assert.equal(entry?.details['sessionsEnded'], 0);
+    // A login whose ID token had no sid ends with a token naming its sub (with any sid).
+    setup.provider.sendSid = false;
+    const withoutSid = await oidcSession(setup);
+    const ended = await backchannel(
+      setup,
+      logoutForm(setup.provider.logoutToken({ sid: 'a-session-galet-never-saw' })),
+    );
+    assert.equal(ended.status, 200);
+    assert.equal(await works(setup, withoutSid), false);
+    assert.equal(await works(setup, mine), true, 'it came from another provider session');
+    assert.equal(await works(setup, theirs), true);
+  });
+
+  it('refuses a replayed logout token: a session opened since goes on', async () => {
+    const token = setup.provider.logoutToken({ sid: null });
+    assert.equal((await backchannel(setup, logoutForm(token))).status, 200);
+    const since = await oidcSession(setup);
+    await assertLogoutRefused(await backchannel(setup, logoutForm(token)), 'replayed');
+    assert.equal(await works(setup, since), true);
+    const [entry] = await logoutAudits(setup);
+    assert.equal(entry?.outcome, 'failure');
+    assert.deepEqual(entry?.actor, { type: 'anonymous', id: null, tenantId: null });
+    assert.deepEqual(entry?.details, { method: 'oidc-backchannel', reason: 'replayed' });
+    assert.equal(
+      await metricValue(setup, 'galet_oidc_backchannel_logout_failures_total', 'replayed'),
+      1,
+    );
+  });
+
+  it('refuses tokens that are not the provider’s logout tokens for Galet, and ends nothing', async () => {
+    const session = await oidcSession(setup);
+    const nowSeconds = Math.floor(setup.api.clock.now.getTime() / 1000);
+    const provider = setup.provider;
+    const cases: [string, string, string][] = [
+      [
+        'signed by another key under the published kid',
+        provider.logoutToken({ key: newSigningKey('RS256', 'key-1') }),
+        'bad-signature',
+      ],
+      [
+        'signed by a key the provider does not publish',
+        provider.logoutToken({ key: newSigningKey('ES256', 'key-elsewhere') }),
+        'unknown-key',
+      ],
+      ['for another client', provider.logoutToken({ claims: { aud: 'other' } }), 'wrong-audience'],
+      [
+        'from another issuer',
+        provider.logoutToken({ claims: { iss: 'https://evil.example.org' } }),
+        'wrong-issuer',
+      ],
+      [
+        'without the events claim',
+        provider.logoutToken({ claims: { events: undefined } }),
+        'not-a-logout-token',
+      ],
+      [
+        'with events as a list (an early draft)',
+        provider.logoutToken({ claims: { events: [BACKCHANNEL_LOGOUT_EVENT] } }),
+        'not-a-logout-token',
+      ],
+      [
+        'with another event',
+        provider.logoutToken({ claims: { events: { 'urn:example:other': {} } } }),
+        'not-a-logout-token',
+      ],
+      [
+        'typed as an access token',
+        provider.logoutToken({ header: { typ: 'at+jwt' } }),
+        'not-a-logout-token',
+      ],
+      [
+        'with a nonce',
+        provider.logoutToken({ claims: { nonce: 'n-0S6_WzA2Mj' } }),
+        'nonce-present',
+      ],
+      ['naming nobody', provider.logoutToken({ sub: null, sid: null }), 'no-subject'],
+      ['without jti', provider.logoutToken({ claims: { jti: undefined } }), 'malformed-token'],
+      [
+        'issued ten minutes ago',
+        provider.logoutToken({ claims: { iat: nowSeconds - 600, exp: undefined } }),
+        'too-old',
+      ],
+      [
+        'expired',
+        provider.logoutToken({ claims: { iat: nowSeconds - 200, exp: nowSeconds - 100 } }),
+        'expired',
+      ],
+      [
+        'issued in an hour',
+        provider.logoutToken({ claims: { iat: nowSeconds + 3600 } }),
+        'not-yet-valid',
+      ],
+      ['unsigned', provider.logoutToken({ header: { alg: 'none' } }), 'unsupported-algorithm'],
+      ['not a JWS', 'eyJhbGciOi.nope', 'malformed-token'],
+    ];
+    for (const [what, token, reason] of cases) {
+      const response = await backchannel(setup, logoutForm(token));
+      await assertLogoutRefused(response, reason);
+      assert.equal(
+        (await logoutAudits(setup))[0]?.details['reason'],
+        reason,
+        `${what}: audited as refused`,
+      );
+    }
+    assert.equal(await works(setup, session), true, 'no refused token ended the session');
+    assert.equal(
+      await metricValue(
+        setup,
+        'galet_oidc_backchannel_logout_failures_total',
+        'not-a-logout-token',
+      ),
+      4,
+    );
+    // An ID token of this provider is no logout token either (no events, and a nonce).
+    const idToken = signJwt(
+      {
+        iss: provider.issuer,
+        aud: CLIENT_ID,
+        sub: 'user-1',
+        iat: nowSeconds,
+        exp: nowSeconds + 300,
+        nonce: 'n-0S6_WzA2Mj',
+      },
+      provider.signingKey,
+    );
+    await assertLogoutRefused(await backchannel(setup, logoutForm(idToken)), 'not-a-logout-token');
+    // A token without exp (the earlier drafts had none) but fresh is accepted.
+    const response = await backchannel(
+      setup,
+      logoutForm(provider.logoutToken({ claims: { exp: undefined } })),
+    );
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(await works(setup, session), false);
+  });
+
+  it('answers 400 to a request that is not a form with one logout_token', async () => {
+    const token = setup.provider.logoutToken();
+    const cases: [string, Promise<Response>][] = [
+      ['JSON', backchannel(setup, JSON.stringify({ logout_token: token }), 'application/json')],
+      ['plain text', backchannel(setup, token, 'text/plain')],
+      ['no logout_token', backchannel(setup, 'token=x')],
+      ['an empty logout_token', backchannel(setup, 'logout_token=')],
+      ['two logout_tokens', backchannel(setup, `${logoutForm(token)}&${logoutForm(token)}`)],
+      ['a body over 64 KiB', backchannel(setup, `logout_token=${'a'.repeat(70_000)}`)],
+    ];
+    for (const [what, pending] of cases) {
+      const response = await pending;
+      const text = await response.clone().text();
+      assert.equal(response.status, 400, `${what}: ${text}`);
+      await assertLogoutRefused(response, 'bad-request');
+    }
+  });
+
+  it('never logs the logout token, and gives the URL to register at start', async () => {
+    const token = setup.provider.logoutToken({ claims: { aud: 'other' } });
+    await backchannel(setup, logoutForm(token));
+    const written = JSON.stringify(setup.logs);
+    assert.ok(!written.includes(token), 'the token reached the log');
+    assert.ok(
+      setup.logs.some(
+        (line) => line.level === 'warn' && /back-channel logout refused/.test(JSON.stringify(line)),
+      ),
+    );
+    assert.ok(
+      setup.logs.some((line) =>
+        JSON.stringify(line).includes(
+          `"backchannelLogoutUrl":"${setup.base}/api/v1/auth/oidc/backchannel-logout"`,
+        ),
+      ),
+      'logged at start',
+    );
+    const document = (await setup.api.request('GET', '/api/v1/openapi.json', { token: null })).json;
+    const operation = document.paths['/api/v1/auth/oidc/backchannel-logout'].post;
+    assert.deepEqual(operation.security, [], 'public');
+    assert.deepEqual(Object.keys(operation.requestBody.content), [
+      'application/x-www-form-urlencoded',
+    ]);
+  });
+});
+
+describe('OIDC back-channel logout: configuration and limits', () => {
+  it('answers 400 not-configured when OIDC is off', async () => {
+    const api = await startPlatformApi();
+    try {
+      const answer = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/oidc/backchannel-logout',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'logout_token=x.y.z',
+      });
+      assert.equal(answer.statusCode, 400);
+      assert.equal(answer.headers['cache-control'], 'no-store');
+      assert.equal(answer.json().details.reason, 'not-configured');
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('stops auditing a flood of refused tokens from one IP, and still refuses them', async () => {
+    const setup = await setUp({}, { loginLimits: { maxFailuresPerIp: 2 } });
+    try {
+      for (let i = 0; i < 4; i += 1) {
+        await assertLogoutRefused(await backchannel(setup, logoutForm('a.b.c')), 'malformed-token');
+      }
+      const refused = (await logoutAudits(setup)).filter((entry) => entry.outcome === 'failure');
+      assert.equal(refused.length, 2, 'the first two only');
+      assert.equal(
+        await metricValue(setup, 'galet_oidc_backchannel_logout_failures_total', 'malformed-token'),
+        4,
+      );
+      // A valid token from there still works: the limit only silences the audit of refusals.
+      await addUser(setup, 'agent@veauche.fr');
+      const session = await oidcSession(setup);
+      const response = await backchannel(setup, logoutForm(setup.provider.logoutToken()));
+      assert.equal(response.status, 200);
+      assert.equal(await works(setup, session), false);
+    } finally {
+      await setup.close();
     }
   });
 });

@@ -395,6 +395,7 @@ describe('platform API: the audit trail', () => {
       objectType: 'tenant',
       objectId: tenantId,
       tenantId,
+      relatedTenantId: null,
       sourceIp: '127.0.0.1',
       outcome: 'success',
       details: { name: 'Veauche', kind: 'commune' },

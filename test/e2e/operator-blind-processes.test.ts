@@ -9,13 +9,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { newPostgresTestDatabase } from '../helpers/postgres-places.js';
-import {
-  dropPostgresTestDatabase,
-  postgresReachable,
-  postgresTestHost,
-  skipOrFail,
-} from '../helpers/services.js';
+import { ENGINE_NAMES, roleDatabases } from '../helpers/engine-places.js';
 import { APP_KEY, JOIN_EUI, waitFor } from '../scenarios/helpers.js';
 import {
   assertHoldsNone,
@@ -32,32 +26,21 @@ import {
 
 const GW = 'aa555a0000000e01';
 
-const reachable = await postgresReachable();
-
-for (const engine of ['SQLite', 'PostgreSQL'] as const) {
+for (const engine of ENGINE_NAMES) {
   describe(`operator-blind split across two processes on ${engine}`, () => {
     it('serves a provider linked from another process: joins, uplinks, outage, nothing readable on the operator side', {
       timeout: 120_000,
     }, async (t) => {
       // On PostgreSQL each role has a database of its own, as two organisations would.
-      let databases: { operator: string; provider: string } | undefined;
-      if (engine === 'PostgreSQL') {
-        if (!reachable) {
-          skipOrFail(t, `PostgreSQL on ${postgresTestHost()} is not reachable`);
-          return;
-        }
-        databases = {
-          operator: await newPostgresTestDatabase(),
-          provider: await newPostgresTestDatabase(),
-        };
-      }
-      const operatorSide = await startOperator(GW, databases?.operator);
+      const databases = await roleDatabases(t, engine, ['operator', 'provider']);
+      if (databases === undefined) return;
+      const operatorSide = await startOperator(GW, databases.operator);
       const { opDir, provDir, operator, net } = operatorSide;
       let provider: GaletProcess | undefined;
       try {
         const applicationId = net.applicationId;
         // The linked application appears on the provider's side with the same id.
-        const started = await startProviderProcess(operatorSide, databases?.provider);
+        const started = await startProviderProcess(operatorSide, databases.provider);
         provider = started.provider;
         const onProvider = (method: string, path: string, body?: unknown) =>
           request(provider!.httpPort, PROVIDER_TOKEN, method, path, body);
@@ -122,7 +105,7 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
         for (const [path, content] of await filesUnder(opDir))
           assertHoldsNone(path, content, secrets);
         assertHoldsNone('the operator log', Buffer.from(operator.output.join('')), secrets);
-        if (databases !== undefined) {
+        if (databases.operator !== undefined) {
           const dump = await postgresDump(databases.operator);
           // The scan reads real rows: the device and its encrypted uplinks are there.
           assert.ok(dump.includes(devEui) && dump.includes('frmPayload'));
@@ -134,10 +117,6 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
         await stop(operator);
         await rm(opDir, { recursive: true, force: true });
         await rm(provDir, { recursive: true, force: true });
-        if (databases !== undefined) {
-          await dropPostgresTestDatabase(databases.operator);
-          await dropPostgresTestDatabase(databases.provider);
-        }
       }
     });
   });

@@ -1,5 +1,6 @@
 /** A provider's Galet in the test process, linked to a `ScenarioNetwork` running the network role. */
 import assert from 'node:assert/strict';
+import type { Logger } from '../../src/logger.js';
 import { bytesToHex } from '../../src/lorawan/index.js';
 import type { ApplicationServiceSettings } from '../../src/server/application-services.js';
 import { type RunningProvider, startProvider } from '../../src/server/start-provider.js';
@@ -29,6 +30,7 @@ export async function linkProvider(
     token?: string;
     application?: ApplicationServiceSettings;
     applicationId?: string;
+    logger?: Logger;
   } = {},
 ): Promise<{ provider: RunningProvider; token: string }> {
   const applicationId = options.applicationId ?? net.applicationId;
@@ -44,6 +46,7 @@ export async function linkProvider(
   }
   const provider = await startProvider({
     ...(options.application === undefined ? {} : { application: options.application }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     dataDir,
     host: '127.0.0.1',
     httpPort: 0,

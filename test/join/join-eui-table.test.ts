@@ -240,6 +240,7 @@ describe('joinServers setting', () => {
     assert.deepEqual(directory.counters(), {
       joinRequests: { js: 2 },
       joinRequestsUnanswered: { js: 1 },
+      joinRequestsUnauthorized: { js: 0 },
       joinsAccepted: { js: 0 },
       joinsRefused: { js: 1 },
     });

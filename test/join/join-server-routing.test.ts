@@ -160,7 +160,7 @@ describe('join servers chosen by JoinEUI', () => {
         [
           {
             level: 'info',
-            fields: { devEui: routedDevEui },
+            fields: { network: 'unauthenticated', devEui: routedDevEui, messageType: 'JoinAns' },
             message: 'device joined through Backend Interfaces',
           },
         ],
@@ -214,6 +214,7 @@ describe('join servers chosen by JoinEUI', () => {
           fields: {
             joinServer: 'offline-js',
             devEui: '00000000000c0003',
+            messageType: 'JoinReq',
             error: `join server offline-js (${unreachableUrl}) unreachable: ECONNREFUSED`,
           },
         },

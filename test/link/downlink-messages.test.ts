@@ -10,9 +10,12 @@ import {
   readQueueDownlinkRequest,
   readReencryptDownlinkAnswer,
   readReencryptDownlinkRequest,
+  readWithdrawDownlinksAnswer,
+  readWithdrawDownlinksRequest,
 } from '../../src/link/index.js';
 
 const ID = '0190f1e2-3a4b-7c5d-8e6f-0123456789ab';
+const SECOND_ID = '0190f1e2-3a4b-7c5d-8e6f-0123456789ac';
 const SESSION_KEY_ID = 'ab'.repeat(16);
 const APP_S_KEY = { kekLabel: 'galet-app:0011223344556677', aesKey: 'cd'.repeat(24) };
 
@@ -55,7 +58,34 @@ describe('downlink messages of the provider link', () => {
       appSKey: APP_S_KEY,
     };
     assert.deepEqual(readReencryptDownlinkRequest(reencrypt), reencrypt);
-    assert.deepEqual(readReencryptDownlinkAnswer({ frmPayload: 'AAEC' }), { frmPayload: 'AAEC' });
+    const later = { ...reencrypt, laterFCntDownAccepted: true };
+    assert.deepEqual(readReencryptDownlinkRequest(later), later);
+    assert.deepEqual(readReencryptDownlinkAnswer({ frmPayload: 'AAEC' }, reencrypt), {
+      frmPayload: 'AAEC',
+    });
+    assert.deepEqual(readReencryptDownlinkAnswer({ frmPayload: 'AAEC', fCntDown: 4 }, reencrypt), {
+      frmPayload: 'AAEC',
+    });
+    assert.deepEqual(readReencryptDownlinkAnswer({ frmPayload: 'AAEC', fCntDown: 6 }, later), {
+      frmPayload: 'AAEC',
+      fCntDown: 6,
+    });
+    const withdraw = { devEui: '0004a30b001c0530', ids: [ID, SECOND_ID] };
+    assert.deepEqual(readWithdrawDownlinksRequest(withdraw), withdraw);
+    const withdrawn = {
+      items: [
+        { id: ID, status: 'sent', fCntDown: 12 },
+        { id: SECOND_ID, status: 'withdrawn' },
+      ],
+    };
+    assert.deepEqual(readWithdrawDownlinksAnswer(withdrawn, withdraw), withdrawn);
+    assert.deepEqual(
+      readWithdrawDownlinksAnswer(
+        { items: [{ id: ID, status: 'sent' }] },
+        { ...withdraw, ids: [ID] },
+      ),
+      { items: [{ id: ID, status: 'sent', fCntDown: null }] },
+    );
     const event = {
       type: 'ack',
       devEui: '0004a30b001c0530',
@@ -88,6 +118,13 @@ describe('downlink messages of the provider link', () => {
     for (const body of [null, [], 'text', 3]) {
       assert.throws(() => readDownlinkSessionRequest(body), isAnswerError);
     }
+    for (const ids of [[], [ID, ID], ['x'], ID, Array.from({ length: 1001 }, () => ID)]) {
+      assert.throws(
+        () => readWithdrawDownlinksRequest({ devEui: '0004a30b001c0530', ids }),
+        isAnswerError,
+        JSON.stringify(ids).slice(0, 40),
+      );
+    }
     assert.throws(
       () =>
         readReencryptDownlinkRequest({
@@ -105,7 +142,44 @@ describe('downlink messages of the provider link', () => {
 
   it('refuses a malformed answer or delivery as a protocol error', () => {
     assert.throws(() => readQueueDownlinkAnswer({}), isProtocolError);
-    assert.throws(() => readReencryptDownlinkAnswer({ frmPayload: 7 }), isProtocolError);
+    const asked = { fCntDown: 4 };
+    assert.throws(() => readReencryptDownlinkAnswer({ frmPayload: 7 }, asked), isProtocolError);
+    // Another counter than the one asked, unless the request accepted a later one.
+    assert.throws(
+      () => readReencryptDownlinkAnswer({ frmPayload: 'AAEC', fCntDown: 5 }, asked),
+      isProtocolError,
+    );
+    assert.throws(
+      () =>
+        readReencryptDownlinkAnswer(
+          { frmPayload: 'AAEC', fCntDown: 3 },
+          { ...asked, laterFCntDownAccepted: true },
+        ),
+      isProtocolError,
+      'never an earlier one',
+    );
+    const withdraw = { devEui: '0004a30b001c0530', ids: [ID, SECOND_ID] };
+    for (const items of [
+      [{ id: ID, status: 'withdrawn' }],
+      [
+        { id: SECOND_ID, status: 'withdrawn' },
+        { id: ID, status: 'withdrawn' },
+      ],
+      [
+        { id: ID, status: 'gone' },
+        { id: SECOND_ID, status: 'withdrawn' },
+      ],
+      [
+        { id: ID, status: 'sent', fCntDown: -1 },
+        { id: SECOND_ID, status: 'withdrawn' },
+      ],
+    ]) {
+      assert.throws(
+        () => readWithdrawDownlinksAnswer({ items }, withdraw),
+        isProtocolError,
+        JSON.stringify(items),
+      );
+    }
     assert.throws(
       () =>
         readDownlinkSessionAnswer({

@@ -17,6 +17,7 @@ describe('platform storage on PostgreSQL', () => {
   platformStorageSuite(
     postgresTestTarget([
       'audit_log',
+      'oidc_logout_tokens',
       'console_sessions',
       'api_keys',
       'memberships',

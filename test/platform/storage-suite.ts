@@ -723,7 +723,184 @@ export function platformStorageSuite(target: StorageTestTarget): void {
     });
   });
 
+  describe('OIDC back-channel logout', () => {
+    const ISSUER = 'https://sso.example.org/realms/loire';
+    /** Sessions of two users: Ana's from provider sessions s1 and s2, and one without sid. */
+    async function oidcSessions(storage: Storage) {
+      const ana = await storage.users.create({ email: 'ana@x.fr', passwordHash: HASH });
+      const bob = await storage.users.create({ email: 'bob@x.fr', passwordHash: HASH });
+      const expiresAt = '2026-03-01T20:00:00Z';
+      const open = async (
+        userId: string,
+        oidc?: Parameters<typeof storage.consoleSessions.create>[0]['oidc'],
+      ) => {
+        const idHash = sessionHash();
+        await storage.consoleSessions.create({ idHash, userId, expiresAt, oidc });
+        return idHash;
+      };
+      const sessions = {
+        anaS1: await open(ana.id, { issuer: ISSUER, subject: 'sub-ana', sessionId: 's1' }),
+        anaS1Again: await open(ana.id, { issuer: ISSUER, subject: 'sub-ana', sessionId: 's1' }),
+        anaS2: await open(ana.id, { issuer: ISSUER, subject: 'sub-ana', sessionId: 's2' }),
+        anaNoSid: await open(ana.id, { issuer: ISSUER, subject: 'sub-ana' }),
+        anaPassword: await open(ana.id),
+        anaElsewhere: await open(ana.id, {
+          issuer: 'https://other.example.org',
+          subject: 'sub-ana',
+          sessionId: 's1',
+        }),
+        bob: await open(bob.id, { issuer: ISSUER, subject: 'sub-bob', sessionId: 's3' }),
+      };
+      const alive = async () => {
+        const names: string[] = [];
+        for (const [name, idHash] of Object.entries(sessions)) {
+          if ((await storage.consoleSessions.getActive(idHash)) !== undefined) names.push(name);
+        }
+        return names.sort();
+      };
+      return { ana, bob, sessions, alive };
+    }
+    const logout = (fields: { subject?: string; sessionId?: string }) => ({
+      issuer: ISSUER,
+      jti: randomBytes(8).toString('hex'),
+      rememberUntil: '2026-03-01T08:06:00Z',
+      ...fields,
+    });
+
+    it('ends the sessions of a provider session (sid), once per token', async (t) => {
+      const { storage } = await setup(target, t);
+      const { ana, alive } = await oidcSessions(storage);
+      const token = logout({ sessionId: 's1' });
+      assert.deepEqual(await storage.consoleSessions.endOidcSessions(token), {
+        replayed: false,
+        ended: [{ userId: ana.id, sessions: 2 }],
+      });
+      assert.deepEqual(await alive(), ['anaElsewhere', 'anaNoSid', 'anaPassword', 'anaS2', 'bob']);
+      assert.deepEqual(await storage.consoleSessions.endOidcSessions(token), { replayed: true });
+      // The same jti from another issuer is another token.
+      assert.deepEqual(
+        await storage.consoleSessions.endOidcSessions({
+          ...token,
+          issuer: 'https://other.example.org',
+        }),
+        { replayed: false, ended: [{ userId: ana.id, sessions: 1 }] },
+      );
+    });
+
+    it('ends every OIDC session of a subject, never a password session', async (t) => {
+      const { storage } = await setup(target, t);
+      const { ana, alive } = await oidcSessions(storage);
+      assert.deepEqual(
+        await storage.consoleSessions.endOidcSessions(logout({ subject: 'sub-ana' })),
+        {
+          replayed: false,
+          ended: [{ userId: ana.id, sessions: 4 }],
+        },
+      );
+      assert.deepEqual(await alive(), ['anaElsewhere', 'anaPassword', 'bob']);
+      assert.deepEqual(
+        await storage.consoleSessions.endOidcSessions(logout({ subject: 'sub-nobody' })),
+        { replayed: false, ended: [] },
+      );
+    });
+
+    it('with sid and sub, ends that session of that person and theirs without a sid', async (t) => {
+      const { storage } = await setup(target, t);
+      const { ana, alive } = await oidcSessions(storage);
+      assert.deepEqual(
+        await storage.consoleSessions.endOidcSessions(
+          logout({ subject: 'sub-ana', sessionId: 's2' }),
+        ),
+        { replayed: false, ended: [{ userId: ana.id, sessions: 2 }] },
+      );
+      assert.deepEqual(await alive(), [
+        'anaElsewhere',
+        'anaPassword',
+        'anaS1',
+        'anaS1Again',
+        'bob',
+      ]);
+      // Bob's sid with Ana's sub ends nothing of Bob's.
+      assert.deepEqual(
+        await storage.consoleSessions.endOidcSessions(
+          logout({ subject: 'sub-ana', sessionId: 's3' }),
+        ),
+        { replayed: false, ended: [] },
+      );
+      assert.ok((await alive()).includes('bob'));
+    });
+
+    it('forgets the tokens past their time, and refuses bad input', async (t) => {
+      const { storage, clock } = await setup(target, t);
+      const { ana } = await oidcSessions(storage);
+      const token = logout({ subject: 'sub-ana' });
+      assert.equal((await storage.consoleSessions.endOidcSessions(token)).replayed, false);
+      clock.advance(5 * 60_000);
+      assert.equal((await storage.consoleSessions.endOidcSessions(token)).replayed, true);
+      clock.advance(60_000); // 08:06: the token would be refused as too old by now
+      assert.equal(await storage.consoleSessions.purgeExpired(), 0);
+      assert.deepEqual(await storage.consoleSessions.endOidcSessions(token), {
+        replayed: false,
+        ended: [],
+      });
+      await rejectsWith(
+        storage.consoleSessions.endOidcSessions({ ...logout({}) }),
+        'INVALID_INPUT',
+      );
+      await rejectsWith(
+        storage.consoleSessions.endOidcSessions({ ...logout({ subject: '' }) }),
+        'INVALID_INPUT',
+      );
+      await rejectsWith(
+        storage.consoleSessions.endOidcSessions({ ...logout({ subject: 'x' }), jti: '' }),
+        'INVALID_INPUT',
+      );
+      await rejectsWith(
+        storage.consoleSessions.create({
+          idHash: sessionHash(),
+          userId: ana.id,
+          expiresAt: '2026-03-02T00:00:00Z',
+          oidc: { issuer: ISSUER, subject: 'x'.repeat(3000) },
+        }),
+        'INVALID_INPUT',
+      );
+    });
+  });
+
   describe('audit log', () => {
+    it('shows an entry to its tenant and to its related tenant', async (t) => {
+      const { storage } = await setup(target, t);
+      const read = await storage.auditLog.append({
+        actor: { type: 'api-key', id: 'k-commune', tenantId: 'commune' },
+        action: 'shared-measurements.read',
+        objectType: 'measurement-share',
+        objectId: 'share-1',
+        tenantId: 'provider',
+        relatedTenantId: 'commune',
+        outcome: 'success',
+      });
+      assert.equal(read.relatedTenantId, 'commune');
+      const own = await storage.auditLog.append({
+        actor: { type: 'system' },
+        action: 'device.create',
+        objectType: 'device',
+        tenantId: 'commune',
+        outcome: 'success',
+      });
+      assert.equal(own.relatedTenantId, null);
+      const ids = async (tenantIds: string[]) =>
+        (await storage.auditLog.list({ tenantIds })).map((entry) => entry.id);
+      assert.deepEqual(await ids(['provider']), [read.id]);
+      assert.deepEqual(await ids(['commune']), [own.id, read.id]);
+      assert.deepEqual(await ids(['provider', 'commune']), [own.id, read.id]);
+      assert.deepEqual(await ids(['elsewhere']), []);
+      // The purge by age is the entry's own tenant's: the provider's retention.
+      assert.equal(await storage.auditLog.purgeBefore('commune', '2027-01-01T00:00:00Z', 10), 1);
+      assert.deepEqual(await ids(['commune']), [read.id]);
+      assert.equal(await storage.auditLog.purgeBefore('provider', '2027-01-01T00:00:00Z', 10), 1);
+      assert.deepEqual(await ids(['commune']), []);
+    });
+
     it('appends entries and lists them newest first, filtered and paged by id', async (t) => {
       const { storage, clock } = await setup(target, t);
       const entry = (overrides: Partial<Parameters<Storage['auditLog']['append']>[0]>) => ({
@@ -746,6 +923,7 @@ export function platformStorageSuite(target: StorageTestTarget): void {
         objectType: 'device',
         objectId: '70b3d57ed0000001',
         tenantId: 't1',
+        relatedTenantId: null,
         sourceIp: '192.0.2.1',
         outcome: 'success',
         details: { name: 'meter' },

@@ -148,6 +148,76 @@ for (const engine of engines) {
       assert.equal((await storage.measurementShares.listForApplication(application.id)).length, 1);
     });
 
+    it('changes the fields and the note of a share of the application, nothing else', async (t) => {
+      const database = await engine.open(t);
+      if (database === undefined) return;
+      const { storage, provider, commune, application, otherApplication, meter } =
+        await setUp(database);
+      const share = await storage.measurementShares.create({
+        applicationId: application.id,
+        devEui: meter,
+        tenantId: commune.id,
+        fields: ['volume'],
+        note: 'town hall',
+      });
+      const widened = await storage.measurementShares.update(application.id, share.id, {
+        fields: ['volume', 'index', 'volume'],
+      });
+      assert.deepEqual(widened, { ...share, fields: ['volume', 'index'] }, 'only the fields');
+      assert.deepEqual(await storage.measurementShares.get(share.id), widened);
+      assert.deepEqual((await storage.measurementShares.getReceived(share.id))?.fields, [
+        'volume',
+        'index',
+      ]);
+      const renamed = await storage.measurementShares.update(application.id, share.id, {
+        note: 'daily volume',
+      });
+      assert.equal(renamed?.note, 'daily volume');
+      assert.deepEqual(renamed?.fields, ['volume', 'index'], 'fields kept');
+      const cleared = await storage.measurementShares.update(application.id, share.id, {
+        fields: ['index'],
+        note: null,
+      });
+      assert.equal(cleared?.note, null);
+      assert.deepEqual(cleared?.fields, ['index']);
+      assert.equal(
+        await storage.measurementShares.update(otherApplication.id, share.id, { fields: ['x'] }),
+        undefined,
+        'reached through its application only',
+      );
+      assert.equal(
+        await storage.measurementShares.update(application.id, 'no-such-share', { note: 'x' }),
+        undefined,
+      );
+      const tooMany = Array.from({ length: MAX_SHARED_FIELDS + 1 }, (_, i) => `f${i}`);
+      for (const changes of [
+        {},
+        { fields: [] },
+        { fields: tooMany },
+        { fields: [''] },
+        { note: '' },
+        { note: 'x'.repeat(501) },
+      ]) {
+        await assert.rejects(storage.measurementShares.update(application.id, share.id, changes), {
+          code: 'INVALID_INPUT',
+        });
+      }
+      assert.deepEqual((await storage.measurementShares.get(share.id))?.fields, ['index']);
+      // What the audit entry of a read names: the application and its tenant.
+      const withProvider = await storage.measurementShares.getReceivedWithProvider(share.id);
+      assert.deepEqual(withProvider, {
+        share: await storage.measurementShares.getReceived(share.id),
+        applicationId: application.id,
+        providerTenantId: provider.id,
+      });
+      await storage.devices.move(meter, otherApplication.id);
+      assert.equal(
+        await storage.measurementShares.getReceivedWithProvider(share.id),
+        undefined,
+        'inert',
+      );
+    });
+
     it('goes with its device and with the receiving tenant; is inert while the device is elsewhere', async (t) => {
       const database = await engine.open(t);
       if (database === undefined) return;

@@ -1225,6 +1225,22 @@ export function storageSuite(target: StorageTestTarget): void {
       await rejectsWith(storage.deviceSessions.takeFCntDown(devEui, 'a'), 'NOT_FOUND');
       assert.ok(await storage.devices.get(devEui), 'deleting the session keeps the device');
     });
+
+    it('skips the downlink counter forward to a later one asked for, never back', async (t) => {
+      const { storage } = await setup(target, t);
+      const { devEui } = await newDevice(storage, { macVersion: '1.1.0', nwkKey: key() });
+      await storage.deviceSessions.upsert(session11(devEui, { nFCntDown: 3, aFCntDown: 5 }));
+      // An operator-blind item encrypted for AFCntDown 9: 5 to 8 are skipped.
+      assert.equal(await storage.deviceSessions.takeFCntDown(devEui, 'a', 9), 9);
+      assert.equal(await storage.deviceSessions.takeFCntDown(devEui, 'a', 4), 10, 'never back');
+      assert.equal(await storage.deviceSessions.takeFCntDown(devEui, 'n', 3), 3);
+      const session = await storage.deviceSessions.get(devEui);
+      assert.equal(session?.aFCntDown, 11);
+      assert.equal(session?.nFCntDown, 4);
+      await rejectsWith(storage.deviceSessions.takeFCntDown(devEui, 'a', -1), 'INVALID_INPUT');
+      assert.equal(await storage.deviceSessions.takeFCntDown(devEui, 'a', UINT32_MAX), UINT32_MAX);
+      await rejectsWith(storage.deviceSessions.takeFCntDown(devEui, 'a', 1), 'COUNTER_EXHAUSTED');
+    });
   });
 
   describe('DevNonces', () => {

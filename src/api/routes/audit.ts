@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { authorize, type PlatformContext } from '../auth.js';
+import { tenantsWhere } from '../../platform/roles.js';
+import { authorize, type PlatformContext, principalOf } from '../auth.js';
 import { badRequest } from '../errors.js';
 import { idCursor, idFromCursor } from '../paging.js';
 import { listScope, tenantIdsFilter } from '../scope.js';
@@ -7,7 +8,10 @@ import { idSchema } from './schemas.js';
 
 /**
  * The audit log: `GET /audit`, newest first, paged by id (`beforeId`). The operator sees every
- * entry; a tenant's owners and admins see the entries about their tenant only.
+ * entry; a tenant's owners and admins see the entries about their tenant only: those of their
+ * tenant, and those that name it as related (`relatedTenantId`: the reads of the measurements
+ * shared with it, which are the provider's entries). Such an entry shows them `tenantId: null`:
+ * which tenant the provider is, is not theirs to know.
  */
 
 interface AuditQuerystring {
@@ -58,10 +62,19 @@ export function registerAuditRoutes(api: FastifyInstance, platform: PlatformCont
         // Nothing to show: say so rather than answer an empty list.
         authorize(request, 'audit:read', {}, 'audit log');
       }
-      const entries = await platform.storage.auditLog.list({
+      const listed = await platform.storage.auditLog.list({
         ...query,
         ...(tenantIds === undefined ? {} : { tenantIds }),
       });
+      const own = tenantsWhere(principalOf(request), 'audit:read');
+      const entries =
+        own === 'all'
+          ? listed
+          : listed.map((entry) =>
+              entry.tenantId === null || own.includes(entry.tenantId)
+                ? entry
+                : { ...entry, tenantId: null },
+            );
       const last = entries.at(-1);
       const more = last !== undefined && entries.length === (query.limit ?? 100);
       return {

@@ -9,9 +9,11 @@ import {
   DEVICE_SORT,
   type Device,
   type DownlinkQueueItem,
+  isStorageError,
   MAX_DOWNLINK_PAYLOAD_BYTES,
   type MacVersion,
 } from '../../storage/index.js';
+import { noteAudit } from '../auth.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import {
   fieldKey,
@@ -23,7 +25,7 @@ import {
   pageInMemory,
   pageRequest,
 } from '../paging.js';
-import type { ApiContext } from '../server.js';
+import type { ApiContext, DownlinkWithdrawal } from '../server.js';
 import {
   applicationForDevices,
   type DeviceListQuery,
@@ -513,6 +515,59 @@ export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext):
     return reply.status(201).send({ id: item.id });
   });
 
+  api.delete<{ Params: { devEui: string; id: string } }>(
+    '/devices/:devEui/queue/:id',
+    async (request, reply) => {
+      const devEui = request.params.devEui.toLowerCase();
+      await deviceFor(storage, request, request.params.devEui, 'devices:write');
+      noteAudit(request, {
+        action: 'device.queue-delete',
+        details: { queueItemId: request.params.id },
+      });
+      const item = await storage.downlinkQueue.get(request.params.id);
+      if (item === undefined || item.devEui !== devEui) {
+        throw notFound(`downlink ${request.params.id} of device ${request.params.devEui}`);
+      }
+      const outcome = await withdrawDownlinks(context, devEui, [item.id]);
+      const sent = outcome.sent[0];
+      if (sent !== undefined) {
+        throw new ApiError(
+          409,
+          'ALREADY_SENT',
+          `downlink ${item.id} was transmitted already${sent.fCntDown === null ? '' : ` with FCntDown ${sent.fCntDown}`}: it cannot be withdrawn`,
+          { fCntDown: sent.fCntDown },
+        );
+      }
+      if (outcome.withdrawn.length === 0) {
+        throw new ApiError(
+          409,
+          'INVALID_STATE',
+          `downlink ${item.id} is ${item.status}, not pending`,
+        );
+      }
+      return reply.status(204).send();
+    },
+  );
+
+  api.delete<{ Params: { devEui: string } }>('/devices/:devEui/queue', async (request) => {
+    const devEui = request.params.devEui.toLowerCase();
+    await deviceFor(storage, request, request.params.devEui, 'devices:write');
+    noteAudit(request, { action: 'device.queue-flush' });
+    const pending = await storage.downlinkQueue.listPending(devEui);
+    const outcome =
+      pending.length === 0
+        ? { withdrawn: [], sent: [] }
+        : await withdrawDownlinks(
+            context,
+            devEui,
+            pending.map((item) => item.id),
+          );
+    noteAudit(request, {
+      details: { withdrawn: outcome.withdrawn.length, sent: outcome.sent.length },
+    });
+    return outcome;
+  });
+
   api.post<{
     Params: { devEui: string };
     Body: { rejoinType?: 0 | 2; dataRate?: number; maxRetries?: number; period?: number };
@@ -590,4 +645,49 @@ export function registerDeviceRoutes(api: FastifyInstance, context: ApiContext):
       };
     },
   );
+}
+
+/**
+ * Takes pending downlinks out of the queue: through the network role's hook when it has one (a
+ * provider's Galet asks the operator's network over the link first), else here alone (one
+ * pending → failed transition each, so a transmission racing with it wins or loses whole).
+ * 503 `NETWORK_UNAVAILABLE` when the network could not be asked.
+ */
+async function withdrawDownlinks(
+  context: ApiContext,
+  devEui: string,
+  ids: readonly string[],
+): Promise<DownlinkWithdrawal> {
+  const { network, storage } = context;
+  if (network.withdrawDownlinks !== undefined) {
+    const outcome = await network.withdrawDownlinks(devEui, ids);
+    if ('unavailable' in outcome) {
+      throw new ApiError(
+        503,
+        'NETWORK_UNAVAILABLE',
+        `the network could not be asked to withdraw the downlinks (${outcome.unavailable}): nothing was deleted, try again`,
+      );
+    }
+    return outcome;
+  }
+  const outcome: DownlinkWithdrawal = { withdrawn: [], sent: [] };
+  for (const id of ids) {
+    try {
+      await storage.downlinkQueue.withdraw(id, 'deleted through the API');
+      outcome.withdrawn.push(id);
+    } catch (error) {
+      if (!isStorageError(error, 'INVALID_STATE')) throw error;
+      // Transmitted already: sent, acknowledged, or back in the queue for a retransmission.
+      const item = await storage.downlinkQueue.get(id);
+      if (
+        item !== undefined &&
+        (item.status === 'sent' ||
+          item.status === 'acked' ||
+          (item.status === 'pending' && item.attempts > 0))
+      ) {
+        outcome.sent.push({ id, fCntDown: item.fCntDown });
+      }
+    }
+  }
+  return outcome;
 }

@@ -81,6 +81,19 @@ export interface MeasurementAnswerOptions {
   fields?: readonly string[];
   /** Put first in the JSON answer (`shareId`). */
   extra?: Record<string, unknown>;
+  /**
+   * Called once the values are read, before they are answered (JSON or CSV), with the range
+   * read and the rows: a share's read is audited there. Throwing answers the error instead.
+   */
+  beforeAnswer?: (read: MeasurementRead) => Promise<void>;
+}
+
+/** What a measurement query read: its effective range and how many rows or buckets. */
+export interface MeasurementRead {
+  from: string;
+  to: string;
+  rows: number;
+  truncated: boolean;
 }
 
 /**
@@ -115,6 +128,7 @@ export async function answerMeasurements(
       storage.measurements.list(part),
     );
     const truncated = points.length === limit;
+    await options.beforeAnswer?.({ from, to, rows: points.length, truncated });
     if (csv) return sendCsv(reply, devEui, rawCsv(points));
     return { ...extra, devEui, from, to, points, truncated };
   }
@@ -131,6 +145,7 @@ export async function answerMeasurements(
     storage.measurements.aggregate({ ...part, intervalMs, aggregate }),
   );
   const truncated = buckets.length === limit;
+  await options.beforeAnswer?.({ from, to, rows: buckets.length, truncated });
   if (csv) return sendCsv(reply, devEui, bucketCsv(buckets, aggregate));
   return {
     ...extra,

@@ -7,16 +7,19 @@ import {
   MAX_SHARED_FIELDS,
   MEASUREMENT_SHARE_SORT,
   type MeasurementShare,
+  type NewAuditEntry,
   type ReceivedMeasurementShare,
+  type ReceivedShareWithProvider,
 } from '../../storage/index.js';
 import { auditActor, forbidden, noteAudit, principalOf } from '../auth.js';
-import { badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
 import { listPage, type PageQuery, pagedListSchema } from '../paging.js';
 import type { ApiContext } from '../server.js';
 import { applicationFor, unknownReference } from './applications.js';
 import {
   answerMeasurements,
   type MeasurementQuerystring,
+  type MeasurementRead,
   measurementQuerystringSchema,
 } from './measurement-query.js';
 import { EUI_PATTERN, idSchema } from './schemas.js';
@@ -36,6 +39,11 @@ import { EUI_PATTERN, idSchema } from './schemas.js';
  *   tenant, and for nobody else: global principals included, unless they are members of that
  *   tenant. A share of another tenant, or an inert one (its device moved to another
  *   application), answers 404.
+ * - Every read of a share's measurements is audited (`shared-measurements.read`): the entry
+ *   belongs to the provider's tenant and names the receiving one as related (`relatedTenantId`),
+ *   so the owners and admins of both read it. The read is answered only once its entry is
+ *   written; a refused read of a share the caller receives (a field not shared, a bad query) is
+ *   audited too. Reads of one's own devices (`/devices/{devEui}/measurements`) are not.
  */
 
 interface ShareBody {
@@ -45,7 +53,26 @@ interface ShareBody {
   note?: string;
 }
 
+interface ShareChangesBody {
+  fields?: string[];
+  note?: string | null;
+}
+
 type ShareParams = { id: string; shareId: string };
+
+const fieldsSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: MAX_SHARED_FIELDS,
+  items: { type: 'string', minLength: 1, maxLength: MAX_SHARED_FIELD_LENGTH },
+  description: 'Exact field paths as the measurements store them (`volume`)',
+} as const;
+const noteSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_SHARE_NOTE_LENGTH,
+  description: "For the provider's own records; the receiving tenant does not see it",
+} as const;
 
 const shareParams = {
   type: 'object',
@@ -143,19 +170,8 @@ export function registerMeasurementShareRoutes(api: FastifyInstance, context: Ap
           properties: {
             devEui: { type: 'string', pattern: EUI_PATTERN },
             tenantId: { ...idSchema, description: 'The receiving tenant (a commune)' },
-            fields: {
-              type: 'array',
-              minItems: 1,
-              maxItems: MAX_SHARED_FIELDS,
-              items: { type: 'string', minLength: 1, maxLength: MAX_SHARED_FIELD_LENGTH },
-              description: 'Exact field paths as the measurements store them (`volume`)',
-            },
-            note: {
-              type: 'string',
-              minLength: 1,
-              maxLength: MAX_SHARE_NOTE_LENGTH,
-              description: "For the provider's own records; the receiving tenant does not see it",
-            },
+            fields: fieldsSchema,
+            note: noteSchema,
           },
         },
       },
@@ -261,6 +277,60 @@ export function registerMeasurementShareRoutes(api: FastifyInstance, context: Ap
       (await shareFor(context, request, request.params, 'applications:read')).share,
   );
 
+  api.patch<{ Params: ShareParams; Body: ShareChangesBody }>(
+    '/applications/:id/measurement-shares/:shareId',
+    {
+      schema: {
+        summary:
+          "Change a measurement share's fields or note (not its device nor its receiving tenant)",
+        tags: ['measurement-shares'],
+        params: shareParams,
+        body: {
+          type: 'object',
+          minProperties: 1,
+          additionalProperties: false,
+          properties: {
+            fields: { ...fieldsSchema, description: `${fieldsSchema.description}: replace them` },
+            note: { ...noteSchema, type: ['string', 'null'], description: 'null clears it' },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      noteAudit(request, {
+        action: 'measurement-share.update',
+        objectType: 'measurement-share',
+        objectId: request.params.shareId,
+        details: { changed: Object.keys(body).sort() },
+      });
+      const { application, share } = await shareFor(
+        context,
+        request,
+        request.params,
+        'applications:write',
+      );
+      // Whoever may give the data away decides what is given: the same as for a new share.
+      assertSharer(request, application);
+      const updated = await storage.measurementShares.update(application.id, share.id, {
+        ...(body.fields === undefined ? {} : { fields: body.fields }),
+        ...(body.note === undefined ? {} : { note: body.note }),
+      });
+      if (updated === undefined) throw notFound(`measurement share ${share.id}`);
+      noteAudit(request, {
+        details: {
+          applicationId: application.id,
+          devEui: share.devEui,
+          receivingTenantId: share.tenantId,
+          ...(body.fields === undefined
+            ? {}
+            : { fields: updated.fields, previousFields: share.fields }),
+        },
+      });
+      return updated;
+    },
+  );
+
   api.delete<{ Params: ShareParams }>(
     '/applications/:id/measurement-shares/:shareId',
     {
@@ -358,15 +428,100 @@ export function registerMeasurementShareRoutes(api: FastifyInstance, context: Ap
       },
     },
     async (request, reply) => {
-      const share = await receivedFor(context, request, request.params.shareId);
-      const field = request.query.field;
-      if (field !== undefined && !share.fields.includes(field)) {
-        throw notFound(`field ${field} in shared measurements ${share.id}`);
+      const tenants = receivingTenants(principalOf(request));
+      const found = await storage.measurementShares.getReceivedWithProvider(request.params.shareId);
+      if (found === undefined || !tenants.includes(found.share.tenantId)) {
+        throw notFound(`shared measurements ${request.params.shareId}`);
       }
-      return answerMeasurements(storage, request, reply, share.devEui, {
-        fields: share.fields,
-        extra: { shareId: share.id },
-      });
+      const { share } = found;
+      const query = request.query;
+      const entry = sharedReadEntry(request, found);
+      let recorded = false;
+      try {
+        if (query.field !== undefined && !share.fields.includes(query.field)) {
+          throw notFound(`field ${query.field} in shared measurements ${share.id}`);
+        }
+        return await answerMeasurements(storage, request, reply, share.devEui, {
+          fields: share.fields,
+          extra: { shareId: share.id },
+          // The provider sees every read: no entry, no answer (the append's error is the 500).
+          beforeAnswer: async (read) => {
+            recorded = true;
+            await storage.auditLog.append(sharedReadSuccess(entry, read));
+          },
+        });
+      } catch (error) {
+        if (!recorded) {
+          // A refused read of a share the caller does receive: the provider sees it too. The
+          // answer is the read's error, whether this entry could be written or not.
+          await storage.auditLog
+            .append({
+              ...entry,
+              outcome:
+                error instanceof ApiError && (error.statusCode === 403 || error.statusCode === 404)
+                  ? 'denied'
+                  : 'failure',
+              details: { ...entry.details, ...errorDetails(error) },
+            })
+            .catch(() => undefined);
+        }
+        throw error;
+      }
     },
   );
+}
+
+type SharedReadEntry = Required<
+  Pick<NewAuditEntry, 'action' | 'objectType' | 'objectId' | 'tenantId' | 'relatedTenantId'>
+> & { actor: NewAuditEntry['actor']; sourceIp: string; details: Record<string, unknown> };
+
+/**
+ * The audit entry of a read of shared measurements: the provider's tenant's, related to the
+ * receiving tenant, with the reader (acting for the receiving tenant), the device, the fields
+ * and the query. Nothing of the application (the receiving tenant reads this entry too).
+ */
+function sharedReadEntry(
+  request: FastifyRequest<{ Querystring: MeasurementQuerystring }>,
+  { share, providerTenantId }: ReceivedShareWithProvider,
+): SharedReadEntry {
+  const query = request.query;
+  return {
+    action: 'shared-measurements.read',
+    objectType: 'measurement-share',
+    objectId: share.id,
+    tenantId: providerTenantId,
+    relatedTenantId: share.tenantId,
+    actor: { ...auditActor(principalOf(request)), tenantId: share.tenantId },
+    sourceIp: request.ip,
+    details: {
+      devEui: share.devEui,
+      fields: query.field === undefined ? share.fields : [query.field],
+      ...(query.from === undefined ? {} : { from: query.from }),
+      ...(query.to === undefined ? {} : { to: query.to }),
+      ...(query.interval === undefined ? {} : { interval: query.interval }),
+      ...(query.aggregate === undefined ? {} : { aggregate: query.aggregate }),
+      ...(query.limit === undefined ? {} : { limit: query.limit }),
+      ...(query.format === undefined ? {} : { format: query.format }),
+    },
+  };
+}
+
+function sharedReadSuccess(entry: SharedReadEntry, read: MeasurementRead): NewAuditEntry {
+  return {
+    ...entry,
+    outcome: 'success',
+    // The range actually read (the defaults filled in) and how many rows or buckets went out.
+    details: { ...entry.details, from: read.from, to: read.to, rows: read.rows },
+  };
+}
+
+function errorDetails(error: unknown): Record<string, unknown> {
+  if (error instanceof ApiError) {
+    return { error: error.error, message: error.message.slice(0, 300) };
+  }
+  const code = (error as { code?: unknown }).code;
+  return {
+    error: typeof code === 'string' ? code : 'INTERNAL',
+    message: error instanceof Error ? error.message.slice(0, 300) : String(error),
+  };
 }

@@ -6,6 +6,11 @@ import { emailOf, OidcClient } from '../../platform/oidc-client.js';
 import { FinishedFlows, FlowSealer, newFlow, type OidcFlow } from '../../platform/oidc-flow.js';
 import { sameText } from '../../platform/oidc-id-token.js';
 import {
+  MAX_LOGOUT_CLAIM_LENGTH,
+  OIDC_LOGOUT_FAILURE_REASONS,
+  OidcLogoutError,
+} from '../../platform/oidc-logout-token.js';
+import {
   OIDC_FAILURE_REASONS,
   OIDC_FAILURE_STATUS,
   OidcError,
@@ -41,10 +46,24 @@ import { userView } from './users.js';
  *
  * An OIDC login does not ask for Galet's TOTP code: the identity provider authenticates the
  * person, second factor included (docs/OPERATOR-GUIDE.md, "OIDC login").
+ *
+ * - `POST /auth/oidc/backchannel-logout`: OpenID Connect Back-Channel Logout 1.0. The provider
+ *   POSTs a signed logout token (form-encoded `logout_token`) when a session ends there; Galet
+ *   verifies it (`OidcClient.verifyLogoutToken`), refuses a `jti` it accepted already (remembered
+ *   in the database, so on every instance) and ends the console sessions opened from that
+ *   provider session (`sid`) or of that person (`sub`): each OIDC login's session remembers both.
+ *   200 with no body when done, else 400 `{error: "invalid_request", error_description,
+ *   details: {reason}}` (§2.8), always `Cache-Control: no-store`. Counted
+ *   (`galet_oidc_backchannel_logouts_total`, `..._failures_total{reason}`), logged and audited
+ *   (`auth.logout`, `details.method: "oidc-backchannel"`).
  */
 
 export const OIDC_FLOW_COOKIE = 'galet_oidc_flow';
 const CALLBACK_PATH = '/api/v1/auth/oidc/callback';
+/** Where the provider sends logout tokens: register `<public URL>` + this at the provider. */
+export const BACKCHANNEL_LOGOUT_PATH = '/api/v1/auth/oidc/backchannel-logout';
+/** A logout token is 1-4 KB; the form holds nothing else. */
+const LOGOUT_BODY_LIMIT = 65_536;
 /** As `buildApi`'s default. */
 const DEFAULT_SESSION_TTL_MS = 12 * 3_600_000;
 
@@ -100,7 +119,12 @@ export function registerOidcRoutes(
       secureCookies: settings.redirectUrl.startsWith('https:'),
     };
     logger?.info(
-      { issuer: settings.issuer, clientId: settings.clientId, redirectUrl: settings.redirectUrl },
+      {
+        issuer: settings.issuer,
+        clientId: settings.clientId,
+        redirectUrl: settings.redirectUrl,
+        backchannelLogoutUrl: backchannelLogoutUrl(settings.redirectUrl),
+      },
       'OIDC login enabled: register the redirect URL at the identity provider',
     );
   }
@@ -112,6 +136,12 @@ export function registerOidcRoutes(
     maxFailures: limits.maxFailuresPerIp ?? 50,
   });
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  // Refused logout tokens per IP: past the limit, refusals are no longer audited one by one.
+  const logoutLimiter = new LoginLimiter({
+    now: nowMs,
+    ...limits,
+    maxFailures: limits.maxFailuresPerIp ?? 50,
+  });
 
   /** Counts, logs and answers a refusal (JSON or an HTML page); audits it when `audit` is set. */
   async function refuse(
@@ -320,6 +350,200 @@ export function registerOidcRoutes(
     },
   );
 
+  /** Counts, logs, audits (unless `audit` is false) and answers a refused logout token (400). */
+  async function refuseLogout(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    failure: OidcLogoutError,
+    audit: boolean,
+  ): Promise<FastifyReply> {
+    const { reason } = failure;
+    metrics.logoutFailures.inc({ reason });
+    const line = { reason, ip: request.ip };
+    if (reason === 'not-configured') {
+      logger?.debug(line, `OIDC back-channel logout refused: ${failure.message}`);
+    } else if (reason === 'internal') {
+      logger?.error(
+        { ...line, err: failure.cause },
+        'OIDC back-channel logout failed: the sessions could not be ended',
+      );
+    } else {
+      logger?.warn(line, `OIDC back-channel logout refused: ${failure.message}`);
+    }
+    if (audit) {
+      await recordAudit(
+        platform,
+        request,
+        {
+          action: 'auth.logout',
+          objectType: 'user',
+          objectId: null,
+          tenantId: null,
+          details: { method: 'oidc-backchannel', reason },
+        },
+        'failure',
+        { type: 'anonymous' },
+      );
+    }
+    // §2.8: 400 for a logout that failed, whatever the cause; the body in OAuth 2.0's error form.
+    return noStore(reply).status(400).send({
+      error: 'invalid_request',
+      error_description: failure.message,
+      details: { reason },
+    });
+  }
+
+  api.register(async (scope) => {
+    // Form-encoded bodies (§2.5), on this route only: the login takes JSON alone (a form post
+    // from another site must not reach it). Any other type is refused (415, then 400 below).
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: LOGOUT_BODY_LIMIT },
+      (_request, body, done) => {
+        const form = new URLSearchParams(body as string);
+        if (form.getAll('logout_token').length > 1) {
+          done(new OidcLogoutError('bad-request', 'the form holds logout_token more than once'));
+          return;
+        }
+        done(null, Object.fromEntries(form));
+      },
+    );
+    scope.post<{ Body: { logout_token?: unknown } }>(
+      '/auth/oidc/backchannel-logout',
+      {
+        bodyLimit: LOGOUT_BODY_LIMIT,
+        schema: {
+          summary: 'OIDC back-channel logout: the identity provider ends console sessions',
+          description:
+            'OpenID Connect Back-Channel Logout 1.0: a form-encoded `logout_token` signed by the provider; ends the console sessions opened from its `sid`, or every OIDC session of its `sub`. 200 with no body, or 400.',
+          tags: OIDC_TAGS,
+          body: {
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  required: ['logout_token'],
+                  properties: { logout_token: { type: 'string', minLength: 1 } },
+                },
+              },
+            },
+          },
+          response: {
+            200: { type: 'null', description: 'The sessions are ended (or there were none)' },
+            400: LOGOUT_ERROR_BODY,
+          },
+        },
+        // Whatever refuses the request before the handler (type, size, form) is a 400 too.
+        errorHandler: (error, request, reply) => {
+          const failure =
+            error instanceof OidcLogoutError
+              ? error
+              : new OidcLogoutError(
+                  'bad-request',
+                  `send logout_token form-encoded (application/x-www-form-urlencoded): ${error.message}`,
+                );
+          const limited = !logoutLimiter.check('oidc-logout', request.ip).allowed;
+          if (!limited) logoutLimiter.recordFailure('oidc-logout', request.ip);
+          return refuseLogout(request, reply, failure, !limited);
+        },
+      },
+      async (request, reply) => {
+        if (login === undefined) {
+          return refuseLogout(request, reply, notConfiguredLogout(), false);
+        }
+        const limited = !logoutLimiter.check('oidc-logout', request.ip).allowed;
+        try {
+          return await backchannelLogout(login, request, reply);
+        } catch (error) {
+          const failure =
+            error instanceof OidcLogoutError
+              ? error
+              : new OidcLogoutError('internal', 'Galet could not end the sessions: try again', {
+                  cause: error,
+                });
+          if (failure.reason !== 'internal' && !limited) {
+            logoutLimiter.recordFailure('oidc-logout', request.ip);
+          }
+          return refuseLogout(request, reply, failure, !limited);
+        }
+      },
+    );
+  });
+
+  /** A verified, new logout token: its sessions end, each user's logout is audited. */
+  async function backchannelLogout(
+    login: OidcLogin,
+    request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const token = request.body?.logout_token;
+    if (typeof token !== 'string' || token === '') {
+      throw new OidcLogoutError('bad-request', 'the form holds no logout_token');
+    }
+    const logout = await login.client.verifyLogoutToken(token);
+    const { storage } = platform;
+    const result = await storage.consoleSessions.endOidcSessions({
+      issuer: login.settings.issuer,
+      jti: logout.jti,
+      rememberUntil: new Date(logout.acceptedUntilMs).toISOString(),
+      ...(logout.subject === undefined ? {} : { subject: logout.subject }),
+      ...(logout.sessionId === undefined ? {} : { sessionId: logout.sessionId }),
+    });
+    if (result.replayed) {
+      throw new OidcLogoutError('replayed', 'this logout token was received already (same jti)');
+    }
+    const sessionsEnded = result.ended.reduce((sum, user) => sum + user.sessions, 0);
+    metrics.logouts.inc();
+    metrics.sessionsEnded.inc(sessionsEnded);
+    const details = {
+      method: 'oidc-backchannel',
+      // What the token named: the provider's session (its sid is not recorded), the person, both.
+      by: logout.sessionId === undefined ? 'sub' : logout.subject === undefined ? 'sid' : 'sid+sub',
+      ...(logout.subject === undefined ? {} : { subject: logout.subject }),
+      jti: logout.jti,
+    };
+    for (const { userId, sessions } of result.ended) {
+      const memberships = await storage.memberships.listForUser(userId);
+      const tenantId = memberships.length === 1 ? memberships[0]!.tenantId : null;
+      await recordAudit(
+        platform,
+        request,
+        {
+          action: 'auth.logout',
+          objectType: 'user',
+          objectId: userId,
+          tenantId,
+          details: { ...details, sessionsEnded: sessions },
+        },
+        'success',
+        // The person's logout, relayed by their provider (as their OIDC login is theirs).
+        { type: 'user', id: userId, tenantId },
+      );
+    }
+    if (result.ended.length === 0) {
+      // Nothing to end (a login elsewhere, or ended already): recorded for whoever wonders why.
+      await recordAudit(
+        platform,
+        request,
+        {
+          action: 'auth.logout',
+          objectType: 'user',
+          objectId: null,
+          tenantId: null,
+          details: { ...details, sessionsEnded: 0 },
+        },
+        'success',
+        { type: 'anonymous' },
+      );
+    }
+    logger?.info(
+      { ip: request.ip, by: details.by, users: result.ended.length, sessionsEnded },
+      'OIDC back-channel logout: console sessions ended',
+    );
+    return noStore(reply).status(200).send();
+  }
+
   /** The checks of the callback up to a known, enabled user. Fills `audit` as it learns. */
   async function finishLogin(
     login: OidcLogin,
@@ -467,7 +691,12 @@ export function registerOidcRoutes(
     const now = platform.now();
     const session = generateSessionToken();
     const expiresAt = new Date(now.getTime() + sessionTtlMs).toISOString();
-    await storage.consoleSessions.create({ idHash: session.idHash, userId: user.id, expiresAt });
+    await storage.consoleSessions.create({
+      idHash: session.idHash,
+      userId: user.id,
+      expiresAt,
+      oidc: sessionOrigin(login.settings.issuer, claims),
+    });
     await storage.users.recordLogin(user.id, now.toISOString());
     limiter.recordSuccess('oidc', request.ip);
     metrics.logins.inc();
@@ -522,6 +751,48 @@ function notConfigured(): OidcError {
   return new OidcError('not-configured', 'OIDC login is not configured on this server');
 }
 
+function notConfiguredLogout(): OidcLogoutError {
+  return new OidcLogoutError('not-configured', 'OIDC login is not configured on this server');
+}
+
+/** The answer to a refused logout token (§2.8: OAuth 2.0's error form, and Galet's reason). */
+const LOGOUT_ERROR_BODY = {
+  type: 'object',
+  required: ['error', 'error_description'],
+  properties: {
+    error: { type: 'string', enum: ['invalid_request'] },
+    error_description: { type: 'string' },
+    details: {
+      type: 'object',
+      properties: { reason: { type: 'string', enum: OIDC_LOGOUT_FAILURE_REASONS } },
+    },
+  },
+} as const;
+
+/** `<public URL>/api/v1/auth/oidc/backchannel-logout`, beside the redirect URL. */
+export function backchannelLogoutUrl(redirectUrl: string): string {
+  const url = new URL(redirectUrl);
+  url.pathname = `${url.pathname.slice(0, -CALLBACK_PATH.length)}${BACKCHANNEL_LOGOUT_PATH}`;
+  url.search = '';
+  return url.href;
+}
+
+/**
+ * Where a console session comes from, for the provider's back-channel logout: the issuer, the
+ * ID token's `sub` and `sid` (claims longer than a logout token may carry are not kept: no
+ * logout token could name them).
+ */
+function sessionOrigin(
+  issuer: string,
+  claims: Claims,
+): { issuer: string; subject: string; sessionId?: string } | undefined {
+  const fits = (value: unknown): value is string =>
+    typeof value === 'string' && value !== '' && value.length <= MAX_LOGOUT_CLAIM_LENGTH;
+  const { sub, sid } = claims;
+  if (!fits(sub)) return undefined;
+  return { issuer, subject: sub, ...(fits(sid) ? { sessionId: sid } : {}) };
+}
+
 function flowCookie(login: OidcLogin, flow: OidcFlow): string {
   const maxAge = Math.floor(login.settings.flowTtlMs / 1000);
   // SameSite=Lax: the provider's redirect back is a top-level navigation from another site.
@@ -563,6 +834,9 @@ function oidcMetrics(registry: Registry | undefined): {
   logins: Counter;
   provisioned: Counter;
   failures: Counter<'reason'>;
+  logouts: Counter;
+  sessionsEnded: Counter;
+  logoutFailures: Counter<'reason'>;
 } {
   const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     (registry?.getSingleMetric(name) as Counter<L> | undefined) ??
@@ -580,6 +854,19 @@ function oidcMetrics(registry: Registry | undefined): {
     failures: counter(
       'galet_oidc_login_failures_total',
       'refused OIDC logins (start and callback), by reason',
+      ['reason'],
+    ),
+    logouts: counter(
+      'galet_oidc_backchannel_logouts_total',
+      'logout tokens accepted from the identity provider (back-channel logout)',
+    ),
+    sessionsEnded: counter(
+      'galet_oidc_backchannel_sessions_ended_total',
+      'console sessions ended by back-channel logouts',
+    ),
+    logoutFailures: counter(
+      'galet_oidc_backchannel_logout_failures_total',
+      'refused back-channel logouts, by reason',
       ['reason'],
     ),
   };

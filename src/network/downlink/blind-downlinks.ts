@@ -40,6 +40,13 @@ export function nextApplicationFCntDown(
   return session.keys.lorawan === '1.1' ? session.aFCntDown : session.nFCntDown;
 }
 
+/**
+ * How far the network skips its downlink counter for an item encrypted for a later one
+ * (LoRaWAN 1.0.1's MAX_FCNT_GAP): a farther counter is handed back instead, so a provider
+ * cannot use up the session's counters.
+ */
+export const MAX_SKIPPED_FCNT_DOWN = 16384;
+
 export type QueuedItemFate =
   /** Plaintext with the AppSKey here, or encrypted for this very session and counter. */
   | { kind: 'send' }
@@ -73,7 +80,13 @@ export function queuedItemFate(
   if (encryptedFor.sessionKeyId !== appSessionKeyId(keys.appSKeyEnvelope)) {
     return { kind: 'handBack', reason: 'encrypted for an earlier session' };
   }
-  if (encryptedFor.fCntDown !== nextFCntDown) {
+  // A later counter is sent as it is, the counters before it skipped (LoRaWAN allows gaps in
+  // FCntDown): the provider never encrypts two items for one counter, so one it used for an
+  // item it withdrew, or for an item queued behind, is never offered again.
+  if (
+    encryptedFor.fCntDown < nextFCntDown ||
+    encryptedFor.fCntDown - nextFCntDown > MAX_SKIPPED_FCNT_DOWN
+  ) {
     return {
       kind: 'handBack',
       reason: `encrypted for FCntDown ${encryptedFor.fCntDown}, the next one is ${nextFCntDown}`,

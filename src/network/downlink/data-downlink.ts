@@ -80,7 +80,12 @@ export async function buildDataDownlink(
   }
   const is11 = session.keys.lorawan === '1.1';
   const usesAppCounter = is11 && item !== undefined;
-  const fCntDown = await ctx.store.takeFCntDown(device.devEui, usesAppCounter ? 'a' : 'n');
+  // An operator-blind item encrypted for a later counter: the counters before it are skipped.
+  const fCntDown = await ctx.store.takeFCntDown(
+    device.devEui,
+    usesAppCounter ? 'a' : 'n',
+    ...(item?.encryptedFor == null ? [] : [item.encryptedFor.fCntDown]),
+  );
   const cached = ctx.sessions.byDevEui(device.devEui);
   if (cached !== undefined) {
     if (usesAppCounter) cached.aFCntDown = Math.max(cached.aFCntDown, fCntDown + 1);

@@ -12,6 +12,8 @@ import { measurementsMigration } from './0010_measurements.js';
 import { webhooksMigration } from './0011_webhooks.js';
 import { blindDownlinksMigration } from './0012_blind_downlinks.js';
 import { measurementSharesMigration } from './0013_measurement_shares.js';
+import { downlinkKeystreamsMigration } from './0014_downlink_keystreams.js';
+import { oidcLogoutSharedReadsMigration } from './0015_oidc_logout_shared_reads.js';
 
 /**
  * Every migration, in order. Names are `NNNN_what`: Kysely applies them in name order and
@@ -34,6 +36,8 @@ export function migrations(dialect: DatabaseDialect): Record<string, Migration> 
     '0011_webhooks': webhooksMigration(dialect),
     '0012_blind_downlinks': blindDownlinksMigration(dialect),
     '0013_measurement_shares': measurementSharesMigration(dialect),
+    '0014_downlink_keystreams': downlinkKeystreamsMigration(dialect),
+    '0015_oidc_logout_shared_reads': oidcLogoutSharedReadsMigration(dialect),
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   appSessionKeyId,
+  MAX_SKIPPED_FCNT_DOWN,
   nextApplicationFCntDown,
   queuedItemFate,
 } from '../../../src/network/downlink/blind-downlinks.js';
@@ -36,11 +37,16 @@ describe('operator-blind downlinks: which item may go out', () => {
     assert.equal(nextApplicationFCntDown({ keys: blind11, nFCntDown: 5, aFCntDown: 2 }), 2);
   });
 
-  it('sends an item encrypted for this session and the next counter only', () => {
+  it('sends an item encrypted for this session and the next counter or a later one', () => {
     const item = { encryptedFor: { fCntDown: 5, sessionKeyId } };
     assert.deepEqual(queuedItemFate(blind10, item, 5), { kind: 'send' });
     assert.equal(queuedItemFate(blind10, item, 6).kind, 'handBack');
-    assert.equal(queuedItemFate(blind10, item, 4).kind, 'handBack');
+    // Counter 4 is skipped (the provider used it for an item it withdrew, say)...
+    assert.deepEqual(queuedItemFate(blind10, item, 4), { kind: 'send' });
+    // ... but not more than MAX_SKIPPED_FCNT_DOWN of them.
+    const far = { encryptedFor: { fCntDown: 5 + MAX_SKIPPED_FCNT_DOWN + 1, sessionKeyId } };
+    assert.equal(queuedItemFate(blind10, far, 5).kind, 'handBack');
+    assert.deepEqual(queuedItemFate(blind10, far, 6), { kind: 'send' });
     const earlier = { encryptedFor: { fCntDown: 5, sessionKeyId: 'ab'.repeat(16) } };
     assert.deepEqual(queuedItemFate(blind11, earlier, 5), {
       kind: 'handBack',
