@@ -1,10 +1,12 @@
 // `npm run bench -- commit`: the SQLite uplink commit (UplinkCommitRepository.commit, the
-// network server's hottest write) with 100,000 device sessions, in two modes: the uplink
+// network server's hottest write) with 100,000 device sessions, in three modes: the uplink
 // counter compare-and-set written with each event (counterWriteBehind false, as PostgreSQL and
-// the writer thread do), and counters written behind (the SQLite default), flushes included.
-// Each mode commits the same uplinks of random devices, in batches like the group commit's,
-// on a fresh copy of the same database; it reports CPU time per uplink (user + system, this
-// process) and wall time. The event body is a real `up` event's size (about 1 KB of JSON).
+// the writer thread do), counters written behind (the SQLite default), flushes included, and
+// the same with the WAL checkpoints on a thread of their own (as `galet start` opens its
+// database). Each mode commits the same uplinks of random devices, in batches like the group
+// commit's, on a fresh copy of the same database; it reports CPU time per uplink (user +
+// system, this process, every thread), wall time, and how long each commit held the calling
+// thread (p50 / p99 / max). The event body is a real `up` event's size (about 1 KB of JSON).
 //
 // Settings (environment): GALET_BENCH_DEVICES (100000), GALET_BENCH_UPLINKS (100000),
 // GALET_BENCH_BATCH (50 uplinks per commit), GALET_BENCH_ROUNDS (3; the median is reported).
@@ -100,12 +102,20 @@ interface Run {
   cpuUsPerUplink: number;
   wallMs: number;
   flushMs: number;
+  /** How long each commit held the calling thread, in ms. */
+  commitMs: number[];
+}
+
+interface Mode {
+  writeBehind: boolean;
+  /** WAL checkpoints on their own thread (as `galet start` does) instead of inside commits. */
+  checkpointThread: boolean;
 }
 
 async function runMode(
   template: string,
   applicationId: string,
-  writeBehind: boolean,
+  mode: Mode,
   devices: number,
   uplinks: number,
   batch: number,
@@ -113,10 +123,13 @@ async function runMode(
   const dir = await mkdtemp(join(tmpdir(), 'galet-bench-commit-'));
   try {
     await cp(template, dir, { recursive: true });
-    const database = await openDatabase({ dataDir: dir });
+    const database = await openDatabase({
+      dataDir: dir,
+      walCheckpointThread: mode.checkpointThread,
+    });
     // No timer flush during the run: the flush is timed on its own at the end.
     const storage = createStorage(database, secrets, {
-      counterWriteBehind: writeBehind,
+      counterWriteBehind: mode.writeBehind,
       lastSeenFlushMs: 3_600_000,
     });
     const counters = new Map<number, number>();
@@ -153,10 +166,13 @@ async function runMode(
         }),
       );
     }
+    const commitMs: number[] = [];
     const cpuStart = process.cpuUsage();
     const wallStart = performance.now();
     for (const commit of items) {
+      const started = performance.now();
       const won = await storage.uplinkCommits.commit(commit);
+      commitMs.push(performance.now() - started);
       if (won.some((w) => !w)) throw new Error('a compare-and-set lost: the bench is wrong');
     }
     const flushStart = performance.now();
@@ -169,6 +185,7 @@ async function runMode(
       cpuUsPerUplink: (cpu.user + cpu.system) / uplinks,
       wallMs: wallEnd - wallStart,
       flushMs: wallEnd - flushStart,
+      commitMs,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -176,8 +193,12 @@ async function runMode(
 }
 
 function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
 }
 
 export async function runCommitBench(): Promise<void> {
@@ -194,16 +215,17 @@ export async function runCommitBench(): Promise<void> {
     const applicationId = await provision(template, devices);
     console.log(`  provisioned in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const results = new Map<string, Run[]>();
-    const modes = [
-      ['counter written with each event', false],
-      ['counter written behind (default)', true],
-    ] as const;
+    const modes: [string, Mode][] = [
+      ['counter with each event', { writeBehind: false, checkpointThread: false }],
+      ['counter written behind', { writeBehind: true, checkpointThread: false }],
+      ['behind + checkpoint thread (galet start)', { writeBehind: true, checkpointThread: true }],
+    ];
     for (let round = 0; round < rounds; round++) {
-      for (const [label, writeBehind] of modes) {
-        const run = await runMode(template, applicationId, writeBehind, devices, uplinks, batch);
+      for (const [label, mode] of modes) {
+        const run = await runMode(template, applicationId, mode, devices, uplinks, batch);
         results.set(label, [...(results.get(label) ?? []), run]);
         console.log(
-          `  round ${round + 1} ${label}: ${run.cpuUsPerUplink.toFixed(1)} µs CPU per uplink`,
+          `  round ${round + 1} ${label}: ${run.cpuUsPerUplink.toFixed(1)} µs CPU per uplink, commit p99 ${quantile(run.commitMs, 0.99).toFixed(1)} ms`,
         );
       }
     }
@@ -214,6 +236,10 @@ export async function runCommitBench(): Promise<void> {
         'uplinks per CPU-second': Math.round(1e6 / median(runs.map((r) => r.cpuUsPerUplink))),
         'wall ms': Math.round(median(runs.map((r) => r.wallMs))),
         'of which final flush ms': Math.round(median(runs.map((r) => r.flushMs))),
+        // Per round, then the median round: how long one commit held the thread.
+        'commit p50 ms': median(runs.map((r) => quantile(r.commitMs, 0.5))).toFixed(2),
+        'commit p99 ms': median(runs.map((r) => quantile(r.commitMs, 0.99))).toFixed(2),
+        'commit max ms': median(runs.map((r) => Math.max(...r.commitMs))).toFixed(1),
       })),
     );
   } finally {

@@ -58,6 +58,12 @@ const SETTINGS = [
     env: 'GALET_SQLITE_WRITER_THREAD',
     kind: 'boolean',
   },
+  {
+    key: 'sqliteCheckpointThread',
+    flag: 'sqliteCheckpointThread',
+    env: 'GALET_SQLITE_CHECKPOINT_THREAD',
+    kind: 'boolean',
+  },
   { key: 'writeBehindMs', flag: 'writeBehindMs', env: 'GALET_WRITE_BEHIND_MS', kind: 'ms' },
   { key: 'roles', flag: 'roles', env: 'GALET_ROLES', kind: 'roles' },
   {
@@ -709,6 +715,10 @@ export function registerStartCommand(program: Command): void {
       'run the SQLite uplink writes on a thread of their own (default false)',
     )
     .option(
+      '--sqlite-checkpoint-thread <true|false>',
+      'copy the SQLite WAL into the database file on a thread of its own, not inside commits (default true)',
+    )
+    .option(
       '--write-behind-ms <ms>',
       "how long devices' last-seen times and (SQLite) uplink counters may wait before they are written, in bulk (default 5000)",
     )
@@ -909,6 +919,7 @@ async function runProvider(options: StartOptions, logger: ReturnType<typeof crea
     ...(options.oidc === undefined ? {} : { oidc: options.oidc }), // OIDC login (issue 6)
     ...(options.application === undefined ? {} : { application: options.application }),
     ...(options.joinEndpoint === undefined ? {} : { joinEndpoint: options.joinEndpoint }),
+    sqliteCheckpointThread: options.sqliteCheckpointThread,
     logger,
   });
   printAdminToken(provider.adminToken, options.dataDir);

@@ -15,7 +15,7 @@ export async function openDataDir(options: {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   /** SQLite: checkpoint the WAL on a thread of its own (default true). */
-  walCheckpointThread?: boolean | undefined;
+  sqliteCheckpointThread?: boolean | undefined;
 }): Promise<{ adminToken: AdminToken; masterKey: Uint8Array; database: GaletDatabase }> {
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const adminToken = await loadOrCreateAdminToken(options.dataDir, options.env);
@@ -24,7 +24,7 @@ export async function openDataDir(options: {
     ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
     dataDir: options.dataDir,
     logger: options.logger.child({ component: 'storage' }),
-    walCheckpointThread: options.walCheckpointThread ?? true,
+    walCheckpointThread: options.sqliteCheckpointThread ?? true,
   });
   return { adminToken, masterKey, database };
 }

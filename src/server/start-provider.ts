@@ -9,6 +9,8 @@ import { getRegion } from '../lorawan/regions/index.js';
 import { defaultNetworkConfig } from '../network/network-server.js';
 import type { OidcSettings } from '../platform/oidc-settings.js';
 import {
+  checkpointCounters,
+  checkpointThreadGauge,
   createStorage,
   readKeptApplicationKek,
   SecretBox,
@@ -33,6 +35,8 @@ import { StorageJoinServerStore } from './stores.js';
 export interface ProviderOptions {
   dataDir: string;
   databaseUrl?: string;
+  /** On SQLite, WAL checkpoints on a thread of their own (default true). */
+  sqliteCheckpointThread?: boolean | undefined;
   host: string;
   httpPort: number;
   region: string;
@@ -142,8 +146,12 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
           ...(joinEndpoint === undefined
             ? {}
             : { join_endpoint: () => ({ ...joinEndpoint.counters() }) }),
+          sqlite_wal: () => checkpointCounters(database.checkpointer),
         },
-        application.gauges,
+        {
+          ...application.gauges,
+          sqlite_wal_checkpoint_thread_running: checkpointThreadGauge(database.checkpointer),
+        },
       ),
       application,
       storage,

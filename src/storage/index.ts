@@ -64,6 +64,7 @@ export * from './tenants.js';
 export * from './uplink-commits.js';
 export * from './users.js';
 export type { ListOptions, RepositoryOptions } from './values.js';
+export { checkpointCounters, checkpointThreadGauge } from './wal-checkpointer.js';
 export * from './webhooks.js';
 
 export interface Storage {

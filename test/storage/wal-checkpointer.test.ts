@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { type GaletDatabase, openDatabase } from '../../src/storage/index.js';
 import type { CheckpointResult } from '../../src/storage/wal-checkpointer.js';
-import { capturingLogger, type LogEntry } from '../helpers/capture.js';
+import { capturingLogger, type LogEntry, metricSample } from '../helpers/capture.js';
+import { removeDir, startTestGalet } from '../helpers/galet.js';
 
 async function fileDatabase(
   t: TestContext,
@@ -125,5 +126,43 @@ describe('WAL checkpoints on a thread of their own (SQLite)', () => {
       (sqlite.prepare('select count(*) as n from filler').get() as { n: number }).n,
       1000,
     );
+  });
+});
+
+describe('a Galet’s SQLite checkpoints', () => {
+  it('run on their thread by default, counted in the metrics, and in the commits with the option off', async (t) => {
+    for (const [sqliteCheckpointThread, running] of [
+      [undefined, 1],
+      [false, 0],
+    ] as const) {
+      const galet = await startTestGalet(
+        sqliteCheckpointThread === undefined ? {} : { sqliteCheckpointThread },
+      );
+      t.after(async () => {
+        await galet.stop();
+        await removeDir(galet.dataDir);
+      });
+      assert.equal(
+        await metricSample(galet.baseUrl, 'galet_sqlite_wal_checkpoint_thread_running'),
+        running,
+      );
+      // Writes through the API reach the WAL; the thread (when it runs) copies them.
+      for (let i = 0; i < 20; i++) {
+        const created = await galet.request('POST', '/api/v1/applications', { name: `app-${i}` });
+        assert.equal(created.status, 201);
+      }
+      if (running === 1) {
+        const deadline = Date.now() + 10_000;
+        while ((await metricSample(galet.baseUrl, 'galet_sqlite_wal_checkpoints_total')) === 0) {
+          assert.ok(Date.now() < deadline, 'a checkpoint on the thread within 10 s');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.ok(
+          (await metricSample(galet.baseUrl, 'galet_sqlite_wal_frames_checkpointed_total')) > 0,
+        );
+      } else {
+        assert.equal(await metricSample(galet.baseUrl, 'galet_sqlite_wal_checkpoints_total'), 0);
+      }
+    }
   });
 });
