@@ -19,6 +19,7 @@ import {
   SecretBox,
   type Storage,
 } from '../../src/storage/index.js';
+import { storedMeter } from '../helpers/stored-device.js';
 
 async function openStorage(t: TestContext): Promise<{ storage: Storage; devEui: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'galet-feed-'));
@@ -28,18 +29,7 @@ async function openStorage(t: TestContext): Promise<{ storage: Storage; devEui: 
     await database.close();
     await rm(dataDir, { recursive: true, force: true });
   });
-  const application = await storage.applications.create({ name: 'water' });
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
-    applicationId: application.id,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'otaa',
-    appKey: randomBytes(16),
-  });
+  const { devEui } = await storedMeter(storage);
   return { storage, devEui };
 }
 

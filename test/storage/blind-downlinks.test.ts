@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { newTimeOrderedId } from '../../src/storage/ids.js';
 import { createStorage, SecretBox, type Storage } from '../../src/storage/index.js';
+import { storedMeter } from '../helpers/stored-device.js';
 import { testEngines } from '../helpers/test-engines.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
@@ -15,19 +16,7 @@ const secrets = SecretBox.fromKey(randomBytes(32));
 const engines = testEngines('galet-blind');
 
 async function withDevice(storage: Storage): Promise<string> {
-  const application = await storage.applications.create({ name: 'water' });
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
-    applicationId: application.id,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'otaa',
-    rootKeysElsewhere: true,
-  });
-  return devEui;
+  return (await storedMeter(storage, { rootKeysElsewhere: true })).devEui;
 }
 
 const sessionKeyId = 'ab'.repeat(16);

@@ -17,25 +17,14 @@ import {
   type Storage,
 } from '../../src/storage/index.js';
 import { ENGINE_NAMES, reopenablePlace } from '../helpers/engine-places.js';
+import { storedMeter } from '../helpers/stored-device.js';
 import { testEngines } from '../helpers/test-engines.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
 const engines = testEngines('galet-keystreams');
 
 async function withDevice(storage: Storage): Promise<string> {
-  const application = await storage.applications.create({ name: 'water' });
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
-    applicationId: application.id,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'otaa',
-    appKey: randomBytes(16),
-  });
-  return devEui;
+  return (await storedMeter(storage)).devEui;
 }
 
 const sessionId = () => randomBytes(16).toString('hex');

@@ -16,6 +16,7 @@ import {
   type UplinkCommit,
 } from '../../src/storage/index.js';
 import { deviceSessionInput } from '../helpers/device-session.js';
+import { storedMeter } from '../helpers/stored-device.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
 
@@ -53,17 +54,7 @@ async function storedCounter(database: GaletDatabase, devEui: string): Promise<n
 }
 
 async function deviceWithSession(storage: Storage, createdAt?: string): Promise<string> {
-  const application = await storage.applications.create({ name: 'meters' });
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
-    applicationId: application.id,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'abp',
-  });
+  const { devEui } = await storedMeter(storage, { activation: 'abp' });
   await newSession(storage, devEui, createdAt);
   return devEui;
 }

@@ -13,6 +13,7 @@ import {
   type UplinkCommit,
 } from '../../src/storage/index.js';
 import { deviceSessionInput } from '../helpers/device-session.js';
+import { storedMeter } from '../helpers/stored-device.js';
 
 const secrets = SecretBox.fromKey(randomBytes(32));
 
@@ -29,17 +30,7 @@ async function writerStorage(t: TestContext): Promise<Storage> {
 }
 
 async function deviceWithSession(storage: Storage, fCntUp: number | null): Promise<string> {
-  const applicationId = (await storage.applications.create({ name: 'meters' })).id;
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
-    applicationId,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'abp',
-  });
+  const { devEui } = await storedMeter(storage, { activation: 'abp' });
   await storage.deviceSessions.upsert(
     deviceSessionInput({
       devEui,

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/logger.js';
 import { startApplicationServices } from '../../../src/server/application-services.js';
 import { Closers } from '../../../src/server/closers.js';
 import { createStorage, openDatabase, SecretBox } from '../../../src/storage/index.js';
+import { storedMeter } from '../../helpers/stored-device.js';
 
 const CODEC = `function decodeUplink(input) {
   return { data: { temperature: ((input.bytes[0] << 8) | input.bytes[1]) / 10, serial: 'S-42',
@@ -31,16 +32,8 @@ it('stores the values of every decoded uplink, without the dropped fields', asyn
     name: 'meter',
     codec: { type: 'javascript', source: CODEC },
   });
-  const devEui = randomBytes(8).toString('hex');
-  await storage.devices.create({
-    devEui,
-    joinEui: '70b3d57ed0000000',
-    name: 'meter',
+  const { devEui } = await storedMeter(storage, {
     applicationId: application.id,
-    macVersion: '1.0.4',
-    deviceClass: 'A',
-    activation: 'otaa',
-    appKey: randomBytes(16),
     deviceProfileId: profile.id,
   });
   const time = '2026-11-29T12:00:00.000Z';
