@@ -387,7 +387,7 @@ const HTTP_ERROR_CODES: Record<number, string> = {
 };
 /** Routes without credentials. */
 const PUBLIC_ROUTE =
-  /^\/api\/v1\/(health|openapi\.json|auth\/login|auth\/oidc(\/start|\/callback|\/backchannel-logout)?)$/;
+  /^\/api\/v1\/(health|openapi\.json|auth\/login|auth\/oidc(\/start|\/callback|\/backchannel-logout|\/jwks\.json)?)$/;
 
 const UNSCOPED_RESOURCES = new Set<Resource>([
   'applications',

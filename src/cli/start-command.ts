@@ -213,6 +213,30 @@ const SETTINGS = [
     kind: 'string',
   },
   {
+    key: 'oidcPrivateKeyFile',
+    flag: 'oidcPrivateKeyFile',
+    env: 'GALET_OIDC_PRIVATE_KEY_FILE',
+    kind: 'string',
+  },
+  {
+    key: 'oidcPrivateKeyId',
+    flag: 'oidcPrivateKeyId',
+    env: 'GALET_OIDC_PRIVATE_KEY_ID',
+    kind: 'string',
+  },
+  {
+    key: 'oidcClientAssertionAlgorithm',
+    flag: 'oidcClientAssertionAlgorithm',
+    env: 'GALET_OIDC_CLIENT_ASSERTION_ALGORITHM',
+    kind: 'string',
+  },
+  {
+    key: 'oidcClientAssertionAudience',
+    flag: 'oidcClientAssertionAudience',
+    env: 'GALET_OIDC_CLIENT_ASSERTION_AUDIENCE',
+    kind: 'string',
+  },
+  {
     key: 'oidcDisplayName',
     flag: 'oidcDisplayName',
     env: 'GALET_OIDC_DISPLAY_NAME',
@@ -608,6 +632,10 @@ const OIDC_KEYS = [
   'oidcEmailClaim',
   'oidcRequireVerifiedEmail',
   'oidcTokenEndpointAuth',
+  'oidcPrivateKeyFile',
+  'oidcPrivateKeyId',
+  'oidcClientAssertionAlgorithm',
+  'oidcClientAssertionAudience',
   'oidcDisplayName',
   'oidcProvisioning',
 ] as const;
@@ -666,6 +694,18 @@ function oidcSettings(
       ...(text('oidcTokenEndpointAuth') === undefined
         ? {}
         : { tokenEndpointAuth: text('oidcTokenEndpointAuth') as OidcTokenEndpointAuth }),
+      ...Object.fromEntries(
+        (
+          [
+            ['privateKeyFile', 'oidcPrivateKeyFile'],
+            ['privateKeyId', 'oidcPrivateKeyId'],
+            ['clientAssertionAlgorithm', 'oidcClientAssertionAlgorithm'],
+            ['clientAssertionAudience', 'oidcClientAssertionAudience'],
+          ] as const
+        )
+          .filter(([, key]) => text(key) !== undefined)
+          .map(([name, key]) => [name, text(key)]),
+      ),
       ...(text('oidcDisplayName') === undefined ? {} : { displayName: text('oidcDisplayName') }),
       ...(provisioning === undefined ? {} : { provisioning: parseProvisioningRules(provisioning) }),
     };
@@ -851,7 +891,20 @@ export function registerStartCommand(program: Command): void {
     )
     .option(
       '--oidc-token-endpoint-auth <method>',
-      'OIDC login: client_secret_basic (default) or client_secret_post',
+      'OIDC login: client_secret_basic (default), client_secret_post or private_key_jwt',
+    )
+    .option(
+      '--oidc-private-key-file <path>',
+      "OIDC login, private_key_jwt: PEM file holding Galet's private key (RSA or EC P-256)",
+    )
+    .option('--oidc-private-key-id <kid>', 'OIDC login, private_key_jwt: the key id (kid)')
+    .option(
+      '--oidc-client-assertion-algorithm <alg>',
+      "OIDC login, private_key_jwt: RS256 or ES256 (default: the key's)",
+    )
+    .option(
+      '--oidc-client-assertion-audience <aud>',
+      'OIDC login, private_key_jwt: token-endpoint (default) or issuer',
     )
     .option(
       '--oidc-display-name <name>',

@@ -1,3 +1,8 @@
+import {
+  CLIENT_ASSERTION_TYPE,
+  type ClientAssertionKey,
+  clientAssertion,
+} from './oidc-client-assertion.js';
 import { codeChallengeS256, type OidcFlow } from './oidc-flow.js';
 import {
   checkIdTokenClaims,
@@ -33,6 +38,10 @@ export interface ProviderMetadata {
   tokenEndpoint: string;
   jwksUri: string;
   userinfoEndpoint: string | undefined;
+  /** `token_endpoint_auth_methods_supported`; absent means `client_secret_basic` (Discovery §3). */
+  tokenEndpointAuthMethods: readonly string[] | undefined;
+  /** `token_endpoint_auth_signing_alg_values_supported`, when listed. */
+  tokenEndpointAuthSigningAlgs: readonly string[] | undefined;
 }
 
 export interface OidcClientOptions {
@@ -41,6 +50,10 @@ export interface OidcClientOptions {
   now: () => number;
   /** How requests reach the provider; default the global fetch. */
   fetch?: typeof fetch;
+  /** The signing key of `private_key_jwt` (`loadClientAssertionKey`); required with it. */
+  clientKey?: ClientAssertionKey | undefined;
+  /** Told, once, when the discovery document does not list what the settings use. */
+  warn?: ((message: string) => void) | undefined;
 }
 
 /** Largest answer read from the provider, bytes. */
@@ -55,6 +68,9 @@ export class OidcClient {
   readonly settings: ResolvedOidcSettings;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
+  readonly #clientKey: ClientAssertionKey | undefined;
+  readonly #warn: (message: string) => void;
+  #warned = false;
   #metadata: Cached<ProviderMetadata> | undefined;
   #metadataFetch: Promise<ProviderMetadata> | undefined;
   #keys: Cached<SigningKey[]> | undefined;
@@ -64,6 +80,11 @@ export class OidcClient {
     this.settings = options.settings;
     this.#now = options.now;
     this.#fetch = options.fetch ?? fetch;
+    this.#clientKey = options.clientKey;
+    this.#warn = options.warn ?? (() => {});
+    if (this.settings.tokenEndpointAuth === 'private_key_jwt' && this.#clientKey === undefined) {
+      throw new RangeError('private_key_jwt needs the client key (loadClientAssertionKey)');
+    }
   }
 
   /** The discovery document (OpenID Connect Discovery 1.0 §4), cached for `cacheTtlMs`. */
@@ -105,9 +126,43 @@ export class OidcClient {
       tokenEndpoint: endpoint('token_endpoint', true) as string,
       jwksUri: endpoint('jwks_uri', true) as string,
       userinfoEndpoint: endpoint('userinfo_endpoint', false),
+      tokenEndpointAuthMethods: stringList(document['token_endpoint_auth_methods_supported']),
+      tokenEndpointAuthSigningAlgs: stringList(
+        document['token_endpoint_auth_signing_alg_values_supported'],
+      ),
     };
     this.#metadata = { value: metadata, fetchedAtMs: this.#now() };
+    this.#checkSupport(metadata);
     return metadata;
+  }
+
+  /**
+   * A provider that does not list the configured authentication may still accept it (the list
+   * is advisory), so a mismatch is a warning, once: the token endpoint's answer is the proof.
+   */
+  #checkSupport(metadata: ProviderMetadata): void {
+    if (this.#warned) return;
+    const method = this.settings.tokenEndpointAuth;
+    // Discovery §3: without the list, the provider supports client_secret_basic.
+    const methods = metadata.tokenEndpointAuthMethods ?? ['client_secret_basic'];
+    const problems: string[] = [];
+    if (!methods.includes(method)) {
+      problems.push(
+        `does not list ${method} in token_endpoint_auth_methods_supported (${methods.join(', ') || 'empty'})`,
+      );
+    }
+    const algorithm = this.#clientKey?.algorithm;
+    const algorithms = metadata.tokenEndpointAuthSigningAlgs;
+    if (algorithm !== undefined && algorithms !== undefined && !algorithms.includes(algorithm)) {
+      problems.push(
+        `does not list ${algorithm} in token_endpoint_auth_signing_alg_values_supported (${algorithms.join(', ') || 'empty'})`,
+      );
+    }
+    if (problems.length === 0) return;
+    this.#warned = true;
+    this.#warn(
+      `the identity provider's discovery document ${problems.join(', and ')}: logins may fail at the token endpoint`,
+    );
   }
 
   /** Where the browser goes to log in: the code flow with PKCE S256, state and nonce. */
@@ -163,7 +218,7 @@ export class OidcClient {
     codeVerifier: string,
   ): Promise<{ idToken: string; accessToken: string | undefined }> {
     const { tokenEndpoint } = await this.metadata();
-    const { clientId, clientSecret, redirectUrl, tokenEndpointAuth } = this.settings;
+    const { clientId, clientSecret, redirectUrl, tokenEndpointAuth, issuer } = this.settings;
     const form = new URLSearchParams({
       grant_type: 'authorization_code',
       code,
@@ -174,7 +229,20 @@ export class OidcClient {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if (tokenEndpointAuth === 'client_secret_post') {
+    if (tokenEndpointAuth === 'private_key_jwt') {
+      // OpenID Connect Core §9, RFC 7523 §2.2; client_id too, as RFC 6749 §4.1.3 asks of a
+      // client that does not authenticate with Basic.
+      form.set('client_id', clientId);
+      form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+      form.set(
+        'client_assertion',
+        clientAssertion(this.#clientKey as ClientAssertionKey, {
+          clientId,
+          audience: this.settings.clientAssertionAudience === 'issuer' ? issuer : tokenEndpoint,
+          nowMs: this.#now(),
+        }),
+      );
+    } else if (tokenEndpointAuth === 'client_secret_post') {
       form.set('client_id', clientId);
       form.set('client_secret', clientSecret);
     } else {
@@ -194,6 +262,12 @@ export class OidcClient {
         if (typeof error === 'string' && /^[\x20-\x7e]{1,64}$/.test(error)) code = error;
       } catch {
         // Not JSON: the status says it.
+      }
+      if (code === 'invalid_client' || code === 'unauthorized_client') {
+        throw new OidcError(
+          'token-refused',
+          `the provider refused Galet's client authentication (${answer.status}, ${code}): check the client id and the ${tokenEndpointAuth === 'private_key_jwt' ? 'public key registered for it' : 'client secret'}`,
+        );
       }
       throw new OidcError(
         'token-refused',
@@ -394,6 +468,12 @@ function jsonObject(text: string, what: string): Record<string, unknown> {
     throw new OidcError('provider-invalid', `the provider's ${what} is not a JSON object`);
   }
   return value as Record<string, unknown>;
+}
+
+/** A list of strings from the discovery document; anything else is ignored as absent. */
+function stringList(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) return undefined;
+  return value.slice(0, 100);
 }
 
 /** `application/x-www-form-urlencoded` encoding of one value. */

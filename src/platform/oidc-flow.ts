@@ -15,7 +15,8 @@ import {
  *
  * They travel in a short-lived HttpOnly cookie, sealed with AES-256-GCM: nothing is kept on the
  * server between the start and the callback, so any instance behind a load balancer finishes a
- * login another one started, as long as they share the client secret the key is derived from.
+ * login another one started, as long as they share the client secret (or private key) the key
+ * is derived from.
  * The browser cannot read the verifier nor change the expiry. A flow is used once: the
  * callback remembers the states it finished until they expire (in memory, per process).
  */
@@ -49,15 +50,15 @@ export class FlowSealer {
   readonly #key: KeyObject;
 
   /**
-   * The key is derived (HKDF-SHA-256) from the client secret, under a label of its own, bound to
-   * the issuer and client id: instances configured alike share it, and it protects nothing but
-   * flows of this client.
+   * The key is derived (HKDF-SHA-256) from the client secret (with `private_key_jwt`, from the
+   * client's private key, DER), under a label of its own, bound to the issuer and client id:
+   * instances configured alike share it, and it protects nothing but flows of this client.
    */
-  constructor(secret: string, binding: { issuer: string; clientId: string }) {
+  constructor(secret: string | Uint8Array, binding: { issuer: string; clientId: string }) {
     const key = Buffer.from(
       hkdfSync(
         'sha256',
-        Buffer.from(secret, 'utf8'),
+        typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret,
         Buffer.from('galet-oidc-flow-cookie', 'ascii'),
         Buffer.from(`${binding.issuer}\n${binding.clientId}`, 'utf8'),
         32,

@@ -1,3 +1,7 @@
+import {
+  OIDC_CLIENT_ASSERTION_ALGORITHMS,
+  type OidcClientAssertionAlgorithm,
+} from './oidc-client-assertion.js';
 import { TENANT_ROLES, type TenantRole } from './roles.js';
 
 /**
@@ -8,10 +12,21 @@ import { TENANT_ROLES, type TenantRole } from './roles.js';
  * checks `oidc-id-token.ts`, the routes `api/routes/oidc-routes.ts`.
  */
 
-export type OidcTokenEndpointAuth = 'client_secret_basic' | 'client_secret_post';
+export type OidcTokenEndpointAuth =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt';
 export const OIDC_TOKEN_ENDPOINT_AUTHS: readonly OidcTokenEndpointAuth[] = [
   'client_secret_basic',
   'client_secret_post',
+  'private_key_jwt',
+];
+
+/** The `aud` of a `private_key_jwt` assertion: the token endpoint's URL, or the issuer. */
+export type OidcClientAssertionAudience = 'token-endpoint' | 'issuer';
+export const OIDC_CLIENT_ASSERTION_AUDIENCES: readonly OidcClientAssertionAudience[] = [
+  'token-endpoint',
+  'issuer',
 ];
 
 /** A user unknown to Galet whose `claim` holds `value` is created with `role` in `tenantId`. */
@@ -26,8 +41,11 @@ export interface OidcSettings {
   /** The provider's issuer identifier, e.g. `https://sso.example.org/realms/galet`. */
   issuer: string;
   clientId: string;
-  /** From a file or GALET_OIDC_CLIENT_SECRET, never a flag; never logged. */
-  clientSecret: string;
+  /**
+   * From a file or GALET_OIDC_CLIENT_SECRET, never a flag; never logged. Required but with
+   * `private_key_jwt`, which does not use it.
+   */
+  clientSecret?: string | undefined;
   /** Where the provider sends the browser back: `<public URL>/api/v1/auth/oidc/callback`. */
   redirectUrl: string;
   /** Default `openid email profile`; must hold `openid`. */
@@ -38,6 +56,14 @@ export interface OidcSettings {
   requireVerifiedEmail?: boolean | undefined;
   /** How Galet authenticates at the token endpoint. Default `client_secret_basic`. */
   tokenEndpointAuth?: OidcTokenEndpointAuth | undefined;
+  /** `private_key_jwt` only, and then required: a PEM file holding Galet's private key. */
+  privateKeyFile?: string | undefined;
+  /** `private_key_jwt`: the `kid` of the assertions' header and of the published JWK. */
+  privateKeyId?: string | undefined;
+  /** `private_key_jwt`: RS256 or ES256; default the key's (RSA: RS256, EC P-256: ES256). */
+  clientAssertionAlgorithm?: OidcClientAssertionAlgorithm | undefined;
+  /** `private_key_jwt`: the assertions' `aud`. Default `token-endpoint` (Core §9). */
+  clientAssertionAudience?: OidcClientAssertionAudience | undefined;
   /** The provider's name on the console's login page ("Sign in with …"). Default `SSO`. */
   displayName?: string | undefined;
   /** Rules that create unknown users; none by default (only existing users log in). */
@@ -54,15 +80,19 @@ export interface OidcSettings {
   jwksMinRefreshMs?: number | undefined;
 }
 
+/** Optional settings that stay undefined when unset (no default). */
+type WithoutDefault = 'privateKeyFile' | 'privateKeyId' | 'clientAssertionAlgorithm';
+
 export type ResolvedOidcSettings = Required<{
-  [K in keyof OidcSettings]: Exclude<OidcSettings[K], undefined>;
-}>;
+  [K in Exclude<keyof OidcSettings, WithoutDefault>]: Exclude<OidcSettings[K], undefined>;
+}> & { [K in WithoutDefault]: OidcSettings[K] };
 
 export const OIDC_DEFAULTS = {
   scopes: ['openid', 'email', 'profile'],
   emailClaim: 'email',
   requireVerifiedEmail: true,
   tokenEndpointAuth: 'client_secret_basic',
+  clientAssertionAudience: 'token-endpoint',
   displayName: 'SSO',
   provisioning: [],
   clockSkewMs: 60_000,
@@ -186,11 +216,22 @@ export function resolveOidcSettings(settings: OidcSettings): ResolvedOidcSetting
   if (typeof settings.clientId !== 'string' || settings.clientId.trim() === '') {
     throw new RangeError('the OIDC client id must be set');
   }
-  if (typeof settings.clientSecret !== 'string' || settings.clientSecret === '') {
+  const tokenEndpointAuth = settings.tokenEndpointAuth ?? OIDC_DEFAULTS.tokenEndpointAuth;
+  if (!OIDC_TOKEN_ENDPOINT_AUTHS.includes(tokenEndpointAuth)) {
     throw new RangeError(
-      'the OIDC client secret must be set (a file, or GALET_OIDC_CLIENT_SECRET)',
+      `the OIDC token endpoint authentication must be ${OIDC_TOKEN_ENDPOINT_AUTHS.join(', ')}, got ${String(tokenEndpointAuth)}`,
     );
   }
+  const keyed = tokenEndpointAuth === 'private_key_jwt';
+  const clientSecret = settings.clientSecret ?? '';
+  if (!keyed && (typeof clientSecret !== 'string' || clientSecret === '')) {
+    throw new RangeError(
+      'the OIDC client secret must be set (a file, or GALET_OIDC_CLIENT_SECRET), unless the token endpoint authentication is private_key_jwt',
+    );
+  }
+  checkKeySettings(settings, keyed);
+  const clientAssertionAudience =
+    settings.clientAssertionAudience ?? OIDC_DEFAULTS.clientAssertionAudience;
   const scopes = settings.scopes ?? OIDC_DEFAULTS.scopes;
   if (!scopes.includes('openid')) {
     throw new RangeError(`the OIDC scopes must include openid, got "${scopes.join(' ')}"`);
@@ -199,12 +240,6 @@ export function resolveOidcSettings(settings: OidcSettings): ResolvedOidcSetting
     if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) {
       throw new RangeError(`the OIDC scope "${scope}" is not a valid scope token (RFC 6749 §3.3)`);
     }
-  }
-  const tokenEndpointAuth = settings.tokenEndpointAuth ?? OIDC_DEFAULTS.tokenEndpointAuth;
-  if (!OIDC_TOKEN_ENDPOINT_AUTHS.includes(tokenEndpointAuth)) {
-    throw new RangeError(
-      `the OIDC token endpoint authentication must be ${OIDC_TOKEN_ENDPOINT_AUTHS.join(' or ')}, got ${String(tokenEndpointAuth)}`,
-    );
   }
   const emailClaim = settings.emailClaim ?? OIDC_DEFAULTS.emailClaim;
   if (emailClaim === '') throw new RangeError('the OIDC e-mail claim must not be empty');
@@ -225,12 +260,16 @@ export function resolveOidcSettings(settings: OidcSettings): ResolvedOidcSetting
   return {
     issuer: settings.issuer,
     clientId: settings.clientId,
-    clientSecret: settings.clientSecret,
+    clientSecret,
     redirectUrl: redirect.href,
     scopes: [...scopes],
     emailClaim,
     requireVerifiedEmail: settings.requireVerifiedEmail ?? OIDC_DEFAULTS.requireVerifiedEmail,
     tokenEndpointAuth,
+    privateKeyFile: keyed ? settings.privateKeyFile : undefined,
+    privateKeyId: keyed ? settings.privateKeyId : undefined,
+    clientAssertionAlgorithm: keyed ? settings.clientAssertionAlgorithm : undefined,
+    clientAssertionAudience,
     displayName: settings.displayName ?? OIDC_DEFAULTS.displayName,
     provisioning: [...provisioning],
     clockSkewMs: durations.clockSkewMs[0],
@@ -239,6 +278,52 @@ export function resolveOidcSettings(settings: OidcSettings): ResolvedOidcSetting
     cacheTtlMs: durations.cacheTtlMs[0],
     jwksMinRefreshMs: durations.jwksMinRefreshMs[0],
   };
+}
+
+/**
+ * The `private_key_jwt` settings: the key file with that method (the file itself is read at
+ * start, `loadClientAssertionKey`), none of them with another (a sign of a mistake).
+ */
+function checkKeySettings(settings: OidcSettings, keyed: boolean): void {
+  if (!keyed) {
+    const stray = (
+      [
+        'privateKeyFile',
+        'privateKeyId',
+        'clientAssertionAlgorithm',
+        'clientAssertionAudience',
+      ] as const
+    ).filter((name) => settings[name] !== undefined);
+    if (stray.length > 0) {
+      throw new RangeError(
+        `the OIDC settings ${stray.join(', ')} need the token endpoint authentication private_key_jwt`,
+      );
+    }
+    return;
+  }
+  if (typeof settings.privateKeyFile !== 'string' || settings.privateKeyFile === '') {
+    throw new RangeError(
+      'the OIDC token endpoint authentication private_key_jwt needs a private key file (PEM)',
+    );
+  }
+  const keyId = settings.privateKeyId;
+  if (keyId !== undefined && (typeof keyId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(keyId))) {
+    throw new RangeError(
+      'the OIDC private key id must be 1 to 128 printable ASCII characters without spaces',
+    );
+  }
+  const algorithm = settings.clientAssertionAlgorithm;
+  if (algorithm !== undefined && !OIDC_CLIENT_ASSERTION_ALGORITHMS.includes(algorithm)) {
+    throw new RangeError(
+      `the OIDC client assertion algorithm must be ${OIDC_CLIENT_ASSERTION_ALGORITHMS.join(' or ')}, got ${String(algorithm)}`,
+    );
+  }
+  const audience = settings.clientAssertionAudience;
+  if (audience !== undefined && !OIDC_CLIENT_ASSERTION_AUDIENCES.includes(audience)) {
+    throw new RangeError(
+      `the OIDC client assertion audience must be ${OIDC_CLIENT_ASSERTION_AUDIENCES.join(' or ')}, got ${String(audience)}`,
+    );
+  }
 }
 
 /**

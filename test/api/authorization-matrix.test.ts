@@ -970,6 +970,7 @@ describe('authorization matrix: every endpoint x every role x own and other tena
       'GET /api/v1/auth/oidc/start',
       'GET /api/v1/auth/oidc/callback',
       'POST /api/v1/auth/oidc/backchannel-logout',
+      'GET /api/v1/auth/oidc/jwks.json',
     ]);
     const operatorOnly: string[] = [];
     const failures: string[] = [];

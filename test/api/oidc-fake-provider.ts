@@ -1,7 +1,8 @@
 /**
  * A small, real OpenID Connect provider for the tests, on 127.0.0.1: discovery, JWKS, an
  * authorization endpoint that logs the configured person in at once and redirects back with a
- * code, a token endpoint (client_secret_basic or _post, PKCE S256, one use per code) that signs
+ * code, a token endpoint (client_secret_basic or _post, or private_key_jwt checked against the
+ * client keys registered in `clientKeys`; PKCE S256, one use per code) that signs
  * ID tokens with keys generated here, and a userinfo endpoint. Tests change what it does next
  * (`tamperNext`, `denyNext`, `rotateKey`) and read what it saw (`seen`).
  *
@@ -11,11 +12,13 @@
  */
 import {
   createHash,
+  createPublicKey,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
   sign,
   timingSafeEqual,
+  verify,
 } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -120,8 +123,23 @@ export class FakeOidcProvider {
     jwks: 0,
     userinfo: 0,
     authorize: [] as URLSearchParams[],
-    tokenAuth: [] as ('basic' | 'post')[],
+    tokenAuth: [] as ('basic' | 'post' | 'private_key_jwt')[],
+    /** The client assertions received, decoded (accepted or not). */
+    assertions: [] as { header: Record<string, unknown>; claims: Record<string, unknown> }[],
+    /** Why the last refused client assertion was refused. */
+    assertionRefusal: undefined as string | undefined,
   };
+  /**
+   * The public keys registered for the client (as JWKs): a client assertion must be signed by
+   * one (the one of its `kid` when it names one).
+   */
+  clientKeys: Record<string, unknown>[] = [];
+  /** What the discovery document lists in `token_endpoint_auth_methods_supported`. */
+  tokenEndpointAuthMethods: string[] = ['client_secret_basic', 'client_secret_post'];
+  /** `aud` values a client assertion may carry; default the token endpoint and the issuer. */
+  assertionAudiences: string[] | undefined;
+  /** The `jti` of accepted client assertions: one use each (RFC 7523 §3 item 7). */
+  readonly #assertionIds = new Set<string>();
   readonly #now: () => number;
   readonly #codes = new Map<string, IssuedCode>();
   readonly #accessTokens = new Map<string, Record<string, unknown>>();
@@ -219,7 +237,8 @@ export class FakeOidcProvider {
         response_types_supported: ['code'],
         code_challenge_methods_supported: ['S256'],
         id_token_signing_alg_values_supported: ['RS256', 'ES256'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: this.tokenEndpointAuthMethods,
+        token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
       });
     }
     if (request.method === 'GET' && path === '/protocol/openid-connect/certs') {
@@ -281,7 +300,16 @@ export class FakeOidcProvider {
     let clientId: string | null;
     let secret: string | null;
     const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '')?.[1];
-    if (basic !== undefined) {
+    if (form.has('client_assertion') || form.has('client_assertion_type')) {
+      this.seen.tokenAuth.push('private_key_jwt');
+      const refusal = basic === undefined ? this.#assertionRefusal(form) : 'two methods at once';
+      this.seen.assertionRefusal = refusal;
+      if (refusal !== undefined) {
+        return json(response, 401, { error: 'invalid_client', error_description: refusal });
+      }
+      clientId = this.clientId;
+      secret = this.clientSecret;
+    } else if (basic !== undefined) {
       const [id, pass] = Buffer.from(basic, 'base64').toString('utf8').split(':');
       clientId = decodeURIComponent((id ?? '').replace(/\+/g, ' '));
       secret = decodeURIComponent((pass ?? '').replace(/\+/g, ' '));
@@ -335,6 +363,64 @@ export class FakeOidcProvider {
       expires_in: 300,
       id_token: signJwt(draft.claims, draft.key, draft.header),
     });
+  }
+
+  /**
+   * Why a `private_key_jwt` client assertion is refused, or undefined when it is good: the
+   * assertion type, a JWS signed by a registered key (RS256 or ES256), `iss` = `sub` = the
+   * client (and `client_id`, when sent), an `aud` naming this provider, `exp` not passed and
+   * at most 10 minutes on, a `jti` not seen before.
+   */
+  #assertionRefusal(form: URLSearchParams): string | undefined {
+    if (
+      form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+    ) {
+      return 'client_assertion_type';
+    }
+    const parts = (form.get('client_assertion') ?? '').split('.');
+    if (parts.length !== 3) return 'not a JWS';
+    let header: Record<string, unknown>;
+    let claims: Record<string, unknown>;
+    try {
+      header = JSON.parse(Buffer.from(parts[0] as string, 'base64url').toString('utf8'));
+      claims = JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString('utf8'));
+    } catch {
+      return 'not JSON';
+    }
+    this.seen.assertions.push({ header, claims });
+    const alg = header['alg'];
+    if (alg !== 'RS256' && alg !== 'ES256') return `algorithm ${String(alg)}`;
+    const candidates = this.clientKeys.filter(
+      (jwk) => header['kid'] === undefined || jwk['kid'] === header['kid'],
+    );
+    const input = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
+    const signature = Buffer.from(parts[2] as string, 'base64url');
+    const signed = candidates.some((jwk) => {
+      const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+      const kty = alg === 'RS256' ? 'rsa' : 'ec';
+      if (key.asymmetricKeyType !== kty) return false;
+      return alg === 'RS256'
+        ? verify('sha256', input, key, signature)
+        : verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    });
+    if (!signed) return 'signature';
+    if (claims['iss'] !== this.clientId || claims['sub'] !== this.clientId) return 'iss/sub';
+    const clientId = form.get('client_id');
+    if (clientId !== null && clientId !== this.clientId) return 'client_id';
+    const audiences = this.assertionAudiences ?? [
+      `${this.#issuer}/protocol/openid-connect/token`,
+      this.#issuer,
+    ];
+    const aud = Array.isArray(claims['aud']) ? claims['aud'] : [claims['aud']];
+    if (!aud.some((value) => audiences.includes(value as string))) return 'aud';
+    const nowSeconds = this.#now() / 1000;
+    const exp = claims['exp'];
+    if (typeof exp !== 'number' || exp <= nowSeconds || exp > nowSeconds + 600) return 'exp';
+    const jti = claims['jti'];
+    if (typeof jti !== 'string' || jti === '') return 'jti';
+    if (this.#assertionIds.has(jti)) return 'jti replayed';
+    this.#assertionIds.add(jti);
+    return undefined;
   }
 }
 

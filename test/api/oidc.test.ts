@@ -1234,8 +1234,8 @@ describe('OIDC settings and tokens', () => {
     );
     assert.throws(() => resolveOidcSettings({ ...base, scopes: ['email'] }), /must include openid/);
     assert.throws(
-      () => resolveOidcSettings({ ...base, tokenEndpointAuth: 'private_key_jwt' as never }),
-      /client_secret_basic or client_secret_post/,
+      () => resolveOidcSettings({ ...base, tokenEndpointAuth: 'client_secret_jwt' as never }),
+      /client_secret_basic, client_secret_post, private_key_jwt, got client_secret_jwt/,
     );
   });
 

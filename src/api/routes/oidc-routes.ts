@@ -3,6 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { LoginLimiter } from '../../platform/login-limiter.js';
 import { emailOf, OidcClient } from '../../platform/oidc-client.js';
+import {
+  type ClientAssertionKey,
+  loadClientAssertionKey,
+  sealingSecretOf,
+} from '../../platform/oidc-client-assertion.js';
 import { FinishedFlows, FlowSealer, newFlow, type OidcFlow } from '../../platform/oidc-flow.js';
 import { sameText } from '../../platform/oidc-id-token.js';
 import {
@@ -56,12 +61,17 @@ import { userView } from './users.js';
  *   details: {reason}}` (§2.8), always `Cache-Control: no-store`. Counted
  *   (`galet_oidc_backchannel_logouts_total`, `..._failures_total{reason}`), logged and audited
  *   (`auth.logout`, `details.method: "oidc-backchannel"`).
+ *
+ * - `GET /auth/oidc/jwks.json`: with `private_key_jwt`, the public half of Galet's client key as
+ *   a JWK Set, for the provider to fetch (Keycloak's "Use JWKS URL"); 404 otherwise.
  */
 
 export const OIDC_FLOW_COOKIE = 'galet_oidc_flow';
 const CALLBACK_PATH = '/api/v1/auth/oidc/callback';
 /** Where the provider sends logout tokens: register `<public URL>` + this at the provider. */
 export const BACKCHANNEL_LOGOUT_PATH = '/api/v1/auth/oidc/backchannel-logout';
+/** Where the provider may fetch Galet's public client key (`private_key_jwt`). */
+export const CLIENT_JWKS_PATH = '/api/v1/auth/oidc/jwks.json';
 /** A logout token is 1-4 KB; the form holds nothing else. */
 const LOGOUT_BODY_LIMIT = 65_536;
 /** As `buildApi`'s default. */
@@ -109,10 +119,24 @@ export function registerOidcRoutes(
         `the OIDC redirect URL must lead to this API's callback, …${CALLBACK_PATH}; got ${settings.redirectUrl}`,
       );
     }
+    // Read and checked at start: a bad key file stops the server, not the first login.
+    const clientKey =
+      settings.privateKeyFile === undefined
+        ? undefined
+        : loadClientAssertionKey({ ...settings, privateKeyFile: settings.privateKeyFile });
     login = {
       settings,
-      client: new OidcClient({ settings, now: nowMs }),
-      sealer: new FlowSealer(settings.clientSecret, settings),
+      client: new OidcClient({
+        settings,
+        now: nowMs,
+        clientKey,
+        warn: (message) => logger?.warn({ issuer: settings.issuer }, message),
+      }),
+      clientKey,
+      sealer: new FlowSealer(
+        clientKey === undefined ? settings.clientSecret : sealingSecretOf(clientKey),
+        settings,
+      ),
       finished: new FinishedFlows(),
       cookiePath: redirectPath,
       consoleUrl: `${redirectPath.slice(0, -CALLBACK_PATH.length)}/console/`,
@@ -124,6 +148,14 @@ export function registerOidcRoutes(
         clientId: settings.clientId,
         redirectUrl: settings.redirectUrl,
         backchannelLogoutUrl: backchannelLogoutUrl(settings.redirectUrl),
+        tokenEndpointAuth: settings.tokenEndpointAuth,
+        ...(clientKey === undefined
+          ? {}
+          : {
+              clientAssertionAlgorithm: clientKey.algorithm,
+              ...(clientKey.keyId === undefined ? {} : { clientKeyId: clientKey.keyId }),
+              jwksUrl: besideCallback(settings.redirectUrl, CLIENT_JWKS_PATH),
+            }),
       },
       'OIDC login enabled: register the redirect URL at the identity provider',
     );
@@ -228,6 +260,41 @@ export function registerOidcRoutes(
             displayName: login.settings.displayName,
             startUrl: '/api/v1/auth/oidc/start',
           },
+  );
+
+  api.get(
+    '/auth/oidc/jwks.json',
+    {
+      schema: {
+        summary: "Galet's public client key for private_key_jwt, as a JWK Set",
+        description:
+          'The key the identity provider checks client assertions with (register this URL, or the key, at the provider). 404 unless the token endpoint authentication is private_key_jwt.',
+        tags: OIDC_TAGS,
+        response: {
+          200: {
+            type: 'object',
+            required: ['keys'],
+            properties: {
+              keys: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
+          404: ERROR_BODY,
+        },
+      },
+    },
+    async (_request, reply) => {
+      const key = login?.clientKey;
+      if (key === undefined) {
+        return reply.status(404).send({
+          error: 'OIDC_NOT_CONFIGURED',
+          message: 'this server does not authenticate to an identity provider with a key',
+        });
+      }
+      return reply
+        .header('cache-control', 'public, max-age=300')
+        .header('content-type', 'application/jwk-set+json; charset=utf-8')
+        .send({ keys: [key.publicJwk] });
+    },
   );
 
   api.get(
@@ -738,6 +805,8 @@ type Claims = Record<string, unknown>;
 interface OidcLogin {
   settings: ResolvedOidcSettings;
   client: OidcClient;
+  /** With `private_key_jwt`: Galet's key. */
+  clientKey: ClientAssertionKey | undefined;
   sealer: FlowSealer;
   finished: FinishedFlows;
   /** The redirect URL's path: the flow cookie goes there only. */
@@ -771,8 +840,13 @@ const LOGOUT_ERROR_BODY = {
 
 /** `<public URL>/api/v1/auth/oidc/backchannel-logout`, beside the redirect URL. */
 export function backchannelLogoutUrl(redirectUrl: string): string {
+  return besideCallback(redirectUrl, BACKCHANNEL_LOGOUT_PATH);
+}
+
+/** `<public URL>` + `path`, the public URL being the redirect URL's without the callback. */
+function besideCallback(redirectUrl: string, path: string): string {
   const url = new URL(redirectUrl);
-  url.pathname = `${url.pathname.slice(0, -CALLBACK_PATH.length)}${BACKCHANNEL_LOGOUT_PATH}`;
+  url.pathname = `${url.pathname.slice(0, -CALLBACK_PATH.length)}${path}`;
   url.search = '';
   return url.href;
 }
