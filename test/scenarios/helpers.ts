@@ -102,7 +102,9 @@ export class ScenarioNetwork {
   gateways: SimulatedGateway[];
   readonly applicationId: string;
   readonly deliveries: Delivery[] = [];
-  readonly #specs: readonly GatewaySpec[];
+  #specs: readonly GatewaySpec[];
+  /** Counter values `countFromNow()` took: `metrics()` reports `*_total` samples above them. */
+  #counterBaseline = new Map<string, number>();
   readonly #databaseUrl: string | undefined;
   readonly #options: ScenarioGaletOptions;
   /** Devices that hear no downlink (the gateways still transmit them). */
@@ -221,6 +223,40 @@ export class ScenarioNetwork {
     return gateway;
   }
 
+  /**
+   * Replaces the simulated gateways: closes the current ones, registers the gateways of `specs`
+   * that Galet does not know yet, and starts their simulators. Lets independent tests share one
+   * Galet, each with gateways of its own (fresh EUIs start with empty stats and duty cycle).
+   */
+  async useGateways(specs: readonly GatewaySpec[]): Promise<void> {
+    await Promise.all(this.gateways.map((gateway) => gateway.close()));
+    this.gateways = [];
+    for (const spec of specs) {
+      if ((await this.galet.request('GET', `/api/v1/gateways/${spec.gatewayId}`)).status === 200) {
+        continue;
+      }
+      const created = await this.galet.request('POST', '/api/v1/gateways', {
+        gatewayId: spec.gatewayId,
+        name: `gateway ${spec.gatewayId}`,
+      });
+      if (created.status !== 201) throw new Error(JSON.stringify(created.json));
+    }
+    this.#specs = specs;
+    this.gateways = await startGateways(specs, this.galet.udpPort);
+  }
+
+  /**
+   * From now on `metrics()` (and `metric`, `waitForMetric`) report each counter (a `*_total`
+   * sample) as its increase since this call, so a test sharing a Galet with earlier tests
+   * asserts exact counts of its own traffic. A restart clears it: the new Galet counts from 0.
+   */
+  async countFromNow(): Promise<void> {
+    this.#counterBaseline = new Map();
+    for (const [name, value] of await this.metrics()) {
+      if (isCounterSample(name)) this.#counterBaseline.set(name, value);
+    }
+  }
+
   /** Stops Galet and the gateways, then starts a new Galet on the same data directory. */
   async restart(): Promise<void> {
     await Promise.all(this.gateways.map((gateway) => gateway.close()));
@@ -231,6 +267,7 @@ export class ScenarioNetwork {
       dataDir: this.galet.dataDir,
       ...(this.#databaseUrl === undefined ? {} : { databaseUrl: this.#databaseUrl }),
     });
+    this.#counterBaseline = new Map();
     this.gateways = await startGateways(this.#specs, this.galet.udpPort);
   }
 
@@ -479,7 +516,10 @@ export class ScenarioNetwork {
     );
   }
 
-  /** Prometheus samples by `name{labels}` (labels as printed). */
+  /**
+   * Prometheus samples by `name{labels}` (labels as printed); counters relative to
+   * `countFromNow()` when it was called.
+   */
   async metrics(): Promise<Map<string, number>> {
     const response = await fetch(`${this.galet.baseUrl}/api/v1/metrics`, {
       headers: { authorization: `Bearer ${this.galet.adminToken.token}` },
@@ -489,7 +529,8 @@ export class ScenarioNetwork {
     for (const line of (await response.text()).split('\n')) {
       if (line === '' || line.startsWith('#')) continue;
       const space = line.lastIndexOf(' ');
-      samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+      const name = line.slice(0, space);
+      samples.set(name, Number(line.slice(space + 1)) - (this.#counterBaseline.get(name) ?? 0));
     }
     return samples;
   }
@@ -521,6 +562,11 @@ export class ScenarioNetwork {
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     }
   }
+}
+
+/** A Prometheus counter sample (`name_total` or `name_total{labels}`), as opposed to a gauge. */
+function isCounterSample(name: string): boolean {
+  return /_total(\{|$)/.test(name);
 }
 
 /** The API fields a test's device options add to POST /devices. */

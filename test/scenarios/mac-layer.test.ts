@@ -7,7 +7,7 @@
  * so each test checks both what the network sent and what the device made of it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import {
   type DataFrame,
   type DownlinkMacCommand,
@@ -24,25 +24,39 @@ import {
   waitFor,
 } from './helpers.js';
 
-const GW1 = 'aa555a0000000001';
-const GW2 = 'aa555a0000000002';
-
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const filled = (length: number, value: number) => new Uint8Array(length).fill(value);
 
+let gatewaySerial = 0;
+
+/** A gateway EUI no earlier test used: Galet's state of it (duty cycle, last uplinks) is empty. */
+function freshGatewayId(): string {
+  gatewaySerial += 1;
+  return `aa555a${gatewaySerial.toString(16).padStart(10, '0')}`;
+}
+
 /**
- * A fresh Galet with a short deduplication window (one gateway hears each frame: nothing to
- * wait for, and the ADR tests send dozens of uplinks), closed afterwards.
+ * The Galet the tests share, with a short deduplication window (one gateway hears each frame,
+ * or two at once: nothing to wait for, and the ADR tests send dozens of uplinks).
+ */
+let shared: ScenarioNetwork | undefined;
+
+/**
+ * Runs a scenario on the shared Galet with gateways of its own (fresh EUIs, in the order of
+ * `gateways`) and its own devices; counters are reported from the start of the scenario.
  */
 async function withNetwork(
-  specs: readonly GatewaySpec[],
+  gateways: readonly Omit<GatewaySpec, 'gatewayId'>[],
   scenario: (net: ScenarioNetwork) => Promise<void>,
 ): Promise<void> {
-  const net = await ScenarioNetwork.start(specs, undefined, { deduplicationWindowMs: 20 });
+  if (shared === undefined) throw new Error('the shared Galet is not running');
+  const net = shared;
+  await net.useGateways(gateways.map((spec) => ({ ...spec, gatewayId: freshGatewayId() })));
+  await net.countFromNow();
   try {
     await scenario(net);
   } finally {
-    await net.close();
+    await net.useGateways([]);
   }
 }
 
@@ -113,9 +127,17 @@ const CHANNEL_868_9_ONLY = [
 ];
 
 describe('MAC layer scenarios', () => {
+  // One Galet for all: the tests use distinct devices and gateways, and count from their start.
+  before(async () => {
+    shared = await ScenarioNetwork.start([], undefined, { deduplicationWindowMs: 20 });
+  });
+  after(async () => {
+    await shared?.close();
+  });
+
   it('ADR takes a strong SF12 device to DR5 at lower power, and raises the power when the signal fades', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const device = await net.addAbpDevice('0000000000001101', '1.0.3', 0x26001101, {
         simulator: { dataRate: 0 },
       });
@@ -195,8 +217,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('answers ADRACKReq with a downlink although nothing is queued', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const device = await net.addAbpDevice('0000000000001201', '1.0.4', 0x26001201);
       // SNR 3 dB at DR5: margin 3 + 7.5 − 10 = 0.5 dB, no ADR step: the network stays silent.
       const heardBy: Hearing[] = [{ gateway, link: { rssi: -105, snr: 3 } }];
@@ -230,13 +252,12 @@ describe('MAC layer scenarios', () => {
     await withNetwork(
       [
         {
-          gatewayId: GW1,
           txAckStatus: (pullResp) =>
             refuseRx1 && pullResp.window === 'rx1' ? 'TOO_LATE' : undefined,
         },
       ],
       async (net) => {
-        const gateway = net.gateway(GW1);
+        const gateway = net.gateways[0]!;
         const deviceProfileId = await net.createDeviceProfile('street lights', MAC_PROFILE);
         const device = await net.addAbpDevice('0000000000001301', '1.1', 0x26001301, {
           deviceProfileId,
@@ -353,7 +374,7 @@ describe('MAC layer scenarios', () => {
   });
 
   it('never sends LoRaWAN 1.1 commands to a 1.0.4 device with the same profile', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+    await withNetwork([{}], async (net) => {
       const deviceProfileId = await net.createDeviceProfile('street lights', MAC_PROFILE);
       const device = await net.addAbpDevice('0000000000001401', '1.0.4', 0x26001401, {
         deviceProfileId,
@@ -391,8 +412,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('moves the RX1 downlinks of channel 0 with DlChannelReq and answers there afterwards', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       // 868.5 MHz: inside EU868 and in the same 1 % sub-band as channel 0 (868.1 MHz).
       const deviceProfileId = await net.createDeviceProfile('moved RX1', {
         dlChannels: [{ index: 0, frequencyHz: 868_500_000 }],
@@ -456,8 +477,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('sends a Class C downlink at once (imme, rxc) and reports an unacknowledged confirmed one', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const deviceProfileId = await net.createDeviceProfile('valves', {
         confirmedDownlink: { maxAttempts: 2, classCTimeoutSeconds: 1 },
       });
@@ -533,8 +554,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('times out a confirmed downlink a Class C device received in a Class A window', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const deviceProfileId = await net.createDeviceProfile('valves', {
         confirmedDownlink: { maxAttempts: 2, classCTimeoutSeconds: 2 },
       });
@@ -577,8 +598,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('sends an unacknowledged Class A confirmed downlink maxAttempts times, then reports it', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const device = await net.addAbpDevice('0000000000001601', '1.0.4', 0x26001601);
       const itemId = await net.queueDownlink(device.devEui, 9, bytes(0xa9), true);
       net.setDeaf(device, true);
@@ -645,7 +666,7 @@ describe('MAC layer scenarios', () => {
   });
 
   it('sends in RX2 when RX1 would exceed its sub-band duty cycle, and logs why', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+    await withNetwork([{}], async (net) => {
       const device = await net.addAbpDevice('0000000000001701', '1.0.4', 0x26001701, {
         simulator: { dataRate: 0, adr: false, channels: CHANNEL_868_9_ONLY },
       });
@@ -654,20 +675,21 @@ describe('MAC layer scenarios', () => {
       await net.uplink(device, { fPort: 1, payload: bytes(1) });
       const first = await net.waitForDownlink(device, 1);
       assert.equal(first.window, 'rx1');
-      assert.equal(net.gateway(GW1).downlinks[0]!.txpk.freq, 868.9);
+      assert.equal(net.gateways[0]!.downlinks[0]!.txpk.freq, 868.9);
 
       await net.queueDownlink(device.devEui, 2, filled(51, 0x02));
       await net.uplink(device, { fPort: 1, payload: bytes(2) });
       const second = await net.waitForDownlink(device, 2);
       assert.equal(second.window, 'rx2');
       assert.deepEqual(second.payload, filled(51, 0x02));
-      assert.equal(net.gateway(GW1).downlinks[1]!.txpk.freq, 869.525);
+      assert.equal(net.gateways[0]!.downlinks[1]!.txpk.freq, 869.525);
       const [rerouted] = await waitForLogs(net, device.devEui, 'DOWNLINK_REROUTED', 1);
+      const gatewayId = net.gateways[0]!.gatewayId;
       assert.equal(rerouted!.level, 'INFO');
       const airtime = sf12Airtime(FRAME_OVERHEAD + 51);
       assert.equal(airtime, '2.793 s');
       const prefix =
-        `sent in RX2 through gateway ${GW1} because RX1: gateway ${GW1} cannot transmit ` +
+        `sent in RX2 through gateway ${gatewayId} because RX1: gateway ${gatewayId} cannot transmit ` +
         `${airtime} on 868.9 MHz: sub-band 868.7-869.2 MHz (0.1 % duty cycle) already has ` +
         `${airtime} of its 3.6 s per hour on air; it fits 59 min `;
       assert.equal(rerouted!.description.slice(0, prefix.length), prefix);
@@ -675,7 +697,7 @@ describe('MAC layer scenarios', () => {
       assert.equal(await net.metric('galet_network_downlinks_duty_cycle_refused_total'), 1);
 
       // The gateway's API record shows the accounting: one frame in each sub-band.
-      const shown = await net.galet.request('GET', `/api/v1/gateways/${GW1}`);
+      const shown = await net.galet.request('GET', `/api/v1/gateways/${gatewayId}`);
       assert.equal(shown.status, 200);
       const usage = (
         shown.json.dutyCycle as { subBand: string; usedMs: number; budgetMs: number }[]
@@ -695,7 +717,6 @@ describe('MAC layer scenarios', () => {
     await withNetwork(
       [
         {
-          gatewayId: GW1,
           txAckStatus: (pullResp) => {
             if (!refuseNext || pullResp.window !== 'rx1') return undefined;
             refuseNext = false;
@@ -704,7 +725,7 @@ describe('MAC layer scenarios', () => {
         },
       ],
       async (net) => {
-        const gateway = net.gateway(GW1);
+        const gateway = net.gateways[0]!;
         const device = await net.addAbpDevice('0000000000001751', '1.0.4', 0x26001751, {
           simulator: { dataRate: 0, adr: false, channels: CHANNEL_868_9_ONLY },
         });
@@ -732,7 +753,7 @@ describe('MAC layer scenarios', () => {
   });
 
   it('keeps a downlink queued when neither window has duty cycle left, and logs why', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+    await withNetwork([{}], async (net) => {
       // RX2 moved into the same 0.1 % sub-band as the device's only channel.
       const deviceProfileId = await net.createDeviceProfile('sub-band', {
         rx2FrequencyHz: 869_100_000,
@@ -761,7 +782,7 @@ describe('MAC layer scenarios', () => {
         dataRateTimeOnAirMs(EU868.dataRate(0), 12, 'downlink');
       const used = `${Number((usedMs / 1000).toFixed(3))} s`;
       const refusal = (frequency: string) =>
-        `gateway ${GW1} cannot transmit ${sf12Airtime(FRAME_OVERHEAD + 51)} on ${frequency}: ` +
+        `gateway ${net.gateways[0]!.gatewayId} cannot transmit ${sf12Airtime(FRAME_OVERHEAD + 51)} on ${frequency}: ` +
         `sub-band 868.7-869.2 MHz (0.1 % duty cycle) already has ${used} of its 3.6 s per hour ` +
         'on air; it fits 59 min ';
       const parts = /^downlink kept for later: RX1: (.*); RX2: (.*)$/.exec(kept!.description);
@@ -774,7 +795,7 @@ describe('MAC layer scenarios', () => {
         assert.match(part.slice(refusal(frequency).length), /^\d+ s later$/);
       }
       assert.equal(device.receivedDownlinks.length, 2);
-      assert.equal(net.gateway(GW1).downlinks.length, 2);
+      assert.equal(net.gateways[0]!.downlinks.length, 2);
       const queue = await net.galet.request('GET', `/api/v1/devices/${device.devEui}/queue`);
       assert.equal(queue.json.items.length, 1);
       assert.equal(queue.json.items[0].id, itemId);
@@ -784,7 +805,7 @@ describe('MAC layer scenarios', () => {
   });
 
   it('sends a MAC request again when the 1.1 downlink that carried it with application data is lost', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+    await withNetwork([{}], async (net) => {
       const deviceProfileId = await net.createDeviceProfile('meters', {
         devStatusIntervalSeconds: 0,
       });
@@ -807,7 +828,7 @@ describe('MAC layer scenarios', () => {
       await net.queueDownlink(device.devEui, 4, bytes(0x44));
       net.setDeaf(device, true);
       await net.uplink(device, { fPort: 1, payload: bytes(2) });
-      await waitFor('the lost downlink', () => net.gateway(GW1).downlinks.length >= 2);
+      await waitFor('the lost downlink', () => net.gateways[0]!.downlinks.length >= 2);
       net.setDeaf(device, false);
       assert.equal(device.maxDutyCycle, 0);
 
@@ -823,8 +844,8 @@ describe('MAC layer scenarios', () => {
   });
 
   it('switches a 1.1 device to Class C on DeviceModeInd, then reaches it without an uplink', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
-      const gateway = net.gateway(GW1);
+    await withNetwork([{}], async (net) => {
+      const gateway = net.gateways[0]!;
       const device = await net.addAbpDevice('0000000000001901', '1.1', 0x26001901);
       net.listenClassC(device, gateway);
       device.requestDeviceClass('C');
@@ -857,39 +878,39 @@ describe('MAC layer scenarios', () => {
   });
 
   it('reaches a Class C device after a restart, before its next uplink (gateway from its last up)', async () => {
-    await withNetwork([{ gatewayId: GW1 }, { gatewayId: GW2 }], async (net) => {
-      const device = await net.addAbpDevice('0000000000001601', '1.0.4', 0x26001601, {
+    await withNetwork([{}, {}], async (net) => {
+      const device = await net.addAbpDevice('0000000000001603', '1.0.4', 0x26001603, {
         deviceClass: 'C',
       });
-      // Heard best by GW2 (higher SNR) in its last uplink before the restart.
+      // Heard best by the second gateway (higher SNR) in its last uplink before the restart.
       await net.uplink(device, { fPort: 1, payload: bytes(1) }, [
-        { gateway: net.gateway(GW1), link: { rssi: -110, snr: -5 } },
-        { gateway: net.gateway(GW2), link: { rssi: -80, snr: 8 } },
+        { gateway: net.gateways[0]!, link: { rssi: -110, snr: -5 } },
+        { gateway: net.gateways[1]!, link: { rssi: -80, snr: 8 } },
       ]);
       await net.restart();
-      net.listenClassC(device, net.gateway(GW2));
+      net.listenClassC(device, net.gateways[1]!);
       const fCntUp = device.fCntUp;
       await net.queueDownlink(device.devEui, 9, bytes(0x11, 0x22));
       const downlink = await net.waitForDownlink(device, 1);
       assert.deepEqual(downlink.payload, bytes(0x11, 0x22));
       assert.equal(downlink.window, 'rxc');
-      assert.equal(net.gateway(GW2).downlinks.length, 1);
-      assert.equal(net.gateway(GW1).downlinks.length, 0);
+      assert.equal(net.gateways[1]!.downlinks.length, 1);
+      assert.equal(net.gateways[0]!.downlinks.length, 0);
       assert.equal(device.fCntUp, fCntUp, 'no uplink since the restart');
     });
   });
 
   it('follows a class change made through the API (A to C): the queue goes out at once', async () => {
-    await withNetwork([{ gatewayId: GW1 }], async (net) => {
+    await withNetwork([{}], async (net) => {
       const device = await net.addAbpDevice('0000000000001602', '1.0.4', 0x26001602);
       await net.uplink(device, { fPort: 1, payload: bytes(1) });
       await net.queueDownlink(device.devEui, 3, bytes(0x33));
       // Class A: nothing goes until the device sends again.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(net.gateway(GW1).downlinks.length, 0);
+      assert.equal(net.gateways[0]!.downlinks.length, 0);
 
       device.setDeviceClass('C');
-      net.listenClassC(device, net.gateway(GW1));
+      net.listenClassC(device, net.gateways[0]!);
       const patched = await net.galet.request('PATCH', `/api/v1/devices/${device.devEui}`, {
         deviceClass: 'C',
       });
