@@ -8,6 +8,9 @@
  *   threads and package.json are found where the built CLI looks for them), into a temporary
  *   directory named after the sources' content: built once, by the first test file of a run that
  *   needs it, and reused until a source changes.
+ *
+ * Tests that start child processes from a module of src/ (codecs' CodecProcess) can import that
+ * module's built copy with `builtModule`, so that each child, too, starts from plain JavaScript.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -23,8 +26,8 @@ import {
   utimesSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,6 +38,16 @@ const CACHE_MAX_IDLE_MS = 10 * 60 * 1000;
 
 /** The path of the CLI's entry point to run with `node`. */
 export const cliEntry: string = await builtCli();
+
+/**
+ * The URL to `import()` for the built copy of `src/<sourceFile>` (given as its `.ts` path, e.g.
+ * `application/codecs/index.ts`), from the same build as `cliEntry`.
+ */
+export function builtModule(sourceFile: string): string {
+  if (!existsSync(join(sourceDir, sourceFile))) throw new Error(`no src/${sourceFile}`);
+  const distDir = dirname(dirname(cliEntry));
+  return pathToFileURL(join(distDir, sourceFile.replace(/\.ts$/, '.js'))).href;
+}
 
 async function builtCli(): Promise<string> {
   const sources = readdirSync(sourceDir, { recursive: true, encoding: 'utf8' })

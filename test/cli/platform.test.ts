@@ -3,6 +3,10 @@
  * with password and TOTP), tenants, users, API keys, the audit log, device import / export /
  * move, updates of applications, gateways, devices and profiles, and how API errors end a
  * command. Each command's `--json` output is checked against what the API holds.
+ *
+ * The cases run three at a time (each command is a Node start-up, mostly CPU: more at once only
+ * made them compete for the two cores of a CI machine): none depends on another's writes, and
+ * the two that log in keep their credentials in a home of their own.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
@@ -16,17 +20,12 @@ import { type CliRun, galetCli } from './run-cli.js';
 const PASSWORD = 'correct horse battery staple';
 const APP_KEY = '2b7e151628aed2a6abf7158809cf4f3c';
 
-describe('galet CLI: the platform API', () => {
-  let galet: TestGalet;
-  let home: string;
-  /** A user's environment: their own configuration directory, no token, no admin.token. */
-  let env: NodeJS.ProcessEnv;
-  let admin: string[];
-  let tenantId: string;
-  let otherTenantId: string;
-  let ownerToken: string;
-
-  /** Runs the CLI in the user's environment; `ok` asserts it succeeded. */
+/**
+ * The CLI in a user's environment (their own configuration directory under `home`, no token, no
+ * admin.token); `ok` asserts that a command succeeded, `json` parses what it printed.
+ */
+function asUser(home: string) {
+  const env: NodeJS.ProcessEnv = { XDG_CONFIG_HOME: join(home, 'config'), GALET_DATA_DIR: home };
   const cli = (args: string[], input?: string): Promise<CliRun> => galetCli(args, env, input);
   const ok = async (args: string[], input?: string): Promise<CliRun> => {
     const run = await cli(args, input);
@@ -36,11 +35,27 @@ describe('galet CLI: the platform API', () => {
   // biome-ignore lint/suspicious/noExplicitAny: tests read the printed JSON's fields directly
   const json = async (args: string[], input?: string): Promise<any> =>
     JSON.parse((await ok(args, input)).stdout);
+  return { home, env, cli, ok, json };
+}
+
+describe('galet CLI: the platform API', { concurrency: 3 }, () => {
+  let galet: TestGalet;
+  let home: string;
+  let admin: string[];
+  let tenantId: string;
+  let otherTenantId: string;
+  let ownerToken: string;
+
+  // The commands given --url and --token; a test that logs in uses a home of its own (newUser).
+  const cli = (args: string[], input?: string): Promise<CliRun> => asUser(home).cli(args, input);
+  const ok = (args: string[], input?: string): Promise<CliRun> => asUser(home).ok(args, input);
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the printed JSON's fields directly
+  const json = (args: string[], input?: string): Promise<any> => asUser(home).json(args, input);
+  const newUser = async () => asUser(await mkdtemp(join(home, 'user-')));
 
   before(async () => {
     galet = await startTestGalet();
     home = await mkdtemp(join(tmpdir(), 'galet-cli-home-'));
-    env = { XDG_CONFIG_HOME: join(home, 'config'), GALET_DATA_DIR: home };
     admin = ['--url', galet.baseUrl, '--token', TEST_ADMIN_TOKEN];
     const [feurs, roanne] = await Promise.all([
       json(['tenant', 'add', '--name', 'Feurs', '--max-devices', '10', ...admin]),
@@ -105,6 +120,7 @@ describe('galet CLI: the platform API', () => {
   });
 
   it('logs in with an API key into a 0600 file, and uses it without --url or --token', async () => {
+    const { home, env, json } = await newUser();
     const login = await json(['login', '--url', galet.baseUrl, '--token', ownerToken]);
     assert.equal(login.kind, 'api-key');
     assert.equal(login.apiKey.tenantId, tenantId);
@@ -129,6 +145,7 @@ describe('galet CLI: the platform API', () => {
   });
 
   it('manages users and logs in with e-mail, password and a TOTP code', async () => {
+    const { home, cli, json: asThem } = await newUser();
     const user = await json(
       [
         'user',
@@ -146,9 +163,13 @@ describe('galet CLI: the platform API', () => {
     );
     assert.equal(user.email, 'agent@feurs.fr');
     assert.deepEqual(user.memberships, [{ tenantId, role: 'admin', applicationId: null }]);
-    const [listed, table] = await Promise.all([
+    const [listed, table, wrong] = await Promise.all([
       json(['user', 'list', '--tenant', tenantId, '--json', ...admin]),
       ok(['user', 'list', '--search', 'agent', ...admin]),
+      cli(
+        ['login', '--url', galet.baseUrl, '--email', 'agent@feurs.fr', '--password-stdin'],
+        'not the password\n',
+      ),
     ]);
     assert.deepEqual(
       listed.users.map((u: { email: string }) => u.email),
@@ -156,21 +177,17 @@ describe('galet CLI: the platform API', () => {
     );
     assert.match(table.stdout, new RegExp(`agent@feurs\\.fr .* ${tenantId}:admin`));
 
-    const wrong = await cli(
-      ['login', '--url', galet.baseUrl, '--email', 'agent@feurs.fr', '--password-stdin'],
-      'not the password\n',
-    );
     assert.equal(wrong.status, 1);
     assert.equal(wrong.stderr, 'galet: invalid email or password (HTTP 401)\n');
 
-    const login = await json(
+    const login = await asThem(
       ['login', '--url', galet.baseUrl, '--email', 'agent@feurs.fr', '--password-stdin'],
       `${PASSWORD}\n`,
     );
     assert.equal(login.kind, 'session');
     assert.equal(login.user.id, user.id);
     assert.ok(Date.parse(login.expiresAt) > Date.now());
-    const me = await json(['whoami']);
+    const me = await asThem(['whoami']);
     assert.deepEqual([me.kind, me.user.email], ['user', 'agent@feurs.fr']);
 
     // A second factor, enrolled through the session the CLI keeps.
@@ -195,7 +212,7 @@ describe('galet CLI: the platform API', () => {
     assert.match(withoutCode.stderr, /second factor: give its code with --totp <code>/);
     // The next period's code: the current one was used to enable the factor.
     const code = totp(secret, Date.now() + 30_000);
-    const withCode = await json([...loginArgs, '--password-stdin', '--totp', code], PASSWORD);
+    const withCode = await asThem([...loginArgs, '--password-stdin', '--totp', code], PASSWORD);
     assert.equal(withCode.kind, 'session');
 
     const disabled = await json(['user', 'update', user.id, '--disable', ...admin]);
@@ -204,7 +221,7 @@ describe('galet CLI: the platform API', () => {
     const ended = await cli(['whoami']);
     assert.equal(ended.status, 1);
     assert.match(ended.stderr, /\(HTTP 401\)/);
-    const logout = await json(['logout']);
+    const logout = await asThem(['logout']);
     assert.deepEqual([logout.loggedOut, logout.kind], [true, 'session']);
     const nothing = await cli(['whoami']);
     assert.equal(nothing.status, 1);
@@ -290,6 +307,13 @@ describe('galet CLI: the platform API', () => {
   });
 
   it('reads the audit log with filters and follows cursors with --all', async () => {
+    // Entries of Feurs of this test's own (the others write theirs meanwhile): with the tenant's
+    // creation and its owner key, more than the two of one page.
+    await Promise.all(
+      ['Journal 1', 'Journal 2'].map((name) =>
+        json(['application', 'add', '--name', name, '--tenant', tenantId, ...admin]),
+      ),
+    );
     const created = await json(['audit', '--action', 'tenant.create', '--json', ...admin]);
     assert.ok(created.entries.length >= 2);
     for (const entry of created.entries) assert.equal(entry.action, 'tenant.create');

@@ -34,6 +34,7 @@ import {
 } from '../../src/lorawan/phy-payload.js';
 
 const MIN_TOTAL_INPUTS = 100_000;
+const STACK_TRACE_LIMIT = Error.stackTraceLimit;
 
 // ---------------------------------------------------------------------------------------------
 // A seeded PRNG (mulberry32) for the plain loops.
@@ -256,6 +257,22 @@ function hex(bytes: Uint8Array): string {
   return bytesToHex(bytes);
 }
 
+/**
+ * Runs `inputs` with no stack trace captured for the errors thrown on the way. Nearly every input
+ * is refused with a LorawanError, and capturing its stack (through node:test and fast-check
+ * frames) was more than half of this file's time; the check reads only an error's class, code
+ * and message, which do not depend on the stack.
+ */
+function withoutStackTraces(inputs: () => void): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    inputs();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Runs `fn`; a LorawanError is an accepted outcome, anything else fails with the input. */
 function guard(what: string, bytes: Uint8Array, fn: () => void): void {
   try {
@@ -266,6 +283,8 @@ function guard(what: string, bytes: Uint8Array, fn: () => void): void {
       return;
     }
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // The failure (and fast-check's report of it) keeps its stack.
+    Error.stackTraceLimit = STACK_TRACE_LIMIT;
     assert.fail(`${what} threw ${reason} for input ${hex(bytes) || '(empty)'}`);
   }
 }
@@ -422,81 +441,87 @@ describe('decoders of outside bytes never throw anything but LorawanError', () =
     }
   });
 
-  it('survives random byte strings of 0-300 bytes (fast-check)', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300, size: 'max' }), (bytes) => {
-        checkAllDecoders(bytes);
-      }),
-      { numRuns: 15_000 },
-    );
-  });
-
-  it('survives random byte strings of 0-300 bytes (seeded loop)', () => {
-    const random = prng(0x6a1e7);
-    for (let i = 0; i < 25_000; i++) {
-      // Half short (where the length checks sit), half anywhere up to 300 bytes.
-      const length = i % 2 === 0 ? random.int(41) : random.int(301);
-      checkAllDecoders(random.bytes(length));
-    }
-  });
-
-  it('survives bit flips, truncations, extensions and splices of valid frames of every type', () => {
-    const random = prng(0xf022);
-    for (let i = 0; i < 45_000; i++) {
-      const frame = frames[i % frames.length]!;
-      checkAllDecoders(i < frames.length ? frame : mutate(frame, random, frames));
-    }
-  });
-
-  it('survives mutated valid frames (fast-check, shrinking)', () => {
-    fc.assert(
-      fc.property(
-        fc.nat({ max: frames.length - 1 }),
-        fc.array(fc.nat(), { maxLength: 4 }),
-        fc.nat({ max: 300 }),
-        fc.uint8Array({ maxLength: 20 }),
-        (index, flips, cut, extension) => {
-          const frame = Uint8Array.from(frames[index]!);
-          for (const flip of flips) frame[(flip >>> 3) % frame.length]! ^= 1 << (flip & 7);
-          const head = frame.subarray(0, Math.min(cut, frame.length));
-          const bytes = new Uint8Array(head.length + extension.length);
-          bytes.set(head);
-          bytes.set(extension, head.length);
+  it('survives random byte strings of 0-300 bytes (fast-check)', () =>
+    withoutStackTraces(() => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300, size: 'max' }), (bytes) => {
           checkAllDecoders(bytes);
-        },
-      ),
-      { numRuns: 5_000 },
-    );
-  });
+        }),
+        { numRuns: 15_000 },
+      );
+    }));
 
-  it('survives random CFLists and MAC command streams', () => {
-    const random = prng(0xcf115);
-    for (let i = 0; i < 10_000; i++) {
-      // CFList: 16 bytes with a defined, or any, CFListType; sometimes another length.
-      const cfList = random.bytes(random.int(8) === 0 ? random.int(40) : 16);
-      if (cfList.length === 16 && random.int(2) === 0) cfList[15] = random.int(2);
-      stats.inputs++;
-      checkSubDecoders(cfList);
-      for (const direction of ['uplink', 'downlink'] as const) {
-        stats.inputs++;
-        checkSubDecoders(macCommandStream(random, direction));
+  it('survives random byte strings of 0-300 bytes (seeded loop)', () =>
+    withoutStackTraces(() => {
+      const random = prng(0x6a1e7);
+      for (let i = 0; i < 25_000; i++) {
+        // Half short (where the length checks sit), half anywhere up to 300 bytes.
+        const length = i % 2 === 0 ? random.int(41) : random.int(301);
+        checkAllDecoders(random.bytes(length));
       }
-    }
-  });
+    }));
 
-  it('opens any 17- or 33-byte JoinAccept with any key without throwing', () => {
-    const random = prng(0x1a);
-    for (let i = 0; i < 2_000; i++) {
-      const bytes = random.bytes(random.int(2) === 0 ? 17 : 33);
-      const anyKey = random.bytes(16);
-      stats.inputs++;
-      const opened = openJoinAccept(bytes, anyKey);
-      assert.equal(opened.micInput.length, bytes.length - 4);
-      guard('describeFrame (random AppKey)', bytes, () => {
-        assertPlainJson(describeFrame(bytes, { appKey: anyKey }), 'description');
-      });
-    }
-  });
+  it('survives bit flips, truncations, extensions and splices of valid frames of every type', () =>
+    withoutStackTraces(() => {
+      const random = prng(0xf022);
+      for (let i = 0; i < 45_000; i++) {
+        const frame = frames[i % frames.length]!;
+        checkAllDecoders(i < frames.length ? frame : mutate(frame, random, frames));
+      }
+    }));
+
+  it('survives mutated valid frames (fast-check, shrinking)', () =>
+    withoutStackTraces(() => {
+      fc.assert(
+        fc.property(
+          fc.nat({ max: frames.length - 1 }),
+          fc.array(fc.nat(), { maxLength: 4 }),
+          fc.nat({ max: 300 }),
+          fc.uint8Array({ maxLength: 20 }),
+          (index, flips, cut, extension) => {
+            const frame = Uint8Array.from(frames[index]!);
+            for (const flip of flips) frame[(flip >>> 3) % frame.length]! ^= 1 << (flip & 7);
+            const head = frame.subarray(0, Math.min(cut, frame.length));
+            const bytes = new Uint8Array(head.length + extension.length);
+            bytes.set(head);
+            bytes.set(extension, head.length);
+            checkAllDecoders(bytes);
+          },
+        ),
+        { numRuns: 5_000 },
+      );
+    }));
+
+  it('survives random CFLists and MAC command streams', () =>
+    withoutStackTraces(() => {
+      const random = prng(0xcf115);
+      for (let i = 0; i < 10_000; i++) {
+        // CFList: 16 bytes with a defined, or any, CFListType; sometimes another length.
+        const cfList = random.bytes(random.int(8) === 0 ? random.int(40) : 16);
+        if (cfList.length === 16 && random.int(2) === 0) cfList[15] = random.int(2);
+        stats.inputs++;
+        checkSubDecoders(cfList);
+        for (const direction of ['uplink', 'downlink'] as const) {
+          stats.inputs++;
+          checkSubDecoders(macCommandStream(random, direction));
+        }
+      }
+    }));
+
+  it('opens any 17- or 33-byte JoinAccept with any key without throwing', () =>
+    withoutStackTraces(() => {
+      const random = prng(0x1a);
+      for (let i = 0; i < 2_000; i++) {
+        const bytes = random.bytes(random.int(2) === 0 ? 17 : 33);
+        const anyKey = random.bytes(16);
+        stats.inputs++;
+        const opened = openJoinAccept(bytes, anyKey);
+        assert.equal(opened.micInput.length, bytes.length - 4);
+        guard('describeFrame (random AppKey)', bytes, () => {
+          assertPlainJson(describeFrame(bytes, { appKey: anyKey }), 'description');
+        });
+      }
+    }));
 
   it(`went through at least ${MIN_TOTAL_INPUTS} inputs and reached the deep paths`, (t) => {
     t.diagnostic(
