@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import {
-  CodecEngine,
-  CodecProcess,
-  type DecodeOutcome,
-  type DownlinkDecodeInput,
-  type DownlinkEncodeInput,
-  type EncodeOutcome,
-  isCodecError,
-  type JsonValue,
-  type PayloadCodec,
-  type UplinkInput,
+// Types only: the codecs module (isolated-vm, the sandbox) is loaded by the command's action,
+// not by every `galet` command (about 0.1 s each).
+import type {
+  DecodeOutcome,
+  DownlinkDecodeInput,
+  DownlinkEncodeInput,
+  EncodeOutcome,
+  JsonValue,
+  PayloadCodec,
+  UplinkInput,
 } from '../application/codecs/index.js';
 import { bytesToHex, hexToBytes } from '../lorawan/bytes.js';
 import { CliInputError } from './fail.js';
@@ -47,6 +46,9 @@ export function registerCodecCommands(program: Command): void {
  * child itself uses.
  */
 async function runCodec(options: Record<string, unknown>): Promise<void> {
+  const { CodecEngine, CodecProcess, isCodecError } = await import(
+    '../application/codecs/index.js'
+  );
   const limits = {
     timeoutMs: readPositive(options['timeoutMs'], '--timeout-ms'),
     memoryLimitMiB: readPositive(options['memoryMib'], '--memory-mib'),

@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, CommanderError } from 'commander';
-import {
-  type CodecLoader,
+// Types only: the codecs module (isolated-vm, yaml) is loaded by the command's action, not by
+// every `galet` command.
+import type {
+  CodecLoader,
   CodecProcess,
-  DeviceRepositoryError,
-  type ImportProgress,
-  type ImportReport,
-  importDeviceRepository,
+  ImportProgress,
+  ImportReport,
 } from '../application/codecs/index.js';
 
 /** Progress goes to stderr after every this many codecs (and once at the end). */
@@ -41,6 +41,9 @@ export function registerCodecsImportCommand(program: Command): void {
 }
 
 async function runImport(path: string, options: Record<string, unknown>): Promise<void> {
+  const { CodecProcess, DeviceRepositoryError, importDeviceRepository } = await import(
+    '../application/codecs/index.js'
+  );
   const timeoutMs = readTimeout(options['timeoutMs']);
   const vendor = typeof options['vendor'] === 'string' ? options['vendor'] : undefined;
   // The codec process starts with the first codec: a usage error costs no child process.

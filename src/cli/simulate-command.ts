@@ -1,11 +1,4 @@
 import type { Command } from 'commander';
-import {
-  demoFleet,
-  demoGatewayIds,
-  provisionFleet,
-  simulatorConfig,
-} from '../server/demo-fleet.js';
-import { runSimulation } from '../sim/simulation.js';
 import { clientOf } from './api-client.js';
 import { connectionOptions } from './connection.js';
 import { CliInputError } from './fail.js';
@@ -41,6 +34,11 @@ export function registerSimulateCommand(program: Command): void {
       'API token for --provision (default $GALET_TOKEN or ./data/admin.token)',
     )
     .action(async (o: Record<string, unknown>) => {
+      // Loaded here, not by every `galet` command.
+      const { demoFleet, demoGatewayIds, provisionFleet, simulatorConfig } = await import(
+        '../server/demo-fleet.js'
+      );
+      const { runSimulation } = await import('../sim/simulation.js');
       const prefix = String(o['prefix']);
       if (!/^[0-9a-fA-F]{2}$/.test(prefix))
         throw new CliInputError('--prefix must be two hex digits');
