@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import {
   createStorage,
   KEPT_KEYSTREAM_SESSIONS,
@@ -29,15 +29,26 @@ async function withDevice(storage: Storage): Promise<string> {
 
 const sessionId = () => randomBytes(16).toString('hex');
 
+/** A store on `engine` holding one device in a session just started (undefined: engine absent). */
+async function deviceInSession(
+  engine: (typeof engines)[number],
+  t: TestContext,
+): Promise<{ storage: Storage; devEui: string; session: string } | undefined> {
+  const database = await engine.open(t);
+  if (database === undefined) return undefined;
+  const storage = createStorage(database, secrets);
+  const devEui = await withDevice(storage);
+  const session = sessionId();
+  await storage.downlinkKeystreams.startSession(devEui, session);
+  return { storage, devEui, session };
+}
+
 for (const engine of engines) {
   describe(`downlink keystream memory on ${engine.name}`, () => {
     it('claims a keystream for one item only; the same item again is harmless', async (t) => {
-      const database = await engine.open(t);
-      if (database === undefined) return;
-      const storage = createStorage(database, secrets);
-      const devEui = await withDevice(storage);
-      const session = sessionId();
-      await storage.downlinkKeystreams.startSession(devEui, session);
+      const opened = await deviceInSession(engine, t);
+      if (opened === undefined) return;
+      const { storage, devEui, session } = opened;
       const [first, second] = [randomUUID(), randomUUID()];
       const claim = (queueItemId: string, fCntDown: number, sessionKeyId = session) =>
         storage.downlinkKeystreams.claim({ devEui, sessionKeyId, fCntDown, queueItemId });
@@ -65,12 +76,9 @@ for (const engine of engines) {
     });
 
     it('gives a keystream to exactly one of many concurrent claims', async (t) => {
-      const database = await engine.open(t);
-      if (database === undefined) return;
-      const storage = createStorage(database, secrets);
-      const devEui = await withDevice(storage);
-      const session = sessionId();
-      await storage.downlinkKeystreams.startSession(devEui, session);
+      const opened = await deviceInSession(engine, t);
+      if (opened === undefined) return;
+      const { storage, devEui, session } = opened;
       for (const fCntDown of [1, 2, 3]) {
         const items = Array.from({ length: 12 }, () => randomUUID());
         const outcomes = await Promise.all(
@@ -170,12 +178,9 @@ for (const engine of engines) {
     });
 
     it('keeps a session’s highest counters and refuses every one below them', async (t) => {
-      const database = await engine.open(t);
-      if (database === undefined) return;
-      const storage = createStorage(database, secrets);
-      const devEui = await withDevice(storage);
-      const session = sessionId();
-      await storage.downlinkKeystreams.startSession(devEui, session);
+      const opened = await deviceInSession(engine, t);
+      if (opened === undefined) return;
+      const { storage, devEui, session } = opened;
       const claim = (fCntDown: number, queueItemId = randomUUID()) =>
         storage.downlinkKeystreams.claim({ devEui, sessionKeyId: session, fCntDown, queueItemId });
       // Counters 0, 2, 4, ...: the gaps below the floor are refused too.
