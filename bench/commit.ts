@@ -9,7 +9,8 @@
 // thread (p50 / p99 / max). The event body is a real `up` event's size (about 1 KB of JSON).
 //
 // Settings (environment): GALET_BENCH_DEVICES (100000), GALET_BENCH_UPLINKS (100000),
-// GALET_BENCH_BATCH (50 uplinks per commit), GALET_BENCH_ROUNDS (3; the median is reported).
+// GALET_BENCH_BATCH (50 uplinks per commit), GALET_BENCH_ROUNDS (3; the median is reported),
+// GALET_BENCH_CHECKPOINT_INTERVAL_MS (20, the checkpoint thread's period, as `galet start`).
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -126,6 +127,7 @@ async function runMode(
     const database = await openDatabase({
       dataDir: dir,
       walCheckpointThread: mode.checkpointThread,
+      walCheckpointIntervalMs: setting('CHECKPOINT_INTERVAL_MS', '20'),
     });
     // No timer flush during the run: the flush is timed on its own at the end.
     const storage = createStorage(database, secrets, {

@@ -46,6 +46,8 @@ export interface OpenDatabaseOptions {
    * instead of inside the commits (default false: servers turn it on, see openDataDir).
    */
   walCheckpointThread?: boolean;
+  /** With `walCheckpointThread`: how often it checkpoints (default 20 ms). */
+  walCheckpointIntervalMs?: number;
 }
 
 export interface GaletDatabase {
@@ -237,7 +239,12 @@ async function openSqlite(path: string, options: OpenDatabaseOptions): Promise<G
   });
   const checkpointer =
     options.walCheckpointThread === true && !memory
-      ? new WalCheckpointer(sqlite, options.logger === undefined ? {} : { logger: options.logger })
+      ? new WalCheckpointer(sqlite, {
+          ...(options.logger === undefined ? {} : { logger: options.logger }),
+          ...(options.walCheckpointIntervalMs === undefined
+            ? {}
+            : { intervalMs: options.walCheckpointIntervalMs }),
+        })
       : undefined;
   let closing: Promise<void> | undefined;
   return {
