@@ -30,6 +30,9 @@ import {
 } from './settings.js';
 import { commandSubscription, eventTopic, isTopicLevel, parseCommandTopic } from './topics.js';
 
+/** How long a closing integration waits for the acknowledgements of the batch in hand. */
+const CLOSE_GRACE_MS = 2000;
+
 /** The consumer cursor of the MQTT integration in `storage.consumerCursors`. */
 export const MQTT_CURSOR_NAME = 'mqtt';
 
@@ -97,6 +100,7 @@ export class MqttIntegration {
   readonly #logger: Logger;
   readonly #broker: string;
   readonly #closing = new AbortController();
+  #closeStarted = false;
   readonly #unsubscribeReady: () => void;
   #commandsInHand = 0;
   #commandsDone: (() => void) | undefined;
@@ -199,12 +203,26 @@ export class MqttIntegration {
     },
   };
 
-  /** Stops after the batch in hand; what the broker did not acknowledge goes out next start. */
+  /**
+   * Stops after the batch in hand, which gets up to CLOSE_GRACE_MS for the broker's
+   * acknowledgements (a clean stop then sends nothing twice); what the broker did not
+   * acknowledge by then goes out next start.
+   */
   async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
+    if (this.#closeStarted) return;
+    this.#closeStarted = true;
     this.#unsubscribeReady();
-    await this.#feed.close();
+    const feedClosed = this.#feed.close();
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      feedClosed,
+      new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, CLOSE_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(graceTimer);
+    this.#closing.abort();
+    await feedClosed;
     if (this.#commandsInHand > 0) {
       await new Promise<void>((resolve) => {
         this.#commandsDone = resolve;
